@@ -1,0 +1,68 @@
+# connleak: `make` builds the preload and the CLI; `make check` sets up and runs every
+# test; `make demo` runs a leaky example under `connleak run`; `make bench` prints overhead
+# ratios; `make install PREFIX=...` installs.
+CC      ?= cc
+PREFIX  ?= /usr/local
+CFLAGS  ?= -O2 -g
+WARN    := -std=gnu11 -Wall -Wextra -Werror
+LIBFLAGS := $(WARN) -fPIC -fvisibility=hidden -D_GNU_SOURCE -pthread -Iinclude
+LIBLIBS := -ldl -lunwind -pthread
+
+LIB_SRC := $(wildcard src/util/*.c src/track/*.c src/report/*.c src/hooks/*.c)
+LIB_OBJ := $(patsubst src/%.c,build/obj/%.o,$(LIB_SRC))
+# The model, writers and utilities, without hooks: what the unit tests link directly.
+CORE_OBJ := $(filter-out build/obj/hooks/%,$(LIB_OBJ))
+
+UNIT_SRC := $(wildcard tests/unit/*.c)
+
+.PHONY: all deps deps-build check unit integration demo bench install clean
+all: build/libconnleak.so build/connleak
+
+deps-build:
+	@bash scripts/deps.sh --build-only
+deps:
+	@bash scripts/deps.sh
+
+build/obj/%.o: src/%.c $(wildcard src/*/*.h include/connleak/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LIBFLAGS) -c -o $@ $<
+
+build/libconnleak.so: $(LIB_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,-z,defs -Wl,-z,now -o $@ $^ $(LIBLIBS)
+
+build/connleak: tools/connleak.c $(wildcard tools/*.h)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -Iinclude -o $@ tools/connleak.c
+
+build/unit-tests: $(UNIT_SRC) $(CORE_OBJ)
+	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Isrc -o $@ $(UNIT_SRC) \
+		$(CORE_OBJ) $(LIBLIBS) -lcriterion
+
+include tests/integration/fixtures.mk
+
+unit: deps-build build/unit-tests
+	./build/unit-tests --jobs 1
+
+integration: deps all fixtures
+	python3 tests/integration/run.py
+
+check: deps
+	$(MAKE) all fixtures build/unit-tests
+	./build/unit-tests --jobs 1
+	python3 tests/integration/run.py
+
+demo: deps all build/fixtures/demo_client
+	bash examples/demo.sh
+
+bench: deps all
+	bash tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/connleak $(DESTDIR)$(PREFIX)/bin
+	install -m 0644 build/libconnleak.so $(DESTDIR)$(PREFIX)/lib/connleak/libconnleak.so
+	install -m 0755 build/connleak $(DESTDIR)$(PREFIX)/bin/connleak
+	install -d $(DESTDIR)$(PREFIX)/include/connleak
+	install -m 0644 include/connleak/connleak.h $(DESTDIR)$(PREFIX)/include/connleak/
+
+clean:
+	rm -rf build

@@ -1,0 +1,61 @@
+/* Hooks that end descriptors: close, close_range, closefrom, fclose of a socket stream,
+ * and shutdown, which ends a direction without ending the descriptor. */
+#include <linux/close_range.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "../track/fdtable.h"
+#include "../track/model.h"
+#include "hook.h"
+
+HOOK int close(int fd)
+{
+	if (!hook_active())
+		return REAL(close)(fd);
+	int tracked = fdt_sock(fd) != NULL;
+	if (tracked)
+		TRACK(model_before_close(fd));
+	int r = REAL(close)(fd);
+	/* Linux releases the descriptor even when close() fails with EINTR or EIO. */
+	int err = r == 0 ? 0 : errno;
+	if (tracked || fdt_was_closed_socket(fd))
+		TRACK(model_close(fd, err, 0));
+	return r;
+}
+
+HOOK int close_range(unsigned first, unsigned last, int flags)
+{
+	int r = REAL(close_range)(first, last, flags);
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && hook_active())
+		TRACK(model_close_range(first, last));
+	return r;
+}
+
+HOOK void closefrom(int lowfd)
+{
+	REAL(closefrom)(lowfd);
+	if (lowfd >= 0 && hook_active())
+		TRACK(model_close_range((unsigned)lowfd, ~0u));
+}
+
+/* fclose() closes its descriptor inside libc, where close() is not interposed. */
+HOOK int fclose(FILE *stream)
+{
+	if (!hook_active() || !stream)
+		return REAL(fclose)(stream);
+	int fd = fileno(stream);
+	if (fd < 0 || !fdt_sock(fd))
+		return REAL(fclose)(stream);
+	TRACK(model_before_close(fd));
+	int r = REAL(fclose)(stream);
+	TRACK(model_close(fd, 0, 0));
+	return r;
+}
+
+HOOK int shutdown(int fd, int how)
+{
+	int r = REAL(shutdown)(fd, how);
+	if (r == 0 && hook_active())
+		TRACK(model_shutdown(fd, how));
+	return r;
+}

@@ -1,0 +1,54 @@
+/* What every hook shares: the export attribute, the on/off switch, the per-thread guard
+ * that keeps connleak's own calls (symbolizer, report writer) out of the model, and the
+ * vfork-child check. A hook saves errno, calls the real function, tells track/ in one
+ * call, restores errno and returns. */
+#ifndef CONNLEAK_HOOK_H
+#define CONNLEAK_HOOK_H
+
+#include <errno.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "../util/real.h"
+
+#define HOOK __attribute__((visibility("default")))
+
+/* The real function, resolved on first use: hooks can run before our constructor. */
+#define REAL(fn) (__builtin_expect(real.fn != NULL, 1) ? real.fn : (real_init(), real.fn))
+
+extern int hook_enabled;
+extern pid_t hook_pid;
+extern __thread int hook_busy __attribute__((tls_model("initial-exec")));
+extern __thread int hook_vfork __attribute__((tls_model("initial-exec")));
+
+int hook_in_vfork_child(void);
+
+/* Whether this call should reach the model: on, not our own call, not a vfork child
+ * (which shares the parent's memory and must leave it alone). */
+static inline int hook_active(void)
+{
+	if (!__builtin_expect(hook_enabled, 0) || hook_busy)
+		return 0;
+	if (__builtin_expect(hook_vfork, 0) && hook_in_vfork_child())
+		return 0;
+	return 1;
+}
+
+/* Runs the model update with errno preserved and re-entry blocked. */
+#define TRACK(stmt)                                  \
+	do {                                         \
+		int saved_errno_ = errno;            \
+		hook_busy++;                         \
+		stmt;                                \
+		hook_busy--;                         \
+		errno = saved_errno_;                \
+	} while (0)
+
+/* The end of the process as seen from a hook (report written, exit status forced). */
+void hook_finish_exit(int how, int status);
+int hook_forced_status(int status);
+void hook_before_exec(const char *path);
+void hook_exec_failed(void);
+void hook_after_fork_child(void);
+
+#endif

@@ -1,0 +1,186 @@
+/* The read/write path: one lock-free table lookup, the real call, and a few counter
+ * updates in track/io.h when the descriptor is a socket we follow. Includes the
+ * _FORTIFY_SOURCE variants and SCM_RIGHTS reception. */
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "../track/fdtable.h"
+#include "../track/io.h"
+#include "../track/model.h"
+#include "hook.h"
+
+static inline struct sock *io_sock(int fd)
+{
+	return __builtin_expect(hook_enabled, 0) && !hook_busy ? fdt_sock(fd) : NULL;
+}
+
+static inline size_t iov_total(const struct iovec *iov, size_t n)
+{
+	size_t t = 0;
+	for (size_t i = 0; i < n; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
+#define AFTER_READ(s, r, asked, peek)                        \
+	do {                                                 \
+		if (s) {                                     \
+			int e_ = errno;                      \
+			io_read(s, r, asked, e_, peek);      \
+			errno = e_;                          \
+		}                                            \
+	} while (0)
+
+#define AFTER_WRITE(s, r)                                    \
+	do {                                                 \
+		if (s) {                                     \
+			int e_ = errno;                      \
+			io_wrote(s, r, e_);                  \
+			errno = e_;                          \
+		}                                            \
+	} while (0)
+
+HOOK ssize_t read(int fd, void *buf, size_t n)
+{
+	struct sock *s = io_sock(fd);
+	ssize_t r = REAL(read)(fd, buf, n);
+	AFTER_READ(s, r, n, 0);
+	return r;
+}
+
+HOOK ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	struct sock *s = io_sock(fd);
+	ssize_t r = REAL(read_chk)(fd, buf, n, buflen);
+	AFTER_READ(s, r, n, 0);
+	return r;
+}
+
+HOOK ssize_t write(int fd, const void *buf, size_t n)
+{
+	struct sock *s = io_sock(fd);
+	ssize_t r = REAL(write)(fd, buf, n);
+	AFTER_WRITE(s, r);
+	return r;
+}
+
+HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	struct sock *s = io_sock(fd);
+	ssize_t r = REAL(recv)(fd, buf, n, flags);
+	AFTER_READ(s, r, n, flags & MSG_PEEK);
+	return r;
+}
+
+HOOK ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+	struct sock *s = io_sock(fd);
+	ssize_t r = REAL(recv_chk)(fd, buf, n, buflen, flags);
+	AFTER_READ(s, r, n, flags & MSG_PEEK);
+	return r;
+}
+
+HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	struct sock *s = io_sock(fd);
+	ssize_t r = REAL(send)(fd, buf, n, flags);
+	AFTER_WRITE(s, r);
+	return r;
+}
+
+HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+		      socklen_t *alen)
+{
+	struct sock *s = io_sock(fd);
+	ssize_t r = REAL(recvfrom)(fd, buf, n, flags, addr, alen);
+	AFTER_READ(s, r, n, flags & MSG_PEEK);
+	return r;
+}
+
+HOOK ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+			    struct sockaddr *addr, socklen_t *alen)
+{
+	struct sock *s = io_sock(fd);
+	ssize_t r = REAL(recvfrom_chk)(fd, buf, n, buflen, flags, addr, alen);
+	AFTER_READ(s, r, n, flags & MSG_PEEK);
+	return r;
+}
+
+HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+		    socklen_t alen)
+{
+	struct sock *s = io_sock(fd);
+	ssize_t r = REAL(sendto)(fd, buf, n, flags, addr, alen);
+	AFTER_WRITE(s, r);
+	return r;
+}
+
+/* Descriptors passed in SCM_RIGHTS become ours when they arrive. */
+static void received(const struct msghdr *msg, ssize_t r)
+{
+	if (r >= 0 && msg->msg_controllen && hook_active())
+		TRACK(model_received(msg));
+}
+
+HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	struct sock *s = io_sock(fd);
+	ssize_t r = REAL(recvmsg)(fd, msg, flags);
+	AFTER_READ(s, r, iov_total(msg->msg_iov, msg->msg_iovlen), flags & MSG_PEEK);
+	received(msg, r);
+	return r;
+}
+
+HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	struct sock *s = io_sock(fd);
+	ssize_t r = REAL(sendmsg)(fd, msg, flags);
+	AFTER_WRITE(s, r);
+	return r;
+}
+
+HOOK int recvmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags, struct timespec *tmo)
+{
+	struct sock *s = io_sock(fd);
+	int r = REAL(recvmmsg)(fd, vec, n, flags, tmo);
+	if (s && r > 0) {
+		int e = errno;
+		for (int i = 0; i < r; i++)
+			if (vec[i].msg_len)
+				io_read(s, vec[i].msg_len, vec[i].msg_len, 0, flags & MSG_PEEK);
+		errno = e;
+	}
+	for (int i = 0; i < r; i++)
+		received(&vec[i].msg_hdr, 0);
+	return r;
+}
+
+HOOK int sendmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags)
+{
+	struct sock *s = io_sock(fd);
+	int r = REAL(sendmmsg)(fd, vec, n, flags);
+	if (s && r > 0) {
+		int e = errno;
+		for (int i = 0; i < r; i++)
+			if (vec[i].msg_len)
+				io_wrote(s, vec[i].msg_len, 0);
+		errno = e;
+	}
+	return r;
+}
+
+HOOK ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+	struct sock *s = io_sock(fd);
+	ssize_t r = REAL(readv)(fd, iov, n);
+	AFTER_READ(s, r, n > 0 ? iov_total(iov, (size_t)n) : 0, 0);
+	return r;
+}
+
+HOOK ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+	struct sock *s = io_sock(fd);
+	ssize_t r = REAL(writev)(fd, iov, n);
+	AFTER_WRITE(s, r);
+	return r;
+}

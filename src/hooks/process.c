@@ -1,0 +1,128 @@
+/* Process lifecycle hooks: fork (the model is locked across it so a child never inherits a
+ * half-made change), vfork (the child shares our memory and must not touch it), the exec
+ * family (the report is written before the image is replaced, and taken back if exec
+ * fails), _exit and _Exit (no atexit handlers run, so we write the report here). */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../report/report.h"
+#include "../track/model.h"
+#include "hook.h"
+
+HOOK pid_t fork(void)
+{
+	if (!hook_active())
+		return REAL(fork)();
+	hook_busy++;
+	model_fork_prepare();
+	pid_t p = REAL(fork)();
+	int saved = errno;
+	if (p == 0) {
+		hook_after_fork_child();
+		model_fork_child();
+	} else {
+		model_fork_parent(p);
+	}
+	hook_busy--;
+	errno = saved;
+	return p;
+}
+
+/* Must end in a tail call: the child returns straight to our caller, and a frame of ours
+ * left on the shared stack would be clobbered before the parent resumes. The flag, set in
+ * the calling thread, makes hooks check the pid until the parent is back. */
+HOOK pid_t vfork(void)
+{
+	pid_t (*fn)(void) = REAL(vfork);
+	hook_vfork = 1;
+	return fn();
+}
+
+#define EXEC(path, call)                     \
+	do {                                 \
+		hook_before_exec(path);      \
+		int r_ = call;               \
+		hook_exec_failed();          \
+		return r_;                   \
+	} while (0)
+
+HOOK int execve(const char *path, char *const argv[], char *const envp[])
+{
+	EXEC(path, REAL(execve)(path, argv, envp));
+}
+
+HOOK int execv(const char *path, char *const argv[])
+{
+	EXEC(path, REAL(execv)(path, argv));
+}
+
+HOOK int execvp(const char *file, char *const argv[])
+{
+	EXEC(file, REAL(execvp)(file, argv));
+}
+
+HOOK int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	EXEC(file, REAL(execvpe)(file, argv, envp));
+}
+
+HOOK int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	EXEC("(fexecve)", REAL(fexecve)(fd, argv, envp));
+}
+
+HOOK int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+		  int flags)
+{
+	EXEC(path, REAL(execveat)(dirfd, path, argv, envp, flags));
+}
+
+/* The list forms collect their arguments into an array on the stack, as glibc does. */
+#define COLLECT_ARGS(first, argv, ap, envp_out)                            \
+	size_t n_ = 1;                                                     \
+	va_start(ap, first);                                               \
+	while (va_arg(ap, char *))                                         \
+		n_++;                                                      \
+	va_end(ap);                                                        \
+	char *argv[n_ + 1];                                                \
+	argv[0] = (char *)first;                                           \
+	va_start(ap, first);                                               \
+	for (size_t i_ = 1; i_ <= n_; i_++)                                \
+		argv[i_] = va_arg(ap, char *);                             \
+	envp_out;                                                          \
+	va_end(ap)
+
+HOOK int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, argv, ap, (void)0);
+	EXEC(path, REAL(execv)(path, argv));
+}
+
+HOOK int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, argv, ap, (void)0);
+	EXEC(file, REAL(execvp)(file, argv));
+}
+
+HOOK int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char **envp;
+	COLLECT_ARGS(arg, argv, ap, envp = va_arg(ap, char **));
+	EXEC(path, REAL(execve)(path, argv, envp));
+}
+
+HOOK void _exit(int status)
+{
+	hook_finish_exit(END__EXIT, status);
+	REAL(_exit)(hook_forced_status(status));
+}
+
+HOOK void _Exit(int status)
+{
+	hook_finish_exit(END__EXIT, status);
+	REAL(_Exit)(hook_forced_status(status));
+}

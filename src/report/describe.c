@@ -1,0 +1,150 @@
+/* Names and sentences for findings. */
+#include "describe.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "../track/sock.h"
+
+static const char *const kinds[] = CONNLEAK_KIND_NAMES;
+
+const char *kind_name(int kind)
+{
+	return kind >= 0 && kind < CONNLEAK_KIND_COUNT ? kinds[kind] : "unknown";
+}
+
+const char *family_name(int family)
+{
+	switch (family) {
+	case AF_INET:
+		return "inet";
+	case AF_INET6:
+		return "inet6";
+	case AF_UNIX:
+		return "unix";
+	case AF_NETLINK:
+		return "netlink";
+	default:
+		return "other";
+	}
+}
+
+const char *type_name(int type)
+{
+	switch (type) {
+	case SOCK_STREAM:
+		return "stream";
+	case SOCK_DGRAM:
+		return "dgram";
+	case SOCK_SEQPACKET:
+		return "seqpacket";
+	case SOCK_RAW:
+		return "raw";
+	default:
+		return "other";
+	}
+}
+
+const char *origin_name(int origin)
+{
+	switch (origin) {
+	case ORIGIN_SOCKET:
+		return "socket";
+	case ORIGIN_ACCEPT:
+		return "accept";
+	case ORIGIN_SOCKETPAIR:
+		return "socketpair";
+	case ORIGIN_SCM_RIGHTS:
+		return "scm_rights";
+	case ORIGIN_INHERITED:
+		return "inherited";
+	default:
+		return NULL;
+	}
+}
+
+const char *tcp_state_name(int state)
+{
+	static const char *const names[] = {
+		NULL,        "ESTABLISHED", "SYN_SENT",   "SYN_RECV",  "FIN_WAIT1", "FIN_WAIT2",
+		"TIME_WAIT", "CLOSE",       "CLOSE_WAIT", "LAST_ACK",  "LISTEN",    "CLOSING",
+	};
+	return state > 0 && state < (int)(sizeof names / sizeof names[0]) ? names[state] : NULL;
+}
+
+void format_addr(const struct sockaddr_storage *a, socklen_t len, char *buf, size_t n)
+{
+	char host[INET6_ADDRSTRLEN];
+	buf[0] = '\0';
+	if (!len)
+		return;
+	if (a->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const void *)a;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+		snprintf(buf, n, "%s:%u", host, ntohs(in->sin_port));
+	} else if (a->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const void *)a;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+		snprintf(buf, n, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else if (a->ss_family == AF_UNIX) {
+		const struct sockaddr_un *un = (const void *)a;
+		size_t plen = len > offsetof(struct sockaddr_un, sun_path)
+				      ? len - offsetof(struct sockaddr_un, sun_path)
+				      : 0;
+		if (plen == 0)
+			snprintf(buf, n, "unix:");
+		else if (un->sun_path[0] == '\0')
+			snprintf(buf, n, "unix:@%.*s", (int)plen - 1, un->sun_path + 1);
+		else
+			snprintf(buf, n, "unix:%.*s", (int)strnlen(un->sun_path, plen), un->sun_path);
+	}
+}
+
+void finding_message(const struct finding *f, char *buf, size_t n)
+{
+	char peer[160];
+	format_addr(&f->peer, f->peer_len, peer, sizeof peer);
+	const char *to = peer[0] ? peer : "an unknown peer";
+	switch (f->key.kind) {
+	case CONNLEAK_LEAKED_SOCKET:
+		snprintf(buf, n, "socket fd %d to %s is still open at exit, %llu ms old", f->fd, to,
+			 (unsigned long long)f->age_ms);
+		break;
+	case CONNLEAK_CLOSE_WAIT:
+		snprintf(buf, n,
+			 "the peer %s closed fd %d, and the program held it open %llu ms more", to,
+			 f->fd, (unsigned long long)f->held_after_eof_ms);
+		break;
+	case CONNLEAK_SHARED_CLOSE:
+		if (f->forked)
+			snprintf(buf, n,
+				 "close(%d) did not end the connection to %s: a forked child "
+				 "still holds the socket",
+				 f->fd, to);
+		else
+			snprintf(buf, n,
+				 "close(%d) did not end the connection to %s: %d other "
+				 "descriptor(s) still held it",
+				 f->fd, to, f->other_fds);
+		break;
+	case CONNLEAK_DOUBLE_CLOSE:
+		snprintf(buf, n, "close(%d) of a descriptor that was already closed", f->fd);
+		break;
+	case CONNLEAK_KEEPALIVE_RACE:
+		snprintf(buf, n,
+			 "a request written on reused connection fd %d to %s (after %u replies) "
+			 "was answered by %s before any byte",
+			 f->fd, to, f->replies, f->answer ? f->answer : "eof");
+		break;
+	case CONNLEAK_FD_EXHAUSTION:
+		snprintf(buf, n, "the process ran out of descriptors (%s) with %u sockets open",
+			 f->err == ENFILE ? "ENFILE" : "EMFILE", f->open_sockets);
+		break;
+	default:
+		snprintf(buf, n, "%s", kind_name(f->key.kind));
+	}
+}

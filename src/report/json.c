@@ -1,0 +1,146 @@
+/* Streaming JSON writer. */
+#include "json.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+void json_init(struct json *j, struct out *o)
+{
+	memset(j, 0, sizeof *j);
+	j->o = o;
+}
+
+static int utf8_len(const unsigned char *s, size_t left)
+{
+	int n;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if ((size_t)n > left)
+		return 0;
+	for (int i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+void json_escape(struct out *o, const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	char esc[8];
+	for (size_t i = 0; i < len;) {
+		unsigned char c = s[i];
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			out_write(o, esc, 2);
+			i++;
+		} else if (c < 0x20 || c == 0x7f) {
+			snprintf(esc, sizeof esc, "\\u%04x", c);
+			out_write(o, esc, 6);
+			i++;
+		} else if (c < 0x80) {
+			out_write(o, (const char *)&s[i], 1);
+			i++;
+		} else {
+			int n = utf8_len(s + i, len - i);
+			if (n) {
+				out_write(o, (const char *)&s[i], (size_t)n);
+				i += (size_t)n;
+			} else {
+				snprintf(esc, sizeof esc, "\\u%04x", c);
+				out_write(o, esc, 6);
+				i++;
+			}
+		}
+	}
+}
+
+static void member(struct json *j, const char *key)
+{
+	if (j->count[j->depth]++)
+		out_write(j->o, ",", 1);
+	if (j->depth)
+		out_write(j->o, "\n", 1);
+	for (int i = 0; i < j->depth; i++)
+		out_write(j->o, "  ", 2);
+	if (key) {
+		out_write(j->o, "\"", 1);
+		json_escape(j->o, key, strlen(key));
+		out_write(j->o, "\": ", 3);
+	}
+}
+
+void json_open(struct json *j, const char *key, char bracket)
+{
+	member(j, key);
+	out_write(j->o, &bracket, 1);
+	if (j->depth + 1 < JSON_DEPTH)
+		j->depth++;
+	j->count[j->depth] = 0;
+}
+
+void json_close(struct json *j, char bracket)
+{
+	int had = j->count[j->depth];
+	if (j->depth)
+		j->depth--;
+	if (had) {
+		out_write(j->o, "\n", 1);
+		for (int i = 0; i < j->depth; i++)
+			out_write(j->o, "  ", 2);
+	}
+	out_write(j->o, &bracket, 1);
+}
+
+void json_strn(struct json *j, const char *key, const char *value, size_t len)
+{
+	member(j, key);
+	out_write(j->o, "\"", 1);
+	json_escape(j->o, value, len);
+	out_write(j->o, "\"", 1);
+}
+
+void json_str(struct json *j, const char *key, const char *value)
+{
+	if (!value)
+		json_null(j, key);
+	else
+		json_strn(j, key, value, strlen(value));
+}
+
+void json_int(struct json *j, const char *key, int64_t value)
+{
+	member(j, key);
+	out_printf(j->o, "%" PRId64, value);
+}
+
+void json_uint(struct json *j, const char *key, uint64_t value)
+{
+	member(j, key);
+	out_printf(j->o, "%" PRIu64, value);
+}
+
+void json_bool(struct json *j, const char *key, int value)
+{
+	member(j, key);
+	out_puts(j->o, value ? "true" : "false");
+}
+
+void json_null(struct json *j, const char *key)
+{
+	member(j, key);
+	out_puts(j->o, "null");
+}
+
+void json_raw(struct json *j, const char *key, const char *text)
+{
+	member(j, key);
+	out_puts(j->o, text);
+}

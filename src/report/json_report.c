@@ -1,0 +1,250 @@
+/* The per-process JSON report (schema in docs/report-schema.md and the README). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../track/endpoint.h"
+#include "../track/findings.h"
+#include "../track/model.h"
+#include "../track/sock.h"
+#include "../util/clock.h"
+#include "../util/real.h"
+#include "describe.h"
+#include "frames.h"
+#include "json.h"
+#include "report.h"
+
+static void iso_time(uint64_t wall_ms, char *buf, size_t n)
+{
+	time_t t = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + k, n - k, ".%03uZ", (unsigned)(wall_ms % 1000));
+}
+
+static void emit_option(const char *name, const char *value, int is_number, void *ctx)
+{
+	if (is_number)
+		json_raw(ctx, name, value);
+	else
+		json_str(ctx, name, value);
+}
+
+static void emit_frame(int index, const struct frame_info *fi, void *ctx)
+{
+	struct json *j = ctx;
+	char hex[32];
+	(void)index;
+	json_open(j, NULL, '{');
+	snprintf(hex, sizeof hex, "0x%" PRIxPTR, fi->pc);
+	json_str(j, "pc", hex);
+	json_str(j, "module", fi->module[0] ? fi->module : NULL);
+	snprintf(hex, sizeof hex, "0x%" PRIxPTR, fi->offset);
+	json_str(j, "offset", hex);
+	json_str(j, "function", fi->function[0] ? fi->function : NULL);
+	json_str(j, "file", fi->file[0] ? fi->file : NULL);
+	if (fi->line)
+		json_int(j, "line", fi->line);
+	else
+		json_null(j, "line");
+	json_close(j, '}');
+}
+
+static void emit_stack(struct json *j, const char *key, stack_id id)
+{
+	json_open(j, key, '[');
+	frames_each(id, emit_frame, j);
+	json_close(j, ']');
+}
+
+static void emit_addr(struct json *j, const char *key, const struct sockaddr_storage *a,
+		      socklen_t len)
+{
+	char buf[160];
+	format_addr(a, len, buf, sizeof buf);
+	json_str(j, key, buf[0] ? buf : NULL);
+}
+
+static void emit_finding(const struct finding *f, void *ctx)
+{
+	struct json *j = ctx;
+	char msg[512];
+	json_open(j, NULL, '{');
+	json_str(j, "kind", kind_name(f->key.kind));
+	json_uint(j, "count", f->count);
+	finding_message(f, msg, sizeof msg);
+	json_str(j, "message", msg);
+	json_int(j, "fd", f->fd);
+	json_uint(j, "fd_generation", f->gen);
+	if (f->origin >= 0) {
+		json_open(j, "socket", '{');
+		json_str(j, "family", family_name(f->family));
+		json_str(j, "type", type_name(f->type));
+		json_str(j, "origin", origin_name(f->origin));
+		json_close(j, '}');
+	} else {
+		json_null(j, "socket");
+	}
+	emit_addr(j, "local", &f->local, f->local_len);
+	emit_addr(j, "peer", &f->peer, f->peer_len);
+	json_null(j, "hostname");
+	json_str(j, "tcp_state", tcp_state_name(f->tcp_state));
+	json_uint(j, "age_ms", f->age_ms);
+	json_uint(j, "idle_ms", f->idle_ms);
+	switch (f->key.kind) {
+	case CONNLEAK_CLOSE_WAIT:
+		json_uint(j, "held_after_eof_ms", f->held_after_eof_ms);
+		break;
+	case CONNLEAK_SHARED_CLOSE:
+		json_int(j, "other_descriptors", f->other_fds);
+		json_bool(j, "forked", f->forked);
+		break;
+	case CONNLEAK_KEEPALIVE_RACE:
+		json_uint(j, "replies_before", f->replies);
+		json_str(j, "answer", f->answer);
+		break;
+	case CONNLEAK_FD_EXHAUSTION:
+		json_str(j, "errno", f->err == ENFILE ? "ENFILE" : "EMFILE");
+		json_uint(j, "open_sockets", f->open_sockets);
+		json_open(j, "groups", '[');
+		for (int i = 0; i < f->ngroups; i++) {
+			json_open(j, NULL, '{');
+			json_uint(j, "count", f->groups[i].count);
+			emit_stack(j, "stack", f->groups[i].stack);
+			json_close(j, '}');
+		}
+		json_close(j, ']');
+		break;
+	}
+	json_open(j, "stacks", '{');
+	if (f->key.created)
+		emit_stack(j, "created", f->key.created);
+	if (f->key.closed)
+		emit_stack(j, "closed", f->key.closed);
+	if (f->key.previous_close)
+		emit_stack(j, "previous_close", f->key.previous_close);
+	if (f->key.used)
+		emit_stack(j, "used", f->key.used);
+	json_close(j, '}');
+	json_close(j, '}');
+}
+
+static void emit_endpoint(const struct endpoint *e, void *ctx)
+{
+	struct json *j = ctx;
+	json_open(j, NULL, '{');
+	emit_addr(j, "peer", &e->key.addr, e->addr_len);
+	json_str(j, "role", e->key.server ? "server" : "client");
+	json_null(j, "hostname");
+	json_uint(j, "connections", e->connections);
+	json_uint(j, "open", e->open);
+	json_uint(j, "peak_concurrent", e->peak);
+	json_uint(j, "bytes_in", e->bytes_in);
+	json_uint(j, "bytes_out", e->bytes_out);
+	json_uint(j, "requests", e->requests);
+	json_uint(j, "tls_handshakes", e->tls_handshakes);
+	json_open(j, "lifetime_ms", '{');
+	json_uint(j, "p50", endpoint_lifetime_quantile(e, 0.50));
+	json_uint(j, "p99", endpoint_lifetime_quantile(e, 0.99));
+	json_uint(j, "max", e->lifetime_max_ms);
+	json_close(j, '}');
+	json_close(j, '}');
+}
+
+static void emit_cmdline(struct json *j)
+{
+	json_open(j, "cmdline", '[');
+	int fd = real.open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		char buf[8192];
+		ssize_t n = real.read(fd, buf, sizeof buf);
+		real.close(fd);
+		for (ssize_t i = 0; i < n;) {
+			size_t len = strnlen(buf + i, (size_t)(n - i));
+			json_strn(j, NULL, buf + i, len);
+			i += (ssize_t)len + 1;
+		}
+	}
+	json_close(j, ']');
+}
+
+void json_report(struct out *o, const struct options *opt, const struct report_end *end)
+{
+	static const char *const how[] = {"exit", "_exit", "exec"};
+	struct json j;
+	char buf[512];
+	json_init(&j, o);
+	model_lock();
+	json_open(&j, NULL, '{');
+	json_int(&j, "schema", CONNLEAK_SCHEMA_VERSION);
+	json_str(&j, "tool", "connleak");
+	json_str(&j, "version", CONNLEAK_VERSION);
+	json_int(&j, "pid", getpid());
+	json_int(&j, "ppid", getppid());
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	json_str(&j, "exe", buf);
+	emit_cmdline(&j);
+	iso_time(model_state.start_wall_ms, buf, sizeof buf);
+	json_str(&j, "start_time", buf);
+	uint64_t now = clock_wall_ms();
+	iso_time(now, buf, sizeof buf);
+	json_str(&j, "end_time", buf);
+	json_uint(&j, "duration_ms", now - model_state.start_wall_ms);
+
+	json_open(&j, "end", '{');
+	json_str(&j, "how", how[end->how]);
+	if (end->how == END_EXEC)
+		json_str(&j, "exec_path", end->exec_path);
+	else
+		json_int(&j, "status", end->status);
+	json_close(&j, '}');
+
+	json_open(&j, "options", '{');
+	options_each(opt, emit_option, &j);
+	json_close(&j, '}');
+
+	const struct model_stats *st = &model_state.stats;
+	json_open(&j, "stats", '{');
+	json_uint(&j, "sockets_created", st->created);
+	json_uint(&j, "sockets_accepted", st->accepted);
+	json_uint(&j, "sockets_received", st->received);
+	json_uint(&j, "sockets_inherited", st->inherited);
+	json_uint(&j, "connects", st->connects);
+	json_uint(&j, "closes", st->closes);
+	json_uint(&j, "peak_open", st->peak_open);
+	json_uint(&j, "open_at_exit", sock_live_count());
+	json_uint(&j, "findings", findings_total());
+	json_uint(&j, "distinct_stacks", stacks_count());
+	json_uint(&j, "endpoints_dropped", endpoint_dropped());
+	json_close(&j, '}');
+
+	json_open(&j, "findings", '[');
+	findings_each(emit_finding, &j);
+	json_close(&j, ']');
+	json_open(&j, "endpoints", '[');
+	endpoint_each(emit_endpoint, &j);
+	json_close(&j, ']');
+	json_open(&j, "timeline", '[');
+	json_close(&j, ']');
+	json_open(&j, "events", '[');
+	for (int i = 0; i < model_state.nevents; i++) {
+		const struct model_event *e = &model_state.events[i];
+		json_open(&j, NULL, '{');
+		json_uint(&j, "t_ms", e->t_ms);
+		json_str(&j, "what", e->what);
+		if (!strcmp(e->what, "fork"))
+			json_int(&j, "child", e->arg);
+		json_close(&j, '}');
+	}
+	json_close(&j, ']');
+	json_uint(&j, "events_dropped", model_state.events_dropped);
+	json_close(&j, '}');
+	out_puts(o, "\n");
+	model_unlock();
+}

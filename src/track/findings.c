@@ -1,0 +1,57 @@
+/* Grouped findings store (uthash keyed by kind and stacks). Callers hold the model lock. */
+#include "findings.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static struct finding *groups;
+static uint64_t next_seq, total, per_kind[CONNLEAK_KIND_COUNT];
+
+void findings_add(const struct finding *f)
+{
+	struct finding *g;
+	total++;
+	if (f->key.kind >= 0 && f->key.kind < CONNLEAK_KIND_COUNT)
+		per_kind[f->key.kind]++;
+	HASH_FIND(hh, groups, &f->key, sizeof f->key, g);
+	if (g) {
+		g->count++;
+		return;
+	}
+	g = malloc(sizeof *g);
+	if (!g)
+		return;
+	*g = *f;
+	memset(&g->hh, 0, sizeof g->hh);
+	g->count = 1;
+	g->seq = next_seq++;
+	HASH_ADD(hh, groups, key, sizeof g->key, g);
+}
+
+uint64_t findings_total(void)
+{
+	return total;
+}
+
+uint64_t findings_of_kind(int kind)
+{
+	return (kind >= 0 && kind < CONNLEAK_KIND_COUNT) ? per_kind[kind] : 0;
+}
+
+/* uthash keeps insertion order in its app-order list, which is first occurrence. */
+void findings_each(void (*fn)(const struct finding *f, void *ctx), void *ctx)
+{
+	for (struct finding *g = groups; g; g = g->hh.next)
+		fn(g, ctx);
+}
+
+void findings_clear(void)
+{
+	struct finding *g, *tmp;
+	HASH_ITER(hh, groups, g, tmp) {
+		HASH_DEL(groups, g);
+		free(g);
+	}
+	total = 0;
+	memset(per_kind, 0, sizeof per_kind);
+}

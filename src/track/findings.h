@@ -1,0 +1,58 @@
+/* The findings of this process, grouped by kind and stacks: a group keeps a count and the
+ * details of its first instance, so memory is bounded by distinct stacks. */
+#ifndef CONNLEAK_FINDINGS_H
+#define CONNLEAK_FINDINGS_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uthash.h>
+
+#include "../../include/connleak/connleak.h"
+#include "stacks.h"
+
+#define EXHAUST_GROUPS 16
+
+struct finding_key {
+	int kind;
+	stack_id created, closed, previous_close, used;
+};
+
+struct finding {
+	UT_hash_handle hh;
+	struct finding_key key;
+	uint64_t count;
+	uint64_t seq; /* order of first occurrence */
+
+	int fd;
+	uint32_t gen;
+	int family, type, origin;
+	struct sockaddr_storage local, peer;
+	socklen_t local_len, peer_len;
+	int tcp_state; /* -1 = unknown or not TCP */
+	uint64_t age_ms, idle_ms;
+
+	/* Kind-specific details. */
+	uint64_t held_after_eof_ms; /* close-wait */
+	int other_fds, forked;      /* shared-close */
+	uint32_t replies;           /* keepalive-race */
+	const char *answer;         /* keepalive-race: "eof", "ECONNRESET", "EPIPE" */
+	int err;                    /* fd-exhaustion */
+	uint32_t open_sockets;
+	int ngroups;
+	struct {
+		stack_id stack;
+		uint32_t count;
+	} groups[EXHAUST_GROUPS];
+};
+
+/* Adds one instance: a new group, or count+1 on the group with the same key. */
+void findings_add(const struct finding *f);
+uint64_t findings_total(void);
+uint64_t findings_of_kind(int kind);
+
+/* Visits the groups in order of first occurrence. */
+void findings_each(void (*fn)(const struct finding *f, void *ctx), void *ctx);
+
+void findings_clear(void);
+
+#endif

@@ -1,0 +1,619 @@
+/* The socket model: descriptor slots, socket records, and the detectors that run on
+ * close, dup, fork and exit. One mutex guards it; the I/O path (io.h) never takes it. */
+#include "model.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../util/clock.h"
+#include "../util/real.h"
+#include "endpoint.h"
+#include "fdtable.h"
+#include "findings.h"
+
+struct model_view model_state;
+const struct options *model_opt;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct options default_opt;
+
+void model_init(const struct options *o)
+{
+	if (!o) {
+		options_defaults(&default_opt);
+		o = &default_opt;
+	}
+	model_opt = o;
+	model_state.start_wall_ms = clock_wall_ms();
+	model_state.start_mono_ms = clock_coarse_ms();
+}
+
+void model_lock(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+void model_unlock(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+static stack_id capture(void)
+{
+	return stacks_capture(model_opt ? model_opt->backtrace_depth : 16);
+}
+
+static void add_event(const char *what, long arg)
+{
+	if (model_state.nevents >= MODEL_EVENTS_MAX) {
+		model_state.events_dropped++;
+		return;
+	}
+	struct model_event *e = &model_state.events[model_state.nevents++];
+	e->t_ms = clock_coarse_ms() - model_state.start_mono_ms;
+	e->what = what;
+	e->arg = arg;
+}
+
+/* Descriptor `fd` stops referring to `s` (close, dup2 over it, or a missed close). */
+static void detach(struct fd_slot *slot, struct sock *s)
+{
+	atomic_store_explicit(&slot->sock, NULL, memory_order_release);
+	s->nfds--;
+}
+
+static void finish_sock(struct sock *s)
+{
+	if (s->ep)
+		endpoint_closed(s->ep, clock_coarse_ms() - s->t_created,
+				atomic_load(&s->bytes_in), atomic_load(&s->bytes_out),
+				atomic_load(&s->replies));
+	sock_release(s);
+}
+
+static void install(int fd, struct sock *s)
+{
+	struct fd_slot *slot = fdt_slot(fd, 1);
+	if (!slot)
+		return;
+	struct sock *old = atomic_load_explicit(&slot->sock, memory_order_relaxed);
+	if (old) {
+		/* The number came back without a close we saw (a close made inside libc, or a
+		 * raw system call): the old socket is gone from this descriptor. */
+		detach(slot, old);
+		if (old->nfds <= 0)
+			finish_sock(old);
+	}
+	slot->gen++;
+	slot->closed_socket = 0;
+	slot->last_close = 0;
+	s->nfds++;
+	atomic_store_explicit(&slot->sock, s, memory_order_release);
+}
+
+static struct sock *new_sock(int fd, int family, int type, int origin)
+{
+	struct sock *s = sock_new();
+	if (!s)
+		return NULL;
+	s->family = family;
+	s->type = type;
+	s->origin = (uint8_t)origin;
+	s->inherited = origin == ORIGIN_INHERITED;
+	s->fd = fd;
+	s->t_created = clock_coarse_ms();
+	s->created = s->inherited ? 0 : capture();
+	install(fd, s);
+	struct fd_slot *slot = fdt_slot(fd, 0);
+	s->gen = slot ? slot->gen : 0;
+	uint32_t open = sock_live_count();
+	if (open > model_state.stats.peak_open)
+		model_state.stats.peak_open = open;
+	return s;
+}
+
+void model_new_socket(int fd, int family, int type, int origin)
+{
+	model_lock();
+	if (new_sock(fd, family, type, origin)) {
+		switch (origin) {
+		case ORIGIN_ACCEPT:
+			model_state.stats.accepted++;
+			break;
+		case ORIGIN_SCM_RIGHTS:
+			model_state.stats.received++;
+			break;
+		case ORIGIN_INHERITED:
+			model_state.stats.inherited++;
+			break;
+		default:
+			model_state.stats.created++;
+		}
+	}
+	model_unlock();
+}
+
+void model_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	model_lock();
+	struct sock *s = fdt_sock(fd);
+	if (s && addr && len <= sizeof s->peer) {
+		memcpy(&s->peer, addr, len);
+		s->peer_len = len;
+		s->client = 1;
+		model_state.stats.connects++;
+		if (!s->ep && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) {
+			s->ep = endpoint_get(0, addr, len);
+			if (s->ep)
+				endpoint_opened(s->ep);
+		}
+	}
+	model_unlock();
+}
+
+void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct sockaddr_storage local;
+	socklen_t local_len = sizeof local;
+	/* The listening address names the endpoint: accepted peers use ephemeral ports and
+	 * would make one endpoint per connection. */
+	int have_local = getsockname(lfd, (struct sockaddr *)&local, &local_len) == 0;
+	model_lock();
+	struct sock *s = NULL;
+	int family = addr && len ? addr->sa_family : (have_local ? local.ss_family : AF_UNSPEC);
+	s = new_sock(fd, family, SOCK_STREAM, ORIGIN_ACCEPT);
+	if (s) {
+		model_state.stats.accepted++;
+		if (addr && len && len <= sizeof s->peer) {
+			memcpy(&s->peer, addr, len);
+			s->peer_len = len;
+		}
+		if (have_local && (local.ss_family == AF_INET || local.ss_family == AF_INET6)) {
+			s->ep = endpoint_get(1, (struct sockaddr *)&local, local_len);
+			if (s->ep)
+				endpoint_opened(s->ep);
+		}
+	}
+	model_unlock();
+}
+
+static int tcp_state_of(int fd, int family, int type)
+{
+	if ((family != AF_INET && family != AF_INET6) || type != SOCK_STREAM)
+		return -1;
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return -1;
+	return ti.tcpi_state;
+}
+
+/* Fills the socket part of a finding from the record and, while `fd` is open, the kernel. */
+static void describe(struct finding *f, const struct sock *s, int fd, uint32_t gen)
+{
+	uint64_t now = clock_coarse_ms();
+	f->fd = fd;
+	f->gen = gen;
+	f->family = s->family;
+	f->type = s->type;
+	f->origin = s->origin;
+	f->peer = s->peer;
+	f->peer_len = s->peer_len;
+	f->tcp_state = -1;
+	f->age_ms = now - s->t_created;
+	uint64_t last = atomic_load(&s->t_last_io);
+	f->idle_ms = now - (last ? last : s->t_created);
+	if (fd >= 0) {
+		f->local_len = sizeof f->local;
+		if (getsockname(fd, (struct sockaddr *)&f->local, &f->local_len) != 0)
+			f->local_len = 0;
+		if (!f->peer_len) {
+			f->peer_len = sizeof f->peer;
+			if (getpeername(fd, (struct sockaddr *)&f->peer, &f->peer_len) != 0)
+				f->peer_len = 0;
+		}
+		f->tcp_state = tcp_state_of(fd, s->family, s->type);
+	}
+}
+
+/* What close() destroys and a close-wait finding made after it needs: kept per thread
+ * between model_before_close() and model_close(). */
+static __thread struct {
+	int fd;
+	struct finding f;
+} pre_close = {.fd = -1};
+
+void model_before_close(int fd)
+{
+	struct sock *s = fdt_sock(fd);
+	if (!s || !model_opt)
+		return;
+	uint64_t eof = atomic_load_explicit(&s->t_eof, memory_order_relaxed);
+	if (!eof || s->nfds != 1 || clock_coarse_ms() - eof <= model_opt->close_wait_ms)
+		return;
+	memset(&pre_close.f, 0, sizeof pre_close.f);
+	describe(&pre_close.f, s, fd, 0);
+	pre_close.fd = fd;
+}
+
+static int carried_data(const struct sock *s)
+{
+	return atomic_load(&s->bytes_in) + atomic_load(&s->bytes_out) > 0;
+}
+
+static void check_close_wait(struct sock *s, int fd, uint32_t gen, stack_id closed)
+{
+	uint64_t eof = atomic_load(&s->t_eof);
+	if (!eof)
+		return;
+	uint64_t held = clock_coarse_ms() - eof;
+	if (held <= model_opt->close_wait_ms)
+		return;
+	struct finding f;
+	memset(&f, 0, sizeof f);
+	if (pre_close.fd == fd) {
+		f = pre_close.f;
+		pre_close.fd = -1;
+	} else {
+		describe(&f, s, -1, gen);
+	}
+	f.fd = fd;
+	f.gen = gen;
+	f.key.kind = CONNLEAK_CLOSE_WAIT;
+	f.key.created = s->created;
+	f.key.closed = closed;
+	f.held_after_eof_ms = held;
+	findings_add(&f);
+}
+
+static void shared_close_finding(struct sock *s, int other_fd, int forked)
+{
+	struct finding f;
+	memset(&f, 0, sizeof f);
+	describe(&f, s, other_fd, s->shared_close_gen);
+	f.fd = s->shared_close_fd;
+	f.key.kind = CONNLEAK_SHARED_CLOSE;
+	f.key.created = s->created;
+	f.key.closed = s->shared_close_stack;
+	f.other_fds = s->shared_close_others;
+	f.forked = forked;
+	findings_add(&f);
+}
+
+/* A close of a connection this process used, which leaves it open elsewhere. */
+static int close_would_end_use(const struct sock *s)
+{
+	return !s->inherited && s->type == SOCK_STREAM && s->peer_len && !s->shut_wr &&
+	       carried_data(s);
+}
+
+void model_close(int fd, int err, int bulk)
+{
+	if (err == EBADF && bulk)
+		return;
+	model_lock();
+	struct fd_slot *slot = fdt_slot(fd, 0);
+	struct sock *s = slot ? atomic_load(&slot->sock) : NULL;
+	if (err == EBADF) {
+		if (s) {
+			/* We believed it open: its close happened where we could not see it. */
+			detach(slot, s);
+			if (s->nfds <= 0)
+				finish_sock(s);
+		} else if (slot && slot->closed_socket) {
+			struct finding f;
+			memset(&f, 0, sizeof f);
+			f.key.kind = CONNLEAK_DOUBLE_CLOSE;
+			f.key.closed = capture();
+			f.key.previous_close = slot->last_close;
+			f.fd = fd;
+			f.gen = slot->gen;
+			f.tcp_state = -1;
+			f.family = AF_UNSPEC;
+			f.origin = -1;
+			findings_add(&f);
+		}
+		model_unlock();
+		return;
+	}
+	if (!s) {
+		/* Some other kind of descriptor closed: the number no longer means our socket. */
+		if (slot) {
+			slot->closed_socket = 0;
+			slot->last_close = 0;
+		}
+		model_unlock();
+		return;
+	}
+	stack_id closed = bulk ? 0 : capture();
+	detach(slot, s);
+	slot->closed_socket = !bulk;
+	slot->last_close = closed;
+	model_state.stats.closes++;
+	if (s->nfds > 0) {
+		if (!bulk && close_would_end_use(s) && !s->shared_close_stack) {
+			s->shared_close_stack = closed;
+			s->t_shared_close = clock_coarse_ms();
+			s->shared_close_fd = fd;
+			s->shared_close_gen = slot->gen;
+			s->shared_close_others = s->nfds;
+		}
+		if (s->fd == fd) {
+			/* Describe it by a descriptor that still holds it. */
+			for (int i = 0; i < fdt_limit(); i++)
+				if (fdt_sock(i) == s) {
+					struct fd_slot *o = fdt_slot(i, 0);
+					s->fd = i;
+					s->gen = o ? o->gen : 0;
+					break;
+				}
+		}
+		model_unlock();
+		return;
+	}
+	if (!bulk) {
+		if (s->shared_close_stack &&
+		    clock_coarse_ms() - s->t_shared_close > model_opt->close_wait_ms)
+			shared_close_finding(s, -1, 0);
+		else if (s->forked && close_would_end_use(s)) {
+			s->shared_close_stack = closed;
+			s->shared_close_fd = fd;
+			s->shared_close_gen = slot->gen;
+			s->shared_close_others = 0;
+			shared_close_finding(s, -1, 1);
+		}
+		check_close_wait(s, fd, slot->gen, closed);
+	}
+	if (pre_close.fd == fd)
+		pre_close.fd = -1;
+	finish_sock(s);
+	model_unlock();
+}
+
+void model_close_range(unsigned first, unsigned last)
+{
+	int lim = fdt_limit();
+	for (unsigned fd = first; fd <= last && fd < (unsigned)lim; fd++)
+		if (fdt_sock((int)fd))
+			model_close((int)fd, 0, 1);
+}
+
+void model_dup(int oldfd, int newfd)
+{
+	if (oldfd == newfd)
+		return;
+	model_lock();
+	struct sock *s = fdt_sock(oldfd);
+	struct fd_slot *nslot = fdt_slot(newfd, 1);
+	if (nslot) {
+		struct sock *old = atomic_load(&nslot->sock);
+		if (old) {
+			/* dup2 over an open socket closes it silently. */
+			detach(nslot, old);
+			if (old->nfds <= 0)
+				finish_sock(old);
+		}
+		if (s) {
+			nslot->gen++;
+			nslot->closed_socket = 0;
+			nslot->last_close = 0;
+			s->nfds++;
+			atomic_store_explicit(&nslot->sock, s, memory_order_release);
+		}
+	}
+	model_unlock();
+}
+
+void model_shutdown(int fd, int how)
+{
+	struct sock *s = fdt_sock(fd);
+	if (s && (how == SHUT_WR || how == SHUT_RDWR))
+		s->shut_wr = 1;
+}
+
+void model_received(const struct msghdr *msg)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c;
+	     c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		const int *fds = (const int *)CMSG_DATA(c);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, fds + i, sizeof fd);
+			struct stat st;
+			if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+				continue;
+			int family = AF_UNSPEC, type = 0;
+			socklen_t len = sizeof family;
+			getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len);
+			len = sizeof type;
+			getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+			model_new_socket(fd, family, type, ORIGIN_SCM_RIGHTS);
+			model_lock();
+			struct sock *s = fdt_sock(fd);
+			if (s) {
+				s->peer_len = sizeof s->peer;
+				if (getpeername(fd, (struct sockaddr *)&s->peer, &s->peer_len) != 0)
+					s->peer_len = 0;
+			}
+			model_unlock();
+		}
+	}
+}
+
+void model_exhausted(int err)
+{
+	model_lock();
+	struct finding f;
+	memset(&f, 0, sizeof f);
+	f.key.kind = CONNLEAK_FD_EXHAUSTION;
+	f.fd = -1;
+	f.tcp_state = -1;
+	f.origin = -1;
+	f.err = err;
+	f.open_sockets = sock_live_count();
+	/* Group the open sockets by creation stack, largest groups kept. */
+	for (struct sock *s = sock_live_head(); s; s = s->next) {
+		int i;
+		for (i = 0; i < f.ngroups; i++)
+			if (f.groups[i].stack == s->created)
+				break;
+		if (i == f.ngroups) {
+			if (f.ngroups == EXHAUST_GROUPS)
+				continue;
+			f.groups[f.ngroups].stack = s->created;
+			f.groups[f.ngroups++].count = 0;
+		}
+		f.groups[i].count++;
+	}
+	for (int i = 1; i < f.ngroups; i++)
+		for (int j = i; j > 0 && f.groups[j].count > f.groups[j - 1].count; j--) {
+			__typeof__(f.groups[0]) t = f.groups[j];
+			f.groups[j] = f.groups[j - 1];
+			f.groups[j - 1] = t;
+		}
+	findings_add(&f);
+	model_unlock();
+}
+
+void model_keepalive_race(struct sock *s, const char *answer)
+{
+	stack_id used = capture();
+	model_lock();
+	/* Report a race once per request: the next reply byte re-arms it. */
+	if (atomic_exchange(&s->reuse_pending, 0) || strcmp(answer, "eof") != 0) {
+		struct finding f;
+		memset(&f, 0, sizeof f);
+		describe(&f, s, s->nfds > 0 ? s->fd : -1, s->gen);
+		f.key.kind = CONNLEAK_KEEPALIVE_RACE;
+		f.key.created = s->created;
+		f.key.used = used;
+		f.replies = atomic_load(&s->replies);
+		f.answer = answer;
+		findings_add(&f);
+		/* A write that failed leaves the phase at "replied": move on so one race is
+		 * one finding even if the program retries the write. */
+		atomic_store(&s->phase, PHASE_IDLE);
+	}
+	model_unlock();
+}
+
+void model_scan_inherited(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	int self = dirfd(d);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end || end == e->d_name || fd == self)
+			continue;
+		struct stat st;
+		if (fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+			continue;
+		int family = AF_UNSPEC, type = 0;
+		socklen_t len = sizeof family;
+		getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &family, &len);
+		len = sizeof type;
+		getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &len);
+		model_new_socket((int)fd, family, type, ORIGIN_INHERITED);
+	}
+	closedir(d);
+}
+
+void model_fork_prepare(void)
+{
+	model_lock();
+	stacks_fork_prepare();
+}
+
+void model_fork_parent(pid_t child)
+{
+	if (child > 0) {
+		/* A child that does not exec holds every descriptor; one that execs keeps only
+		 * those without FD_CLOEXEC. The usual fork is followed by exec. */
+		for (struct sock *s = sock_live_head(); s; s = s->next) {
+			int fl = real.fcntl(s->fd, F_GETFD);
+			if (fl >= 0 && !(fl & FD_CLOEXEC))
+				s->forked = 1;
+		}
+		add_event("fork", (long)child);
+	}
+	stacks_fork_parent();
+	model_unlock();
+}
+
+void model_fork_child(void)
+{
+	pthread_mutex_init(&lock, NULL);
+	stacks_fork_child();
+	/* Everything open now belongs to the parent too; the child's report starts empty. */
+	for (struct sock *s = sock_live_head(); s; s = s->next) {
+		s->inherited = 1;
+		s->forked = 0;
+		s->shared_close_stack = 0;
+		s->ep = NULL;
+	}
+	findings_clear();
+	endpoint_clear();
+	memset(&model_state.stats, 0, sizeof model_state.stats);
+	model_state.stats.inherited = sock_live_count();
+	model_state.stats.peak_open = sock_live_count();
+	model_state.nevents = 0;
+	model_state.events_dropped = 0;
+	model_state.start_wall_ms = clock_wall_ms();
+	model_state.start_mono_ms = clock_coarse_ms();
+}
+
+static int is_listening(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof v;
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v;
+}
+
+void model_exit_checks(void)
+{
+	static int done;
+	model_lock();
+	if (done++) {
+		model_unlock();
+		return;
+	}
+	uint64_t now = clock_coarse_ms();
+	for (struct sock *s = sock_live_head(); s; s = s->next) {
+		if (s->inherited || s->nfds <= 0 || is_listening(s->fd))
+			continue;
+		if (s->shared_close_stack) {
+			shared_close_finding(s, s->fd, 0);
+			continue;
+		}
+		struct finding f;
+		memset(&f, 0, sizeof f);
+		describe(&f, s, s->fd, s->gen);
+		f.key.kind = CONNLEAK_LEAKED_SOCKET;
+		f.key.created = s->created;
+		findings_add(&f);
+
+		uint64_t eof = atomic_load(&s->t_eof);
+		int in_close_wait = f.tcp_state == TCP_CLOSE_WAIT;
+		if ((eof && now - eof > model_opt->close_wait_ms) ||
+		    (!eof && in_close_wait && f.idle_ms > model_opt->close_wait_ms)) {
+			f.key.kind = CONNLEAK_CLOSE_WAIT;
+			f.held_after_eof_ms = eof ? now - eof : f.idle_ms;
+			findings_add(&f);
+		}
+	}
+	model_unlock();
+}

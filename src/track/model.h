@@ -1,0 +1,64 @@
+/* The model's event interface: hooks report what a call did, in one call, after the real
+ * function returned. Everything here except the I/O functions in io.h takes the model lock.
+ * Testable without preloading: unit tests call these directly. */
+#ifndef CONNLEAK_MODEL_H
+#define CONNLEAK_MODEL_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "../util/options.h"
+#include "sock.h"
+
+struct model_stats {
+	uint64_t created, accepted, received, inherited, connects, closes, peak_open;
+};
+
+#define MODEL_EVENTS_MAX 64
+
+struct model_event {
+	uint64_t t_ms; /* since start */
+	const char *what;
+	long arg;
+};
+
+struct model_view {
+	struct model_stats stats;
+	uint64_t start_wall_ms, start_mono_ms;
+	int nevents;
+	uint64_t events_dropped;
+	struct model_event events[MODEL_EVENTS_MAX];
+};
+
+extern struct model_view model_state;
+extern const struct options *model_opt;
+
+void model_init(const struct options *o);
+void model_lock(void);
+void model_unlock(void);
+
+void model_new_socket(int fd, int family, int type, int origin);
+void model_connect(int fd, const struct sockaddr *addr, socklen_t len);
+void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len);
+/* Before the real close(): keep what a late finding needs that close() destroys. */
+void model_before_close(int fd);
+/* After close(): err is 0 on success, else its errno. `bulk` for close_range/closefrom,
+ * which close what the program no longer knows about and so are never findings. */
+void model_close(int fd, int err, int bulk);
+void model_close_range(unsigned first, unsigned last);
+void model_dup(int oldfd, int newfd);
+void model_shutdown(int fd, int how);
+void model_received(const struct msghdr *msg);
+void model_exhausted(int err);
+void model_keepalive_race(struct sock *s, const char *answer);
+void model_scan_inherited(void);
+
+void model_fork_prepare(void);
+void model_fork_parent(pid_t child);
+void model_fork_child(void);
+
+/* Detectors that run when the process ends (leaked sockets, close-wait). Once. */
+void model_exit_checks(void);
+
+#endif

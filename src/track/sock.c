@@ -1,0 +1,59 @@
+/* Pool and live list of socket records. The pool only grows to the peak number of live
+ * sockets; closed records go back on the free list. */
+#include "sock.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK 256
+
+static struct sock *free_list;
+static struct sock *live;
+static uint32_t nlive;
+
+struct sock *sock_new(void)
+{
+	if (!free_list) {
+		struct sock *block = calloc(BLOCK, sizeof *block);
+		if (!block)
+			return NULL;
+		for (int i = 0; i < BLOCK; i++) {
+			block[i].next = free_list;
+			free_list = &block[i];
+		}
+	}
+	struct sock *s = free_list;
+	free_list = s->next;
+	memset(s, 0, sizeof *s);
+	s->next = live;
+	if (live)
+		live->prev = s;
+	live = s;
+	nlive++;
+	return s;
+}
+
+void sock_release(struct sock *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		live = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	nlive--;
+	/* Keep the fields as they are: a racing reader may still look at them. */
+	s->prev = NULL;
+	s->next = free_list;
+	free_list = s;
+}
+
+struct sock *sock_live_head(void)
+{
+	return live;
+}
+
+uint32_t sock_live_count(void)
+{
+	return nlive;
+}

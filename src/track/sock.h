@@ -1,0 +1,61 @@
+/* A tracked socket: one open file description, shared by every descriptor that refers to
+ * it (dup) in this process. Records come from a pool and are recycled, never freed, so a
+ * hook on the I/O path that races a close touches valid memory (at worst a recycled
+ * record's counters, which is the program's own race showing). */
+#ifndef CONNLEAK_SOCK_H
+#define CONNLEAK_SOCK_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "stacks.h"
+
+enum sock_origin { ORIGIN_SOCKET, ORIGIN_ACCEPT, ORIGIN_SOCKETPAIR, ORIGIN_SCM_RIGHTS, ORIGIN_INHERITED };
+
+/* Request/reply turns as the program's own calls show them. */
+enum io_phase { PHASE_IDLE, PHASE_WROTE, PHASE_REPLIED };
+
+struct endpoint;
+
+struct sock {
+	/* Identity and ownership: changed only under the model lock. */
+	int family, type;
+	uint8_t origin;
+	uint8_t inherited; /* held by a parent process too: not this process's leak */
+	uint8_t forked;    /* a child was forked while this was open without FD_CLOEXEC */
+	uint8_t client;    /* connect() was called on it: the program speaks first */
+	uint8_t shut_wr;   /* the program called shutdown(SHUT_WR/SHUT_RDWR) */
+	int nfds;          /* descriptors of this process that refer to it */
+	int fd;            /* the first descriptor and its generation */
+	uint32_t gen;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	stack_id created;
+	uint64_t t_created;
+	struct endpoint *ep;
+
+	/* A close() that did not release the connection because a dup still holds it. */
+	stack_id shared_close_stack;
+	uint64_t t_shared_close;
+	int shared_close_fd;
+	uint32_t shared_close_gen;
+	int shared_close_others;
+
+	/* The I/O path: updated by any thread without the lock. */
+	_Atomic uint64_t bytes_in, bytes_out;
+	_Atomic uint64_t t_last_io, t_eof;
+	_Atomic uint32_t replies;
+	_Atomic uint8_t phase;
+	_Atomic uint8_t reuse_pending; /* a request went out on a reused connection, no byte back yet */
+
+	struct sock *prev, *next; /* live list, or free list through next */
+};
+
+/* Under the model lock. */
+struct sock *sock_new(void);
+void sock_release(struct sock *s);
+struct sock *sock_live_head(void);
+uint32_t sock_live_count(void);
+
+#endif

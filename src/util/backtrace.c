@@ -1,0 +1,55 @@
+/* Stack capture for creation/close stacks. libunwind's unw_backtrace walks with cached
+ * unwind tables and needs no allocation per call, which keeps socket() and close() cheap.
+ * Our own frames (hook, track/) are cut by address range so stacks start in the program. */
+#define UNW_LOCAL_ONLY
+#include "backtrace.h"
+
+#include <dlfcn.h>
+#include <libunwind.h>
+#include <link.h>
+#include <pthread.h>
+
+static uintptr_t self_lo, self_hi;
+
+static int find_range(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	uintptr_t base = (uintptr_t)data;
+	if (info->dlpi_addr != base)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uintptr_t lo = base + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (!self_lo || lo < self_lo)
+			self_lo = lo;
+		if (hi > self_hi)
+			self_hi = hi;
+	}
+	return 1;
+}
+
+static void find_self(void)
+{
+	Dl_info info;
+	if (dladdr((void *)find_self, &info))
+		dl_iterate_phdr(find_range, info.dli_fbase);
+}
+
+int backtrace_capture(uintptr_t *pcs, int max)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	if (max <= 0)
+		return 0;
+	pthread_once(&once, find_self);
+	enum { SLACK = 8, CAP = 64 + SLACK };
+	void *raw[CAP];
+	int n = unw_backtrace(raw, max + SLACK < CAP ? max + SLACK : CAP);
+	int i = 0, out = 0;
+	while (i < n && (uintptr_t)raw[i] >= self_lo && (uintptr_t)raw[i] < self_hi)
+		i++;
+	for (; i < n && out < max; i++)
+		pcs[out++] = (uintptr_t)raw[i];
+	return out;
+}

@@ -1,0 +1,244 @@
+/* Table-driven parser for CONNLEAK_OPTIONS. Every option is one row: its name, where it
+ * lives in struct options, what it accepts and its default, so help, parsing, errors and the
+ * report's "options" object can never disagree. */
+#include "options.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_type { T_PATH, T_STRING, T_UINT, T_INT, T_BOOL, T_LEASE_MODE };
+
+struct opt_row {
+	const char *name;
+	enum opt_type type;
+	size_t offset;
+	size_t size;
+	long long min, max;
+	const char *def;
+	const char *help;
+};
+
+#define F(field) offsetof(struct options, field), sizeof(((struct options *)0)->field)
+
+static const struct opt_row rows[] = {
+	{"report_dir", T_PATH, F(report_dir), 0, 0, "",
+	 "directory for one JSON report per process (<exe>.<pid>.json); empty = none"},
+	{"log_path", T_PATH, F(log_path), 0, 0, "stderr",
+	 "text report when there are findings: stderr, or a file path (%p = pid)"},
+	{"exitcode", T_INT, F(exitcode), 0, 255, "0",
+	 "exit status forced when findings remain at exit; 0 = leave it alone"},
+	{"backtrace_depth", T_INT, F(backtrace_depth), 0, OPT_MAX_DEPTH, "16",
+	 "frames recorded per stack (0 = no stacks)"},
+	{"close_wait_ms", T_UINT, F(close_wait_ms), 0, 86400000, "5000",
+	 "how long a socket may stay open after its peer closed before it is close-wait"},
+	{"halt_on_error", T_BOOL, F(halt_on_error), 0, 1, "0",
+	 "abort with the report written at the first stale use (TLS, later issue)"},
+	{"lease_ms", T_UINT, F(lease_ms), 0, 86400000ll * 365, "0",
+	 "connection lease in ms; 0 = off (not enforced yet: reserved for leases)"},
+	{"lease_mode", T_LEASE_MODE, F(lease_mode), 0, 0, "enforce",
+	 "enforce | report (reserved for leases)"},
+	{"lease_peers", T_STRING, F(lease_peers), 0, 0, "",
+	 "host:port,... the lease applies to; empty = all (reserved for leases)"},
+	{"dns_check_ms", T_UINT, F(dns_check_ms), 0, 86400000, "1000",
+	 "period of stale-DNS re-resolution; 0 = off (reserved for DNS tracking)"},
+	{"sample_ms", T_UINT, F(sample_ms), 0, 86400000, "1000",
+	 "timeline sampling period (reserved for the timeline sampler)"},
+	{"suppressions", T_PATH, F(suppressions), 0, 0, "",
+	 "suppressions file (read by `connleak report`)"},
+	{"help", T_BOOL, F(help), 0, 1, "0", "print this list to stderr"},
+};
+
+#define NROWS (sizeof rows / sizeof rows[0])
+
+static const char *type_accepts(const struct opt_row *r, char *buf, size_t n)
+{
+	switch (r->type) {
+	case T_PATH:
+	case T_STRING:
+		snprintf(buf, n, "a string of at most %zu bytes", r->size - 1);
+		break;
+	case T_UINT:
+	case T_INT:
+		snprintf(buf, n, "a whole number from %lld to %lld", r->min, r->max);
+		break;
+	case T_BOOL:
+		snprintf(buf, n, "0 or 1");
+		break;
+	case T_LEASE_MODE:
+		snprintf(buf, n, "enforce or report");
+		break;
+	}
+	return buf;
+}
+
+/* Returns 0 on success, -1 when the text is not acceptable for the row. */
+static int set_value(struct options *o, const struct opt_row *r, const char *v)
+{
+	char *dst = (char *)o + r->offset;
+	switch (r->type) {
+	case T_PATH:
+	case T_STRING: {
+		size_t len = strlen(v);
+		if (len >= r->size)
+			return -1;
+		memcpy(dst, v, len + 1);
+		return 0;
+	}
+	case T_UINT:
+	case T_INT:
+	case T_BOOL: {
+		if (*v == '\0' || *v == '-' || *v == '+')
+			return -1;
+		char *end;
+		errno = 0;
+		unsigned long long x = strtoull(v, &end, 10);
+		if (errno || *end || (long long)x < r->min || (long long)x > r->max)
+			return -1;
+		if (r->type == T_UINT)
+			*(uint64_t *)dst = x;
+		else
+			*(int *)dst = (int)x;
+		return 0;
+	}
+	case T_LEASE_MODE:
+		if (!strcmp(v, "enforce"))
+			*(int *)dst = LEASE_ENFORCE;
+		else if (!strcmp(v, "report"))
+			*(int *)dst = LEASE_REPORT;
+		else
+			return -1;
+		return 0;
+	}
+	return -1;
+}
+
+void options_defaults(struct options *o)
+{
+	memset(o, 0, sizeof *o);
+	for (size_t i = 0; i < NROWS; i++)
+		set_value(o, &rows[i], rows[i].def);
+}
+
+static int is_sep(char c)
+{
+	return c == ':' || c == ',' || c == ' ' || c == '\t' || c == '\n';
+}
+
+int options_parse(struct options *o, const char *spec,
+		  void (*error)(const char *msg, void *ctx), void *ctx)
+{
+	char msg[512], accepts[96];
+	int problems = 0;
+	const char *p = spec ? spec : "";
+
+	while (*p) {
+		while (is_sep(*p))
+			p++;
+		if (!*p)
+			break;
+		char key[64], val[PATH_MAX];
+		size_t kn = 0, vn = 0;
+		int key_too_long = 0, val_too_long = 0;
+		while (*p && *p != '=' && !is_sep(*p)) {
+			if (kn + 1 < sizeof key)
+				key[kn++] = *p;
+			else
+				key_too_long = 1;
+			p++;
+		}
+		key[kn] = '\0';
+		if (*p != '=') {
+			snprintf(msg, sizeof msg,
+				 "connleak: CONNLEAK_OPTIONS: '%s%s' has no value; write key=value "
+				 "(help=1 lists the options)",
+				 key, key_too_long ? "..." : "");
+			error(msg, ctx);
+			problems++;
+			continue;
+		}
+		p++;
+		/* A value may be quoted to hold separators, as in the sanitizers. */
+		char quote = (*p == '"' || *p == '\'') ? *p++ : 0;
+		while (*p && (quote ? *p != quote : !is_sep(*p))) {
+			if (vn + 1 < sizeof val)
+				val[vn++] = *p;
+			else
+				val_too_long = 1;
+			p++;
+		}
+		if (quote && *p == quote)
+			p++;
+		val[vn] = '\0';
+
+		const struct opt_row *r = NULL;
+		for (size_t i = 0; i < NROWS; i++)
+			if (!strcmp(rows[i].name, key))
+				r = &rows[i];
+		if (!r) {
+			snprintf(msg, sizeof msg,
+				 "connleak: unknown option '%s%s' in CONNLEAK_OPTIONS, ignored "
+				 "(help=1 lists the options)",
+				 key, key_too_long ? "..." : "");
+			error(msg, ctx);
+			problems++;
+			continue;
+		}
+		if (val_too_long || set_value(o, r, val) != 0) {
+			char shown[80];
+			snprintf(shown, sizeof shown, "%.60s%s", val,
+				 (val_too_long || vn > 60) ? "..." : "");
+			set_value(o, r, r->def);
+			snprintf(msg, sizeof msg,
+				 "connleak: bad value '%s' for option %s: expects %s; using the "
+				 "default %s",
+				 shown, r->name, type_accepts(r, accepts, sizeof accepts),
+				 *r->def ? r->def : "(empty)");
+			error(msg, ctx);
+			problems++;
+		}
+	}
+	return problems;
+}
+
+void options_help(void (*line)(const char *text, void *ctx), void *ctx)
+{
+	char buf[512];
+	line("connleak options (CONNLEAK_OPTIONS=key=value:key=value ...):", ctx);
+	for (size_t i = 0; i < NROWS; i++) {
+		snprintf(buf, sizeof buf, "  %-16s default %-8s %s", rows[i].name,
+			 *rows[i].def ? rows[i].def : "\"\"", rows[i].help);
+		line(buf, ctx);
+	}
+}
+
+void options_each(const struct options *o,
+		  void (*emit)(const char *, const char *, int, void *), void *ctx)
+{
+	char buf[32];
+	for (size_t i = 0; i < NROWS; i++) {
+		const struct opt_row *r = &rows[i];
+		const char *field = (const char *)o + r->offset;
+		switch (r->type) {
+		case T_PATH:
+		case T_STRING:
+			emit(r->name, field, 0, ctx);
+			break;
+		case T_UINT:
+			snprintf(buf, sizeof buf, "%llu",
+				 (unsigned long long)*(const uint64_t *)field);
+			emit(r->name, buf, 1, ctx);
+			break;
+		case T_INT:
+		case T_BOOL:
+			snprintf(buf, sizeof buf, "%d", *(const int *)field);
+			emit(r->name, buf, 1, ctx);
+			break;
+		case T_LEASE_MODE:
+			emit(r->name, *(const int *)field == LEASE_REPORT ? "report" : "enforce", 0,
+			     ctx);
+			break;
+		}
+	}
+}

@@ -1,0 +1,46 @@
+/* connleak's settings: parsed from CONNLEAK_OPTIONS in sanitizer syntax (key=value pairs
+ * separated by ':', ',' or white space). Pure parsing, no I/O: callers print the errors. */
+#ifndef CONNLEAK_OPTIONS_H
+#define CONNLEAK_OPTIONS_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum lease_mode { LEASE_ENFORCE, LEASE_REPORT };
+
+struct options {
+	char report_dir[PATH_MAX];
+	char log_path[PATH_MAX];
+	int exitcode;
+	int backtrace_depth;
+	uint64_t close_wait_ms;
+	int halt_on_error;
+	uint64_t lease_ms;
+	int lease_mode;
+	char lease_peers[1024];
+	uint64_t dns_check_ms;
+	uint64_t sample_ms;
+	char suppressions[PATH_MAX];
+	int help;
+};
+
+#define OPT_MAX_DEPTH 64
+
+void options_defaults(struct options *o);
+
+/* Parses `spec` into `o`, leaving a key at its default when its value is bad.
+ * Calls `error(msg, ctx)` once per problem with a complete one-line message.
+ * Returns the number of problems. */
+int options_parse(struct options *o, const char *spec,
+		  void (*error)(const char *msg, void *ctx), void *ctx);
+
+/* Writes one line per option (name, default, meaning) through `line`. */
+void options_help(void (*line)(const char *text, void *ctx), void *ctx);
+
+/* Calls `emit(name, value_text, is_number, ctx)` for every option, as effective now. */
+void options_each(const struct options *o,
+		  void (*emit)(const char *name, const char *value, int is_number, void *ctx),
+		  void *ctx);
+
+#endif

@@ -1,0 +1,83 @@
+/* Resolves the real libc functions behind our hooks, once, before any hook needs them.
+ * A pointer that resolves back into this library (another preload re-exporting us) is
+ * refused in favour of the default lookup, so a hook can never call itself. */
+#include "real.h"
+
+#include <dlfcn.h>
+#include <stdatomic.h>
+#include <string.h>
+
+struct real_fns real;
+
+static void *self_base(void)
+{
+	Dl_info info;
+	if (!dladdr((void *)real_init, &info))
+		return NULL;
+	return info.dli_fbase;
+}
+
+static void *resolve(const char *name, void *base)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+	Dl_info info;
+	if (p && base && dladdr(p, &info) && info.dli_fbase == base)
+		p = NULL;
+	return p;
+}
+
+void real_init(void)
+{
+	static atomic_int done;
+	if (atomic_load_explicit(&done, memory_order_acquire))
+		return;
+	/* Racing threads resolve the same values; storing a pointer twice is harmless. */
+	void *base = self_base();
+#define R(field, sym) *(void **)&real.field = resolve(sym, base)
+	R(socket, "socket");
+	R(socketpair, "socketpair");
+	R(connect, "connect");
+	R(accept, "accept");
+	R(accept4, "accept4");
+	R(close, "close");
+	R(close_range, "close_range");
+	R(closefrom, "closefrom");
+	R(fclose, "fclose");
+	R(dup, "dup");
+	R(dup2, "dup2");
+	R(dup3, "dup3");
+	R(fcntl, "fcntl");
+	R(fcntl64, "fcntl64");
+	R(shutdown, "shutdown");
+	R(read, "read");
+	R(write, "write");
+	R(recv, "recv");
+	R(send, "send");
+	R(recvfrom, "recvfrom");
+	R(sendto, "sendto");
+	R(recvmsg, "recvmsg");
+	R(sendmsg, "sendmsg");
+	R(recvmmsg, "recvmmsg");
+	R(sendmmsg, "sendmmsg");
+	R(readv, "readv");
+	R(writev, "writev");
+	R(read_chk, "__read_chk");
+	R(recv_chk, "__recv_chk");
+	R(recvfrom_chk, "__recvfrom_chk");
+	R(fork, "fork");
+	R(vfork, "vfork");
+	R(execve, "execve");
+	R(execv, "execv");
+	R(execvp, "execvp");
+	R(execvpe, "execvpe");
+	R(fexecve, "fexecve");
+	R(execveat, "execveat");
+	R(_exit, "_exit");
+	R(_Exit, "_Exit");
+	R(open, "open");
+	R(unlink, "unlink");
+#undef R
+	if (!real.fcntl64)
+		real.fcntl64 = real.fcntl;
+	atomic_store_explicit(&done, 1, memory_order_release);
+}

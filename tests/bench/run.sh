@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh — `make bench`: what connleak costs a real program.
+#
+# Builds tests/bench/churn.c into build/bench/, starts a private nginx on a free loopback
+# port (temp prefix, one worker, no access log, `return 200 "ok"`), then times each workload
+# bare and preloaded in alternation (one untimed warm-up of each first) with a monotonic
+# clock and prints the median of the per-round ratios preloaded/bare:
+#   churn       churn PORT 3000 with CONNLEAK=1 CONNLEAK_OPTIONS=report_dir=<tmp>
+#   keep-alive  ab -k -n 20000 -c 4 against the same nginx, ab preloaded with CONNLEAK=1
+#   disabled    churn with LD_PRELOAD set but no CONNLEAK=1 (must be a pure pass-through)
+# Targets (churn <= 1.05, keep-alive <= 1.03, disabled <= 1.01) are printed as PASS/OVER
+# beside the figures; timing never makes this script fail.  Then, for reference, the churn
+# workload under valgrind --track-fds=yes and strace -f against the same workload bare.
+# It does fail (exit 1) when a workload itself fails, or when the preloaded runs wrote no
+# report / the disabled runs wrote one, since then the numbers would not mean anything.
+#
+# Knobs (environment): CONNLEAK_LIB (default build/libconnleak.so), BENCH_ROUNDS (21),
+# BENCH_CHURN_N (3000), BENCH_AB_N (20000), BENCH_AB_C (4), BENCH_REF_N (1000, iterations
+# for the valgrind/strace reference lines), BENCH_PIN (1: pin nginx and the clients to one
+# CPU; 0: let the scheduler place them — noisier).
+set -euo pipefail
+shopt -s inherit_errexit
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+LIB=${CONNLEAK_LIB:-$ROOT/build/libconnleak.so}
+ROUNDS=${BENCH_ROUNDS:-21}
+CHURN_N=${BENCH_CHURN_N:-3000}
+AB_N=${BENCH_AB_N:-20000}
+AB_C=${BENCH_AB_C:-4}
+REF_N=${BENCH_REF_N:-1000}
+PIN=${BENCH_PIN:-1}
+BENCH_DIR=$ROOT/build/bench
+CHURN=$BENCH_DIR/churn
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[[ -f "$LIB" ]] || die "$LIB not found (run make first, or set CONNLEAK_LIB)"
+LIB=$(cd "$(dirname "$LIB")" && pwd)/$(basename "$LIB")
+for tool in python3 nginx ab cc; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (bash scripts/deps.sh installs it)"
+done
+
+mkdir -p "$BENCH_DIR"
+cc -O2 -Wall -Wextra -o "$CHURN" "$ROOT/tests/bench/churn.c"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/connleak-bench.XXXXXX")
+NGINX_PID=
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+    if [[ -n "$NGINX_PID" ]] && kill -0 "$NGINX_PID" 2>/dev/null; then
+        kill -QUIT "$NGINX_PID" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$NGINX_PID" 2>/dev/null || true
+        wait "$NGINX_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# timeit.py [--cpu N] [VAR=value ...] -- CMD ARGS...: run CMD with a clean environment
+# (no inherited LD_PRELOAD/CONNLEAK*) plus the given variables, print its wall time in ns
+# measured with CLOCK_MONOTONIC, exit with its status.  stdout goes to /dev/null.
+cat >"$TMP/timeit.py" <<'EOF'
+import os, subprocess, sys, time
+args = sys.argv[1:]
+env = {k: v for k, v in os.environ.items()
+       if k not in ("LD_PRELOAD", "CONNLEAK", "CONNLEAK_OPTIONS")}
+if args[:1] == ["--cpu"]:
+    os.sched_setaffinity(0, {int(args[1])})
+    args = args[2:]
+while args[0] != "--":
+    k, v = args.pop(0).split("=", 1)
+    env[k] = v
+cmd = args[1:]
+t0 = time.monotonic_ns()
+rc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode
+t1 = time.monotonic_ns()
+print(t1 - t0)
+sys.exit(rc)
+EOF
+
+# nginx and the clients share one CPU (the first this script may use).  Measured here, that
+# cuts run-to-run noise about five-fold (cross-CPU loopback wake-ups are what jitter, worst in
+# VMs), and a fixed overhead then shows up as the share of the whole exchange it really is.
+CPU=$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')
+NGINX_CPU=() CLIENT_CPU=()
+if [[ "$PIN" == 1 ]] && command -v taskset >/dev/null 2>&1; then
+    NGINX_CPU=(taskset -c "$CPU")
+    CLIENT_CPU=(--cpu "$CPU")
+fi
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_nginx() {
+    local port=$1 i
+    mkdir -p "$TMP/nginx/logs"
+    cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $TMP/nginx/client_body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        location / { return 200 "ok"; }
+    }
+}
+EOF
+    env -u LD_PRELOAD -u CONNLEAK -u CONNLEAK_OPTIONS "${NGINX_CPU[@]}" \
+        nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" \
+        >"$TMP/nginx/logs/stdout.log" 2>&1 &
+    NGINX_PID=$!
+    for i in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$NGINX_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    wait "$NGINX_PID" 2>/dev/null || true
+    NGINX_PID=
+    echo "bench: nginx did not start on port $port (try $i):" >&2
+    cat "$TMP/nginx/logs/stdout.log" "$TMP/nginx/logs/error.log" >&2 2>/dev/null || true
+    return 1
+}
+
+PORT=
+for _ in 1 2 3; do
+    PORT=$(free_port)
+    start_nginx "$PORT" && break
+    PORT=
+done
+[[ -n "$PORT" ]] || die "could not start nginx"
+
+# timed NAME VAR=value... -- CMD...: print the run's time in ns; on failure show its stderr.
+timed() {
+    local name=$1 ns
+    shift
+    if ! ns=$(python3 "$TMP/timeit.py" "${CLIENT_CPU[@]}" "$@" 2>"$TMP/stderr.$name"); then
+        echo "bench: workload '$name' failed: ${*}" >&2
+        cat "$TMP/stderr.$name" >&2
+        exit 1
+    fi
+    echo "$ns"
+}
+
+mkdir -p "$TMP/reports" "$TMP/reports-disabled" "$TMP/reports-ab"
+CHURN_CMD=("$CHURN" "$PORT" "$CHURN_N")
+AB_CMD=(ab -q -k -n "$AB_N" -c "$AB_C" "http://127.0.0.1:$PORT/")
+PRE_ON=(LD_PRELOAD="$LIB" CONNLEAK=1)
+PRE_OFF=(LD_PRELOAD="$LIB" CONNLEAK_OPTIONS="report_dir=$TMP/reports-disabled")
+
+# bench_pair NAME "BARE ENV" "PRELOADED ENV" CMD...: alternate bare/preloaded ROUNDS times
+# after one warm-up each; print "bare_median_ns pre_median_ns median_ratio ci_low ci_high".
+bench_pair() {
+    local name=$1 i b p
+    local -a bare_env pre_env bare=() pre=()
+    read -r -a bare_env <<<"$2"
+    read -r -a pre_env <<<"$3"
+    shift 3
+    timed "$name" "${bare_env[@]}" -- "$@" >/dev/null
+    timed "$name" "${pre_env[@]}" -- "$@" >/dev/null
+    for ((i = 0; i < ROUNDS; i++)); do
+        b=$(timed "$name" "${bare_env[@]}" -- "$@")
+        p=$(timed "$name" "${pre_env[@]}" -- "$@")
+        bare+=("$b") pre+=("$p")
+    done
+    python3 - "${bare[*]}" "${pre[*]}" <<'EOF'
+import random, statistics, sys
+bare = [int(x) for x in sys.argv[1].split()]
+pre = [int(x) for x in sys.argv[2].split()]
+ratios = [p / b for b, p in zip(bare, pre)]
+# 95% bootstrap interval of the median ratio: how far run-to-run noise could move it.
+rng = random.Random(1)
+boot = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(2000))
+print(int(statistics.median(bare)), int(statistics.median(pre)),
+      "%.3f" % statistics.median(ratios), "%.3f" % boot[50], "%.3f" % boot[1949])
+EOF
+}
+
+echo "connleak bench: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') on 127.0.0.1:$PORT," \
+     "$ROUNDS rounds, library $LIB"
+if ((${#CLIENT_CPU[@]})); then
+    echo "  nginx and clients pinned to CPU $CPU"
+fi
+
+# Environment lists travel as one word each; the values below contain no spaces.
+[[ "$TMP$LIB" != *" "* ]] || die "paths with spaces are not supported: $TMP $LIB"
+R_CHURN=$(bench_pair churn "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports" "${CHURN_CMD[@]}")
+R_KA=$(bench_pair keep-alive "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports-ab" "${AB_CMD[@]}")
+R_OFF=$(bench_pair disabled "" "${PRE_OFF[*]}" "${CHURN_CMD[@]}")
+
+# Reference: the same churn workload, fewer iterations, one run under each tool against
+# the median of three bare runs of that size.
+REF_CMD=("$CHURN" "$PORT" "$REF_N")
+ref_bare=()
+for _ in 1 2 3; do ref_bare+=("$(timed ref-bare -- "${REF_CMD[@]}")"); done
+REF_BARE=$(printf '%s\n' "${ref_bare[@]}" | sort -n | sed -n 2p)
+ref_lines=()
+ref() {  # label tool-command...
+    local label=$1 ns
+    shift
+    if ! command -v "$1" >/dev/null 2>&1; then
+        ref_lines+=("$label|-|not installed")
+        return
+    fi
+    if ! ns=$(timed ref -- "$@" "${REF_CMD[@]}"); then
+        ref_lines+=("$label|-|failed")
+        return
+    fi
+    ref_lines+=("$label|$(awk -v a="$ns" -v b="$REF_BARE" 'BEGIN { printf "%.2f", a / b }')|$(awk -v a="$ns" 'BEGIN { printf "%.1f", a / 1e6 }')")
+}
+ref "valgrind --tool=none --track-fds=yes" valgrind -q --tool=none --track-fds=yes --log-file=/dev/null
+ref "valgrind --track-fds=yes (memcheck)" valgrind -q --track-fds=yes --log-file=/dev/null
+ref "strace -f -o /dev/null" strace -f -o /dev/null
+
+# Sanity: enabled runs wrote reports (so the library really was active), disabled ones none.
+count_reports() { find "$1" -type f | wc -l; }
+N_ON=$(count_reports "$TMP/reports")
+N_AB=$(count_reports "$TMP/reports-ab")
+N_OFF=$(count_reports "$TMP/reports-disabled")
+FINDINGS=$(python3 - "$TMP/reports" "$TMP/reports-ab" <<'EOF'
+import collections, json, os, sys
+kinds = collections.Counter()
+bad = 0
+for d in sys.argv[1:]:
+    for name in os.listdir(d):
+        try:
+            with open(os.path.join(d, name)) as f:
+                for finding in json.load(f).get("findings", []):
+                    kinds[finding.get("kind", "?")] += finding.get("count", 1)
+        except (OSError, ValueError, AttributeError):
+            bad += 1
+out = ", ".join("%s x%d" % kv for kv in sorted(kinds.items())) or "none"
+print(out + ("" if not bad else " (%d unreadable report(s))" % bad))
+EOF
+)
+
+row() {  # name results target
+    local name=$1 target=$3 bare pre ratio lo hi verdict
+    read -r bare pre ratio lo hi <<<"$2"
+    verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r <= t) ? "PASS" : "OVER" }')
+    printf '%-12s %10.1f %10.1f %7s  %-13s %-9s %s\n' "$name" \
+        "$(awk -v x="$bare" 'BEGIN { print x / 1e6 }')" "$(awk -v x="$pre" 'BEGIN { print x / 1e6 }')" \
+        "$ratio" "$lo..$hi" "<= $target" "$verdict"
+}
+
+echo
+printf '%-12s %10s %10s %7s  %-13s %-9s %s\n' workload "bare ms" "preld ms" ratio "95% interval" target verdict
+row churn "$R_CHURN" 1.05
+row keep-alive "$R_KA" 1.03
+row disabled "$R_OFF" 1.01
+echo "(ratio = median of $ROUNDS alternating bare/preloaded rounds, wall time; interval =" \
+     "bootstrap 95% of that median; churn = $CHURN_N connections; keep-alive = ab -k -n $AB_N -c $AB_C)"
+echo
+printf '%-40s %8s %10s\n' "reference: churn $REF_N connections" "ratio" "ms"
+printf '%-40s %8s %10.1f\n' "bare (median of 3)" "1.00" "$(awk -v x="$REF_BARE" 'BEGIN { print x / 1e6 }')"
+for line in "${ref_lines[@]}"; do
+    IFS='|' read -r label ratio ms <<<"$line"
+    printf '%-40s %8s %10s\n' "$label" "$ratio" "$ms"
+done
+echo
+echo "reports: churn $N_ON file(s), keep-alive $N_AB file(s), disabled $N_OFF file(s); findings: $FINDINGS"
+
+status=0
+if ((N_ON == 0 || N_AB == 0)); then
+    echo "bench: WARNING: preloaded runs wrote no report — was the library active?" >&2
+    status=1
+fi
+if ((N_OFF != 0)); then
+    echo "bench: WARNING: runs without CONNLEAK=1 wrote reports — the disabled path is not a pass-through" >&2
+    status=1
+fi
+exit "$status"
