@@ -32,11 +32,11 @@ build/libconnleak.so: $(LIB_OBJ)
 
 build/connleak: tools/connleak.c $(wildcard tools/*.h)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -Iinclude -o $@ tools/connleak.c
+	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -Iinclude -o $@ tools/connleak.c -ljansson
 
 build/unit-tests: $(UNIT_SRC) $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Isrc -o $@ $(UNIT_SRC) \
-		$(CORE_OBJ) $(LIBLIBS) -lcriterion
+		$(CORE_OBJ) $(LIBLIBS) -ljansson -lcriterion
 
 include tests/integration/fixtures.mk
 

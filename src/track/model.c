@@ -583,6 +583,20 @@ static int is_listening(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v;
 }
 
+/* A socketpair-style channel: AF_UNIX with no name on either end. It is plumbing between
+ * processes or threads (nginx's master/worker channels), not a connection to an endpoint. */
+static int is_unnamed_unix(const struct sock *s)
+{
+	if (s->family != AF_UNIX)
+		return 0;
+	struct sockaddr_storage a;
+	socklen_t len = sizeof a;
+	if (getsockname(s->fd, (struct sockaddr *)&a, &len) != 0 || len > sizeof(sa_family_t))
+		return 0;
+	len = sizeof a;
+	return getpeername(s->fd, (struct sockaddr *)&a, &len) != 0 || len <= sizeof(sa_family_t);
+}
+
 void model_exit_checks(void)
 {
 	static int done;
@@ -593,7 +607,7 @@ void model_exit_checks(void)
 	}
 	uint64_t now = clock_coarse_ms();
 	for (struct sock *s = sock_live_head(); s; s = s->next) {
-		if (s->inherited || s->nfds <= 0 || is_listening(s->fd))
+		if (s->inherited || s->nfds <= 0 || is_listening(s->fd) || is_unnamed_unix(s))
 			continue;
 		if (s->shared_close_stack) {
 			shared_close_finding(s, s->fd, 0);

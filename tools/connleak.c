@@ -1,0 +1,249 @@
+/* The connleak command. `connleak run` runs a program under the preload and sums up the
+ * reports it left; reading them uses jansson, never a hand-written parser. */
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "connleak/connleak.h"
+
+static const char *const kind_names[] = CONNLEAK_KIND_NAMES;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: connleak run [--report-dir DIR] [--options 'k=v:...'] [--] CMD [ARGS...]\n"
+		"       connleak version\n"
+		"\n"
+		"run   runs CMD with the connleak preload (CONNLEAK=1), writes one JSON report\n"
+		"      per process to DIR (default ./connleak-reports), prints a summary and\n"
+		"      returns CMD's exit status (128+N when killed by signal N).\n"
+		"      Options: see CONNLEAK_OPTIONS=help=1 or the README.\n");
+}
+
+/* The library sits beside the command in the build tree, or in ../lib/connleak when
+ * installed; CONNLEAK_LIB overrides both. */
+static int find_library(char *out, size_t n)
+{
+	const char *env = getenv("CONNLEAK_LIB");
+	if (env && *env) {
+		snprintf(out, n, "%s", env);
+		return access(out, R_OK);
+	}
+	char self[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (len <= 0)
+		return -1;
+	self[len] = '\0';
+	char *slash = strrchr(self, '/');
+	*slash = '\0';
+	const char *candidates[] = {"/libconnleak.so", "/../lib/connleak/libconnleak.so"};
+	for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+		if ((size_t)snprintf(out, n, "%s%s", self, candidates[i]) >= n)
+			continue;
+		char *resolved = realpath(out, NULL);
+		if (resolved) {
+			snprintf(out, n, "%s", resolved);
+			free(resolved);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int make_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s", dir);
+	for (char *p = path + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(path, 0700) != 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Counts the findings in the reports of this run (files modified since `since`). */
+static void summarize(const char *dir, time_t since)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	unsigned long per_kind[CONNLEAK_KIND_COUNT] = {0}, other = 0, total = 0;
+	int reports = 0, unreadable = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len < 6 || strcmp(e->d_name + len - 5, ".json"))
+			continue;
+		char path[PATH_MAX];
+		struct stat st;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (stat(path, &st) != 0 || st.st_mtime < since)
+			continue;
+		json_error_t err;
+		json_t *root = json_load_file(path, 0, &err);
+		json_t *findings = root ? json_object_get(root, "findings") : NULL;
+		if (!json_is_array(findings)) {
+			fprintf(stderr, "connleak: %s: not a connleak report (%s)\n", path,
+				root ? "no findings array" : err.text);
+			unreadable++;
+			json_decref(root);
+			continue;
+		}
+		reports++;
+		size_t i;
+		json_t *f;
+		json_array_foreach(findings, i, f)
+		{
+			const char *kind = json_string_value(json_object_get(f, "kind"));
+			json_int_t count = json_integer_value(json_object_get(f, "count"));
+			if (count < 1)
+				count = 1;
+			total += (unsigned long)count;
+			int k;
+			for (k = 0; k < CONNLEAK_KIND_COUNT; k++)
+				if (kind && !strcmp(kind, kind_names[k]))
+					break;
+			if (k < CONNLEAK_KIND_COUNT)
+				per_kind[k] += (unsigned long)count;
+			else
+				other += (unsigned long)count;
+		}
+		json_decref(root);
+	}
+	closedir(d);
+	fprintf(stderr, "connleak: %d process report(s) in %s: %lu finding(s)", reports, dir,
+		total);
+	const char *sep = ": ";
+	for (int k = 0; k < CONNLEAK_KIND_COUNT; k++)
+		if (per_kind[k]) {
+			fprintf(stderr, "%s%lu %s", sep, per_kind[k], kind_names[k]);
+			sep = ", ";
+		}
+	if (other)
+		fprintf(stderr, "%s%lu of unknown kinds", sep, other);
+	if (unreadable)
+		fprintf(stderr, " (%d unreadable file(s))", unreadable);
+	fputc('\n', stderr);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	const char *dir = "connleak-reports", *extra = NULL;
+	int i = 0;
+	while (i < argc) {
+		if (!strcmp(argv[i], "--report-dir") && i + 1 < argc) {
+			dir = argv[i + 1];
+			i += 2;
+		} else if (!strncmp(argv[i], "--report-dir=", 13)) {
+			dir = argv[i++] + 13;
+		} else if (!strcmp(argv[i], "--options") && i + 1 < argc) {
+			extra = argv[i + 1];
+			i += 2;
+		} else if (!strncmp(argv[i], "--options=", 10)) {
+			extra = argv[i++] + 10;
+		} else if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "connleak run: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
+		} else {
+			break;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	char lib[PATH_MAX];
+	if (find_library(lib, sizeof lib) != 0) {
+		fprintf(stderr, "connleak: cannot find libconnleak.so beside the command or in "
+				"../lib/connleak (set CONNLEAK_LIB)\n");
+		return 2;
+	}
+	if (make_dir(dir) != 0) {
+		fprintf(stderr, "connleak: cannot create report directory '%s': %s\n", dir,
+			strerror(errno));
+		return 2;
+	}
+	char absdir[PATH_MAX];
+	if (!realpath(dir, absdir))
+		snprintf(absdir, sizeof absdir, "%s", dir);
+
+	/* Options: the caller's CONNLEAK_OPTIONS, then ours (later keys win). */
+	const char *prev_opts = getenv("CONNLEAK_OPTIONS");
+	size_t olen = (prev_opts ? strlen(prev_opts) : 0) + strlen(absdir) + (extra ? strlen(extra) : 0) + 32;
+	char *opts = malloc(olen);
+	snprintf(opts, olen, "%s%sreport_dir=%s%s%s", prev_opts ? prev_opts : "",
+		 prev_opts && *prev_opts ? ":" : "", absdir, extra ? ":" : "", extra ? extra : "");
+	const char *prev_pre = getenv("LD_PRELOAD");
+	size_t plen = strlen(lib) + (prev_pre ? strlen(prev_pre) : 0) + 2;
+	char *preload = malloc(plen);
+	snprintf(preload, plen, "%s%s%s", lib, prev_pre && *prev_pre ? ":" : "",
+		 prev_pre ? prev_pre : "");
+	setenv("CONNLEAK", "1", 1);
+	setenv("CONNLEAK_OPTIONS", opts, 1);
+	setenv("LD_PRELOAD", preload, 1);
+
+	time_t start = time(NULL);
+	/* Like system(): the terminal's signals go to the child; we wait for its status. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("connleak: fork");
+		return 2;
+	}
+	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
+		execvp(argv[i], argv + i);
+		fprintf(stderr, "connleak: cannot run '%s': %s\n", argv[i], strerror(errno));
+		_exit(127);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			perror("connleak: waitpid");
+			return 2;
+		}
+	summarize(absdir, start);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("connleak %s (report schema %d)\n", CONNLEAK_VERSION,
+		       CONNLEAK_SCHEMA_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "connleak: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
