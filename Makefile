@@ -51,7 +51,7 @@ check: deps
 	./build/unit-tests --jobs 1
 	python3 tests/integration/run.py
 
-demo: deps all build/fixtures/demo_client
+demo: deps all
 	bash examples/demo.sh
 
 bench: deps all

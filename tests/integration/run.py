@@ -1,0 +1,1204 @@
+#!/usr/bin/env python3
+"""connleak integration tests: real programs under the preload, real peers on
+loopback, assertions on the JSON reports.
+
+    tests/integration/run.py              run everything
+    tests/integration/run.py -k close     run the tests whose name contains "close"
+    tests/integration/run.py --keep       keep the temporary directories
+    tests/integration/run.py --list       list the test names
+
+Needs build/libconnleak.so, build/connleak and the fixtures (build/fixtures/,
+built from tests/integration/fixtures/*.c; missing or stale fixtures are
+built here with the same flags as tests/integration/fixtures.mk).  Peers:
+Debian's nginx (/usr/sbin/nginx), plus python peers in threads.  Clients:
+curl, ab (apache2-utils), /usr/bin/python3 with python3-requests.
+
+Prints "PASS name" or "FAIL name: reason" per test, then exactly
+"N passed, N failed"; exits 1 when any test failed.
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.path.join(ROOT, "build")
+LIB = os.path.join(BUILD, "libconnleak.so")
+CLI = os.path.join(BUILD, "connleak")
+FIXTURE_BIN = os.path.join(BUILD, "fixtures")
+FIXTURE_SRC = os.path.join(HERE, "fixtures")
+FIXTURE_CFLAGS = ["-std=gnu11", "-g", "-O0", "-fno-omit-frame-pointer", "-pthread",
+                  "-Wall", "-Wextra", "-Werror"]
+
+NGINX = "/usr/sbin/nginx"
+CURL = "/usr/bin/curl"
+AB = "/usr/bin/ab"
+SYS_PYTHON = "/usr/bin/python3"  # Debian's, the one python3-requests belongs to
+
+TIMEOUT = 30  # seconds, every subprocess
+FIXTURE_FAIL = 99  # fixtures exit with this when their environment misbehaves
+
+KINDS = {"leaked-socket", "close-wait", "closed-but-referenced", "stale-fd-use",
+         "shared-close", "double-close", "keepalive-race", "stale-dns",
+         "lease-expired", "fd-exhaustion"}
+OPTION_KEYS = ["report_dir", "log_path", "exitcode", "backtrace_depth", "close_wait_ms",
+               "halt_on_error", "lease_ms", "lease_mode", "lease_peers", "dns_check_ms",
+               "sample_ms", "suppressions"]
+STATS_KEYS = ["sockets_created", "sockets_accepted", "sockets_received", "sockets_inherited",
+              "connects", "closes", "peak_open", "open_at_exit", "findings"]
+FINDING_KEYS = ["kind", "count", "message", "fd", "fd_generation", "socket", "local", "peer",
+                "hostname", "tcp_state", "age_ms", "idle_ms", "stacks"]
+FRAME_KEYS = ["pc", "module", "offset", "function", "file", "line"]
+TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|\+00:00)$")
+
+# fixture constants (keep in sync with the C sources)
+STRESS_THREADS = 8
+STRESS_ITERATIONS = 500
+STRESS_LEAKS_PER_THREAD = 3
+CLEAN_ROUNDS = 20
+CHURN_SOCKETS = 100000
+CHURN_CONNECTS = 1000
+CHURN_MAX_GROWTH_KB = 1024
+MT_FORK_CHILDREN = 20
+SHORT_CLOSE_WAIT_MS = 100
+CLOSE_WAIT_HOLD_MS = 300
+
+KEEP = False
+SESSION_DIR = None
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+# ---------------------------------------------------------------------------
+# temp dirs, processes
+
+
+def new_dir(tag):
+    return tempfile.mkdtemp(prefix=tag + ".", dir=SESSION_DIR)
+
+
+def clean_env():
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("CONNLEAK") or k in ("LD_PRELOAD", "LD_LIBRARY_PATH") or \
+                k.lower().endswith("_proxy"):
+            del env[k]
+    env["NO_PROXY"] = "*"
+    env["no_proxy"] = "*"
+    env["LC_ALL"] = "C"
+    return env
+
+
+def options_string(opts):
+    return ":".join("%s=%s" % (k, v) for k, v in opts.items())
+
+
+def preload_env(opts=None, enabled=True):
+    env = clean_env()
+    env["LD_PRELOAD"] = LIB
+    if enabled:
+        env["CONNLEAK"] = "1"
+    if opts is not None:
+        env["CONNLEAK_OPTIONS"] = opts if isinstance(opts, str) else options_string(opts)
+    return env
+
+
+class Result:
+    def __init__(self, argv, rc, stdout, stderr, report_dir):
+        self.argv = argv
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        self.report_dir = report_dir
+        self.reports = []
+
+    def describe(self):
+        return "rc=%r stdout=%r stderr=%r" % (self.rc, self.stdout[-600:], self.stderr[-1500:])
+
+
+def run_process(argv, env, cwd=None, timeout=TIMEOUT):
+    """Runs argv in its own session; on timeout kills the whole group."""
+    p = subprocess.Popen(argv, env=env, cwd=cwd or SESSION_DIR, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = p.communicate()
+        raise TestFailure("timeout after %ss: %s\nstdout=%r\nstderr=%r"
+                          % (timeout, " ".join(argv), out.decode(errors="replace")[-600:],
+                             err.decode(errors="replace")[-1500:]))
+    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def run(argv, opts=None, preload=True, enabled=True, env=None, cwd=None, timeout=TIMEOUT,
+        report_dir=None, load=True):
+    """Runs a program.  With preload, CONNLEAK_OPTIONS gets report_dir=<fresh dir>
+    first, then opts (a dict or a raw string replacing everything)."""
+    if preload:
+        if report_dir is None:
+            report_dir = new_dir("reports")
+        if isinstance(opts, str):
+            optstr = opts
+        else:
+            o = {"report_dir": report_dir}
+            o.update(opts or {})
+            optstr = options_string(o)
+        e = preload_env(optstr, enabled)
+    else:
+        e = clean_env()
+    if env:
+        e.update(env)
+    rc, out, err = run_process(argv, e, cwd, timeout)
+    r = Result(argv, rc, out, err, report_dir)
+    if preload and load and report_dir and os.path.isdir(report_dir):
+        r.reports = load_reports(report_dir)
+    return r
+
+
+def fixture(name):
+    return os.path.join(FIXTURE_BIN, name)
+
+
+def build_fixtures():
+    os.makedirs(FIXTURE_BIN, exist_ok=True)
+    header = os.path.join(FIXTURE_SRC, "common.h")
+    for src in sorted(glob.glob(os.path.join(FIXTURE_SRC, "*.c"))):
+        name = os.path.splitext(os.path.basename(src))[0]
+        out = fixture(name)
+        newest = max(os.path.getmtime(src), os.path.getmtime(header))
+        if os.path.exists(out) and os.path.getmtime(out) >= newest:
+            continue
+        cmd = ["cc"] + FIXTURE_CFLAGS + ["-o", out, src]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if p.returncode != 0:
+            sys.stdout.write("fixture build failed: %s\n%s" % (" ".join(cmd), p.stderr))
+            sys.exit(2)
+
+
+def kv(stdout):
+    """key=value tokens of the fixture's stdout."""
+    d = {}
+    for tok in stdout.split():
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            d[k] = v
+    return d
+
+
+def expect_fixture_ok(r, rc=0):
+    check(r.rc != FIXTURE_FAIL, "fixture environment failure: " + r.describe())
+    check(r.rc == rc, "exit status %r, expected %r: %s" % (r.rc, rc, r.describe()))
+
+
+# ---------------------------------------------------------------------------
+# reports
+
+
+def load_reports(report_dir):
+    """Loads every *.json of a report dir; checks what every report must
+    satisfy: valid JSON, mode 0600, schema 1, pid/exe/findings, name
+    <exe-basename>.<pid>[.<n>].json."""
+    reports = []
+    for path in sorted(glob.glob(os.path.join(report_dir, "*.json"))):
+        st = os.lstat(path)
+        check(stat.S_ISREG(st.st_mode), "%s is not a regular file" % path)
+        mode = stat.S_IMODE(st.st_mode)
+        check(mode == 0o600, "%s has mode %o, expected 600" % (path, mode))
+        with open(path, "rb") as f:
+            raw = f.read()
+        try:
+            rep = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise TestFailure("%s is not valid JSON (%s): %r" % (path, e, raw[:300]))
+        check(isinstance(rep, dict), "%s: top level is not an object" % path)
+        check(rep.get("schema") == 1, "%s: schema is %r, expected 1" % (path, rep.get("schema")))
+        check(type(rep.get("pid")) is int, "%s: pid is %r" % (path, rep.get("pid")))
+        check(isinstance(rep.get("exe"), str) and rep["exe"],
+              "%s: exe is %r" % (path, rep.get("exe")))
+        check(isinstance(rep.get("findings"), list), "%s: findings is not a list" % path)
+        base = os.path.basename(path)
+        exe_base = os.path.basename(rep["exe"])
+        check(re.fullmatch(re.escape(exe_base) + r"\.%d(\.\d+)?\.json" % rep["pid"], base),
+              "%s: file name does not match <exe-basename>.<pid>.json (exe %r pid %r)"
+              % (path, rep["exe"], rep["pid"]))
+        for fnd in rep["findings"]:
+            check(isinstance(fnd, dict) and fnd.get("kind") in KINDS,
+                  "%s: finding with unknown kind: %r" % (path, fnd))
+            if "count" in fnd:
+                check(type(fnd["count"]) is int and fnd["count"] >= 1,
+                      "%s: bad count in %r" % (path, fnd))
+        rep["_path"] = path
+        reports.append(rep)
+    return reports
+
+
+def brief(fnd):
+    """A finding without its stacks, for messages."""
+    return {k: v for k, v in fnd.items() if k != "stacks"}
+
+
+def kinds(rep):
+    return [f["kind"] for f in rep["findings"]]
+
+
+def findings_of(rep, kind):
+    return [f for f in rep["findings"] if f["kind"] == kind]
+
+
+def summary(rep):
+    return "%s: findings=%s" % (os.path.basename(rep["_path"]),
+                                json.dumps([brief(f) for f in rep["findings"]])[:1500])
+
+
+def report_for_pid(r, pid):
+    pid = int(pid)
+    found = [rep for rep in r.reports if rep["pid"] == pid]
+    check(found, "no report for pid %d in %s (have: %s); %s"
+          % (pid, r.report_dir, [os.path.basename(x["_path"]) for x in r.reports],
+             r.describe()))
+    check(len(found) == 1, "%d reports for pid %d" % (len(found), pid))
+    return found[0]
+
+
+def only_report(r):
+    check(len(r.reports) == 1, "expected 1 report in %s, found %d (%s); %s"
+          % (r.report_dir, len(r.reports), [os.path.basename(x["_path"]) for x in r.reports],
+             r.describe()))
+    return r.reports[0]
+
+
+def expect_no_findings(rep):
+    check(rep["findings"] == [], "expected no finding, got " + summary(rep))
+
+
+def expect_single(rep, kind, count=1):
+    check(kinds(rep) == [kind], "expected exactly one %s finding, got %s" % (kind, summary(rep)))
+    f = rep["findings"][0]
+    check(f.get("count", 1) == count,
+          "%s count is %r, expected %d: %s" % (kind, f.get("count"), count, brief(f)))
+    return f
+
+
+def stack_functions(fnd, name):
+    stacks = fnd.get("stacks")
+    check(isinstance(stacks, dict), "finding has no stacks object: %s" % brief(fnd))
+    frames = stacks.get(name)
+    check(isinstance(frames, list) and frames,
+          "finding has no stacks.%s (stacks: %s): %s" % (name, list(stacks), brief(fnd)))
+    return [fr.get("function") for fr in frames if isinstance(fr, dict)]
+
+
+def expect_stack_names(fnd, name, function):
+    funcs = stack_functions(fnd, name)
+    check(function in funcs, "stacks.%s does not name %s(); its functions: %s"
+          % (name, function, funcs))
+
+
+def stat_of(rep, key):
+    stats = rep.get("stats")
+    check(isinstance(stats, dict), "report has no stats object")
+    check(key in stats, "stats has no %r: %s" % (key, stats))
+    return stats[key]
+
+
+def endpoint(rep, peer):
+    eps = rep.get("endpoints")
+    check(isinstance(eps, list), "report has no endpoints list")
+    found = [e for e in eps if e.get("peer") == peer]
+    check(len(found) == 1, "expected one endpoint %s, have %s" % (peer, eps))
+    return found[0]
+
+
+def same_value(a, b):
+    return str(a) == str(b)
+
+
+# ---------------------------------------------------------------------------
+# peers
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http_get(port, path="/", timeout=2.0):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            data += b
+        return data
+    finally:
+        s.close()
+
+
+NGINX_CONF = """\
+daemon off;
+master_process on;
+worker_processes 2;
+{user}
+error_log stderr;
+pid {prefix}/nginx.pid;
+lock_file {prefix}/nginx.lock;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    keepalive_timeout 30;
+    keepalive_requests 100000;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ return 200 "hello\\n"; }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    def __init__(self, env=None):
+        self.env = env or clean_env()
+        self.proc = None
+        self.port = None
+        self.prefix = None
+        self.log = None
+
+    def start(self):
+        last = ""
+        for _attempt in range(5):
+            self.prefix = new_dir("nginx")
+            self.port = free_port()
+            conf = os.path.join(self.prefix, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(NGINX_CONF.format(prefix=self.prefix, port=self.port,
+                                          user="user root;" if os.geteuid() == 0 else ""))
+            self.log = open(os.path.join(self.prefix, "stderr.log"), "wb")
+            self.proc = subprocess.Popen(
+                [NGINX, "-p", self.prefix, "-c", conf, "-e", "stderr"], env=self.env,
+                cwd=self.prefix, stdin=subprocess.DEVNULL, stdout=self.log,
+                stderr=subprocess.STDOUT)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    if http_get(self.port).endswith(b"hello\n"):
+                        return self
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            last = self.stderr_text()
+            self.stop()
+        raise TestFailure("nginx did not start: " + last[-1500:])
+
+    def stderr_text(self):
+        try:
+            with open(os.path.join(self.prefix, "stderr.log"), "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def url(self, path="/"):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def stop(self, sig=signal.SIGQUIT, timeout=15):
+        """Graceful stop; returns the exit status (None when it had to be killed)."""
+        status = None
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.proc.send_signal(sig)
+                status = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                status = None
+        elif self.proc:
+            status = self.proc.returncode
+        if self.log:
+            self.log.close()
+            self.log = None
+        return status
+
+
+class PyPeer:
+    """A loopback TCP server in threads; handler(conn) per connection."""
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.errors = []
+        self.threads = []
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _loop(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, conn):
+        try:
+            conn.settimeout(TIMEOUT)
+            self.handler(conn)
+        except Exception as e:  # reported by the test
+            self.errors.append(repr(e))
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.stopping = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(5)
+        for t in self.threads:
+            t.join(5)
+
+
+def read_request(conn):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        b = conn.recv(4096)
+        if not b:
+            return None
+        data += b
+    return data
+
+
+def close_after_first_reply(conn):
+    """Keep-alive peer that answers the first request, then closes the idle
+    connection after 50 ms (well before the client's 200 ms pause ends)."""
+    if read_request(conn) is None:
+        return
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: keep-alive\r\n\r\nhello\n")
+    time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------
+# shared nginx (started on first use, stopped at the end)
+
+_nginx = None
+
+
+def nginx():
+    global _nginx
+    if _nginx is None:
+        _nginx = Nginx().start()
+    return _nginx
+
+
+_passthrough_baseline = None
+
+
+def passthrough_baseline():
+    global _passthrough_baseline
+    if _passthrough_baseline is None:
+        r = run([fixture("passthrough")], preload=False)
+        check(r.rc == 7 and r.stderr == "" and "passthrough done" in r.stdout,
+              "passthrough without preload misbehaves: " + r.describe())
+        _passthrough_baseline = r
+    return _passthrough_baseline
+
+
+def expect_same_as_baseline(r):
+    base = passthrough_baseline()
+    check(r.rc == base.rc, "exit status %r, without preload %r; stderr=%r"
+          % (r.rc, base.rc, r.stderr[-1500:]))
+    check(r.stdout == base.stdout, "stdout differs from the run without preload:\n"
+          "--- without\n%s--- with\n%s" % (base.stdout, r.stdout))
+
+
+def one_connleak_line(stderr, must_mention=None):
+    lines = stderr.splitlines()
+    check(len(lines) == 1, "stderr should be exactly one line, got %d: %r"
+          % (len(lines), stderr[-1500:]))
+    check(lines[0].startswith("connleak:"), "stderr line does not start with 'connleak:': %r"
+          % lines[0])
+    if must_mention:
+        check(must_mention in lines[0], "stderr line does not name %s: %r"
+              % (must_mention, lines[0]))
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------
+# tests: one per fixture
+
+
+def test_leak():
+    ng = nginx()
+    r = run([fixture("leak"), str(ng.port)])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "leaked-socket")
+    check(f.get("fd") == int(out["fd"]), "fd %r, program says %s" % (f.get("fd"), out["fd"]))
+    check(f.get("fd_generation") == 1, "fd_generation %r, expected 1" % f.get("fd_generation"))
+    check(f.get("peer") == "127.0.0.1:%d" % ng.port,
+          "peer %r, expected 127.0.0.1:%d" % (f.get("peer"), ng.port))
+    check(f.get("local") == out["local"], "local %r, program says %s"
+          % (f.get("local"), out["local"]))
+    check(f.get("tcp_state") == "ESTABLISHED", "tcp_state %r" % f.get("tcp_state"))
+    sock = f.get("socket") or {}
+    check(sock.get("family") == "inet" and sock.get("type") == "stream" and
+          sock.get("origin") == "socket", "socket %r" % sock)
+    expect_stack_names(f, "created", "leak_one_connection")
+    check(stat_of(rep, "open_at_exit") == 1, "stats.open_at_exit %r"
+          % stat_of(rep, "open_at_exit"))
+    check(stat_of(rep, "findings") == 1, "stats.findings %r" % stat_of(rep, "findings"))
+    check("leaked-socket" in r.stderr,
+          "text report (log_path default stderr) does not mention leaked-socket: %r"
+          % r.stderr[-800:])
+
+
+def test_close_wait_late():
+    ng = nginx()
+    r = run([fixture("close_wait"), "late", str(ng.port), str(CLOSE_WAIT_HOLD_MS)],
+            {"close_wait_ms": SHORT_CLOSE_WAIT_MS})
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "close-wait")
+    check(f.get("fd") == int(out["fd"]), "fd %r, program says %s" % (f.get("fd"), out["fd"]))
+    check(f.get("peer") == "127.0.0.1:%d" % ng.port, "peer %r" % f.get("peer"))
+    held = f.get("held_after_eof_ms")
+    check(isinstance(held, int) and CLOSE_WAIT_HOLD_MS - 50 <= held < 5000,
+          "held_after_eof_ms %r, the program held the socket %d ms after EOF"
+          % (held, CLOSE_WAIT_HOLD_MS))
+    expect_stack_names(f, "created", "read_until_peer_closes")
+
+
+def test_close_wait_held_to_exit():
+    ng = nginx()
+    r = run([fixture("close_wait"), "hold", str(ng.port), str(CLOSE_WAIT_HOLD_MS)],
+            {"close_wait_ms": SHORT_CLOSE_WAIT_MS})
+    expect_fixture_ok(r)
+    rep = report_for_pid(r, kv(r.stdout)["pid"])
+    check(findings_of(rep, "close-wait"), "no close-wait finding: " + summary(rep))
+
+
+def test_close_wait_prompt_close_is_clean():
+    ng = nginx()
+    r = run([fixture("close_wait"), "prompt", str(ng.port)],
+            {"close_wait_ms": SHORT_CLOSE_WAIT_MS})
+    expect_fixture_ok(r)
+    expect_no_findings(report_for_pid(r, kv(r.stdout)["pid"]))
+
+
+def test_shared_close_dup():
+    ng = nginx()
+    r = run([fixture("shared_close"), "dup", str(ng.port)],
+            {"close_wait_ms": SHORT_CLOSE_WAIT_MS})
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "shared-close")
+    check(f.get("other_descriptors") == 1, "other_descriptors %r, expected 1"
+          % f.get("other_descriptors"))
+    check(f.get("forked") is False, "forked %r, expected false" % f.get("forked"))
+    check(f.get("fd") == int(out["fd"]), "fd %r, program says %s" % (f.get("fd"), out["fd"]))
+    check(f.get("peer") == "127.0.0.1:%d" % ng.port, "peer %r" % f.get("peer"))
+    expect_stack_names(f, "created", "open_and_exchange")
+    expect_stack_names(f, "closed", "close_original_keep_dup")
+
+
+def test_shared_close_dup_closed_promptly_is_clean():
+    ng = nginx()
+    r = run([fixture("shared_close"), "dup_prompt", str(ng.port)],
+            {"close_wait_ms": SHORT_CLOSE_WAIT_MS})
+    expect_fixture_ok(r)
+    expect_no_findings(report_for_pid(r, kv(r.stdout)["pid"]))
+
+
+def test_shared_close_fork():
+    ng = nginx()
+    r = run([fixture("shared_close"), "fork", str(ng.port)],
+            {"close_wait_ms": SHORT_CLOSE_WAIT_MS})
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "shared-close")
+    check(f.get("forked") is True, "forked %r, expected true: %s" % (f.get("forked"), brief(f)))
+    check(f.get("fd") == int(out["fd"]), "fd %r, program says %s" % (f.get("fd"), out["fd"]))
+    expect_stack_names(f, "closed", "close_after_fork")
+    report_for_pid(r, out["child"])  # the child's report exists too
+
+
+def test_double_close():
+    ng = nginx()
+    r = run([fixture("double_close"), str(ng.port)])
+    expect_fixture_ok(r)  # the fixture itself checks that the 2nd close gave EBADF
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "double-close")
+    check(f.get("fd") == int(out["fd"]), "fd %r, program says %s" % (f.get("fd"), out["fd"]))
+    expect_stack_names(f, "closed", "second_close")
+    expect_stack_names(f, "previous_close", "first_close")
+
+
+def test_keepalive_race():
+    peer = PyPeer(close_after_first_reply).start()
+    try:
+        r = run([fixture("keepalive_race"), "race", str(peer.port), "200"])
+    finally:
+        peer.stop()
+    check(not peer.errors, "python peer failed: %s" % peer.errors)
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    check(out.get("answer") == "eof", "the program saw %r, not EOF (test setup)"
+          % out.get("answer"))
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "keepalive-race")
+    check(f.get("answer") == "eof", "answer %r, expected \"eof\"" % f.get("answer"))
+    check(f.get("replies_before") == 1, "replies_before %r, expected 1"
+          % f.get("replies_before"))
+    check(f.get("peer") == "127.0.0.1:%d" % peer.port, "peer %r" % f.get("peer"))
+    expect_stack_names(f, "used", "reuse_connection")
+
+
+def test_keepalive_reuse_answered_is_clean():
+    ng = nginx()
+    r = run([fixture("keepalive_race"), "ok", str(ng.port), "200"])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    check(out.get("answer") == "reply", "nginx did not answer the 2nd request: " + r.stdout)
+    expect_no_findings(report_for_pid(r, out["pid"]))
+
+
+def test_fd_exhaustion():
+    r = run([fixture("exhaust")])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    check(out.get("errno") == "EMFILE", "program did not hit EMFILE: " + r.stdout)
+    opened, na, nb = int(out["opened"]), int(out["a"]), int(out["b"])
+    rep = report_for_pid(r, out["pid"])
+    check(not findings_of(rep, "leaked-socket"), "leaked-socket reported: " + summary(rep))
+    f = expect_single(rep, "fd-exhaustion")
+    check(f.get("errno") == "EMFILE", "errno %r" % f.get("errno"))
+    check(f.get("open_sockets") == opened, "open_sockets %r, the program had %d open"
+          % (f.get("open_sockets"), opened))
+    groups = f.get("groups")
+    check(isinstance(groups, list) and groups, "no groups: %s" % brief(f))
+    by_func = {}
+    for g in groups:
+        funcs = [fr.get("function") for fr in (g.get("stack") or [])]
+        for name in ("open_from_pool_a", "open_from_pool_b"):
+            if name in funcs:
+                by_func[name] = by_func.get(name, 0) + g.get("count", 0)
+    check(by_func.get("open_from_pool_a") == na and by_func.get("open_from_pool_b") == nb,
+          "groups by function %r, expected open_from_pool_a=%d open_from_pool_b=%d; groups: %s"
+          % (by_func, na, nb,
+             [(g.get("count"), [fr.get("function") for fr in g.get("stack") or []])
+              for g in groups]))
+    check(sum(g.get("count", 0) for g in groups) == opened,
+          "group counts sum to %d, expected %d" % (sum(g.get("count", 0) for g in groups),
+                                                   opened))
+
+
+def test_clean_client():
+    ng = nginx()
+    r = run([fixture("clean_client"), str(ng.port)])
+    expect_fixture_ok(r)
+    rep = report_for_pid(r, kv(r.stdout)["pid"])
+    expect_no_findings(rep)
+    check(r.stderr == "", "stderr not empty without findings: %r" % r.stderr[-800:])
+    check(stat_of(rep, "sockets_created") == CLEAN_ROUNDS, "stats.sockets_created %r"
+          % stat_of(rep, "sockets_created"))
+    check(stat_of(rep, "connects") == CLEAN_ROUNDS, "stats.connects %r"
+          % stat_of(rep, "connects"))
+    check(stat_of(rep, "open_at_exit") == 0, "stats.open_at_exit %r"
+          % stat_of(rep, "open_at_exit"))
+    ep = endpoint(rep, "127.0.0.1:%d" % ng.port)
+    check(ep.get("connections") == CLEAN_ROUNDS and ep.get("open") == 0,
+          "endpoint %r" % ep)
+
+
+def test_stress_threads():
+    r = run([fixture("stress")])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    leaks = STRESS_THREADS * STRESS_LEAKS_PER_THREAD
+    created = STRESS_THREADS * (STRESS_ITERATIONS + STRESS_LEAKS_PER_THREAD)
+    check(int(out["leaks"]) == leaks and int(out["created"]) == created,
+          "fixture constants differ from run.py's: " + r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "leaked-socket", count=leaks)
+    expect_stack_names(f, "created", "leak_in_thread")
+    check(stat_of(rep, "sockets_created") == created, "stats.sockets_created %r, expected %d"
+          % (stat_of(rep, "sockets_created"), created))
+    check(stat_of(rep, "open_at_exit") == leaks, "stats.open_at_exit %r, expected %d"
+          % (stat_of(rep, "open_at_exit"), leaks))
+    check(stat_of(rep, "findings") == leaks, "stats.findings %r, expected %d"
+          % (stat_of(rep, "findings"), leaks))
+
+
+def test_churn_memory_bounded():
+    ng = nginx()
+    r = run([fixture("churn_memory"), str(ng.port)])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    before, after = int(out["rss_before_kb"]), int(out["rss_after_kb"])
+    check(after - before < CHURN_MAX_GROWTH_KB,
+          "VmRSS grew %d KiB (%d -> %d) over %d sockets / %d connections"
+          % (after - before, before, after, CHURN_SOCKETS, CHURN_CONNECTS))
+    rep = report_for_pid(r, out["pid"])
+    expect_no_findings(rep)
+    check(stat_of(rep, "sockets_created") == CHURN_SOCKETS + CHURN_CONNECTS,
+          "stats.sockets_created %r" % stat_of(rep, "sockets_created"))
+    check(stat_of(rep, "connects") == CHURN_CONNECTS, "stats.connects %r"
+          % stat_of(rep, "connects"))
+
+
+def test_mt_fork():
+    r = run([fixture("mt_fork")])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    parent = int(out["pid"])
+    children = [int(c) for c in out["children"].split(",")]
+    check(len(children) == MT_FORK_CHILDREN, "fixture forked %d" % len(children))
+    check(len(r.reports) == MT_FORK_CHILDREN + 1, "%d report files, expected %d: %s"
+          % (len(r.reports), MT_FORK_CHILDREN + 1,
+             sorted(os.path.basename(x["_path"]) for x in r.reports)))
+    report_for_pid(r, parent)
+    for c in children:
+        rep = report_for_pid(r, c)
+        check(rep.get("ppid") == parent, "child %d report ppid %r, expected %d"
+              % (c, rep.get("ppid"), parent))
+        check((rep.get("end") or {}).get("how") == "_exit",
+              "child %d end %r, expected how=_exit" % (c, rep.get("end")))
+    for rep in r.reports:
+        expect_no_findings(rep)
+
+
+def test_vfork_exec():
+    ng = nginx()
+    r = run([fixture("vfork_exec"), str(ng.port)])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    check(out.get("child_status") == "0", "child status: " + r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    expect_no_findings(rep)
+    end = rep.get("end") or {}
+    check(end.get("how") == "exit" and end.get("status") == 0, "parent end %r" % end)
+    for other in r.reports:
+        expect_no_findings(other)
+
+
+def close_everything(mode):
+    ng = nginx()
+    r = run([fixture("close_everything"), mode, str(ng.port)])
+    expect_fixture_ok(r)
+    rep = report_for_pid(r, kv(r.stdout)["pid"])
+    check(not findings_of(rep, "leaked-socket"), "leaked-socket reported: " + summary(rep))
+    check(not findings_of(rep, "double-close"), "double-close reported: " + summary(rep))
+    expect_no_findings(rep)
+    check(stat_of(rep, "open_at_exit") == 0, "stats.open_at_exit %r"
+          % stat_of(rep, "open_at_exit"))
+
+
+def test_close_everything_close_range():
+    close_everything("close_range")
+
+
+def test_close_everything_closefrom():
+    close_everything("closefrom")
+
+
+def test_close_everything_raw_syscall():
+    close_everything("raw_syscall")
+
+
+def test_scm_rights():
+    ng = nginx()
+    r = run([fixture("scm_rights"), str(ng.port)])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "leaked-socket")
+    check((f.get("socket") or {}).get("origin") == "scm_rights",
+          "socket %r, expected origin scm_rights" % f.get("socket"))
+    check(f.get("fd") == int(out["fd"]), "fd %r, program says %s" % (f.get("fd"), out["fd"]))
+    check(f.get("peer") == "127.0.0.1:%d" % ng.port, "peer %r" % f.get("peer"))
+    check(stat_of(rep, "sockets_received") == 1, "stats.sockets_received %r"
+          % stat_of(rep, "sockets_received"))
+    child = report_for_pid(r, out["child"])
+    check(not findings_of(child, "leaked-socket"),
+          "sender child reports a leak: " + summary(child))
+
+
+# ---------------------------------------------------------------------------
+# tests: real programs, no finding expected
+
+
+def test_curl_keepalive_clean():
+    ng = nginx()
+    urls = [ng.url("/u%d" % i) for i in range(5)]
+    r = run([CURL, "-s"] + urls)
+    check(r.rc == 0 and r.stdout == "hello\n" * 5, "curl failed: " + r.describe())
+    rep = only_report(r)
+    expect_no_findings(rep)
+    check(stat_of(rep, "connects") == 1,
+          "stats.connects %r: curl should reuse one keep-alive connection"
+          % stat_of(rep, "connects"))
+
+
+def test_python_requests_session_clean():
+    ng = nginx()
+    script = ("import requests\n"
+              "with requests.Session() as s:\n"
+              "    for i in range(5):\n"
+              "        r = s.get(%r)\n"
+              "        assert r.status_code == 200 and r.text == 'hello\\n', r\n"
+              "print('ok')\n" % ng.url("/"))
+    r = run([SYS_PYTHON, "-c", script])
+    check(r.rc == 0 and r.stdout == "ok\n", "python3 requests failed: " + r.describe())
+    rep = only_report(r)
+    expect_no_findings(rep)
+    check(stat_of(rep, "connects") == 1,
+          "stats.connects %r: the session should reuse one connection"
+          % stat_of(rep, "connects"))
+
+
+def test_ab_keepalive_clean():
+    ng = nginx()
+    r = run([AB, "-k", "-n", "2000", "-c", "4", ng.url("/")])
+    check(r.rc == 0, "ab failed: " + r.describe())
+    check(re.search(r"Complete requests:\s+2000", r.stdout) and
+          re.search(r"Failed requests:\s+0", r.stdout), "ab output: " + r.stdout[-1500:])
+    rep = only_report(r)
+    expect_no_findings(rep)
+
+
+def test_nginx_preloaded_under_ab():
+    reports = new_dir("reports")
+    env = preload_env({"report_dir": reports})
+    srv = Nginx(env=env)
+    srv.start()
+    master = srv.proc.pid
+    try:
+        r = run([AB, "-k", "-n", "2000", "-c", "4", srv.url("/")], preload=False)
+        check(r.rc == 0 and re.search(r"Failed requests:\s+0", r.stdout),
+              "ab against preloaded nginx failed: " + r.describe())
+    finally:
+        status = srv.stop(signal.SIGQUIT)
+    check(status == 0, "nginx exit status %r after SIGQUIT; stderr: %s"
+          % (status, srv.stderr_text()[-1500:]))
+    reps = load_reports(reports)
+    names = sorted(os.path.basename(x["_path"]) for x in reps)
+    masters = [x for x in reps if x["pid"] == master]
+    check(len(masters) == 1, "no report for the nginx master %d: %s" % (master, names))
+    workers = [x for x in reps if x.get("ppid") == master]
+    check(len(workers) == 2, "expected 2 worker reports (ppid %d), have %s" % (master, names))
+    for rep in reps:
+        expect_no_findings(rep)
+    accepted = sum(x.get("stats", {}).get("sockets_accepted", 0) for x in workers)
+    check(accepted >= 4, "workers accepted %d sockets in all, ab opened at least 4" % accepted)
+
+
+# ---------------------------------------------------------------------------
+# tests: options, bad input, CLI, report format
+
+
+def test_disabled_without_connleak_env():
+    reports = new_dir("reports")
+    env = clean_env()
+    env["LD_PRELOAD"] = LIB
+    env["CONNLEAK_OPTIONS"] = "report_dir=" + reports
+    rc, out, err = run_process([fixture("passthrough")], env)
+    r = Result(None, rc, out, err, reports)
+    expect_same_as_baseline(r)
+    check(err == "", "stderr %r, expected nothing when CONNLEAK is unset" % err)
+    check(os.listdir(reports) == [], "reports written while disabled: %s" % os.listdir(reports))
+
+
+def test_enabled_passthrough_identical():
+    r = run([fixture("passthrough")])
+    expect_same_as_baseline(r)
+    check(r.stderr == "", "stderr %r, expected nothing without findings" % r.stderr)
+    rep = only_report(r)
+    expect_no_findings(rep)
+    check(rep.get("end", {}).get("how") == "exit" and rep["end"].get("status") == 7,
+          "end %r, expected exit 7" % rep.get("end"))
+
+
+def test_bad_option_unknown_key():
+    r = run([fixture("passthrough")], "bogus_key=1", load=False)
+    expect_same_as_baseline(r)
+    one_connleak_line(r.stderr, "bogus_key")
+
+
+def test_bad_option_malformed_value():
+    reports = new_dir("reports")
+    r = run([fixture("passthrough")], "report_dir=%s:close_wait_ms=abc" % reports,
+            report_dir=reports)
+    expect_same_as_baseline(r)
+    one_connleak_line(r.stderr, "close_wait_ms")
+    for rep in r.reports:  # if it still reports, the bad value must not have been taken
+        v = (rep.get("options") or {}).get("close_wait_ms")
+        check(same_value(v, 5000), "options.close_wait_ms %r after a malformed value" % v)
+
+
+def test_bad_option_unwritable_report_dir():
+    base = new_dir("unwritable")
+    blocker = os.path.join(base, "regular-file")
+    with open(blocker, "w") as f:
+        f.write("not a directory\n")
+    target = os.path.join(blocker, "reports")
+    r = run([fixture("passthrough")], "report_dir=" + target, load=False)
+    expect_same_as_baseline(r)
+    one_connleak_line(r.stderr)
+
+
+def test_help_option():
+    r = run([fixture("passthrough")], "help=1", load=False)
+    expect_same_as_baseline(r)
+    missing = [k for k in OPTION_KEYS + ["help"] if k not in r.stderr]
+    check(not missing, "help=1 output (stderr) does not list %s: %r" % (missing, r.stderr[-2000:]))
+
+
+def test_all_options_accepted():
+    supp = os.path.join(new_dir("supp"), "empty.supp")
+    open(supp, "w").close()
+    opts = {"log_path": "stderr", "exitcode": 0, "backtrace_depth": 16, "close_wait_ms": 250,
+            "halt_on_error": 0, "lease_ms": 0, "lease_mode": "report", "dns_check_ms": 0,
+            "sample_ms": 0, "suppressions": supp}
+    r = run([fixture("passthrough")], opts)
+    expect_same_as_baseline(r)
+    check(r.stderr == "", "valid options produced stderr output: %r" % r.stderr[-1500:])
+    rep = only_report(r)
+    eff = rep.get("options")
+    check(isinstance(eff, dict), "report has no options object")
+    missing = [k for k in OPTION_KEYS if k not in eff]
+    check(not missing, "report options lacks %s: %s" % (missing, eff))
+    for k in ("close_wait_ms", "backtrace_depth", "lease_mode"):
+        check(same_value(eff[k], opts[k]), "options.%s is %r, set to %r" % (k, eff[k], opts[k]))
+    check(eff["report_dir"] == r.report_dir, "options.report_dir %r" % eff["report_dir"])
+
+
+def test_exitcode_option():
+    ng = nginx()
+    r = run([fixture("leak"), str(ng.port)], {"exitcode": 23})
+    check(r.rc == 23, "leak with exitcode=23 exited %r: %s" % (r.rc, r.describe()))
+    r = run([fixture("clean_client"), str(ng.port)], {"exitcode": 23})
+    check(r.rc == 0, "clean_client with exitcode=23 exited %r: %s" % (r.rc, r.describe()))
+    expect_no_findings(only_report(r))
+
+
+def test_log_path_option():
+    ng = nginx()
+    logs = new_dir("logs")
+    r = run([fixture("leak"), str(ng.port)],
+            {"log_path": os.path.join(logs, "leak.%p.txt")})
+    expect_fixture_ok(r)
+    pid = kv(r.stdout)["pid"]
+    check(r.stderr == "", "stderr %r although log_path is a file" % r.stderr[-800:])
+    path = os.path.join(logs, "leak.%s.txt" % pid)
+    check(os.path.exists(path), "no text report %s (have %s)" % (path, os.listdir(logs)))
+    with open(path, errors="replace") as f:
+        text = f.read()
+    check("leaked-socket" in text, "text report does not mention leaked-socket: %r"
+          % text[:800])
+
+
+def test_report_format():
+    ng = nginx()
+    argv = [fixture("leak"), str(ng.port)]
+    r = run(argv)
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = only_report(r)  # mode 0600 and the name are checked by load_reports
+    check(os.path.basename(rep["_path"]) == "leak.%s.json" % out["pid"],
+          "report file name %s" % os.path.basename(rep["_path"]))
+    check(rep["pid"] == int(out["pid"]), "pid %r" % rep["pid"])
+    check(rep.get("ppid") == os.getpid(), "ppid %r, expected %d" % (rep.get("ppid"), os.getpid()))
+    check(rep.get("tool") == "connleak", "tool %r" % rep.get("tool"))
+    check(isinstance(rep.get("version"), str) and rep["version"], "version %r"
+          % rep.get("version"))
+    check(rep["exe"] == os.path.realpath(argv[0]), "exe %r" % rep["exe"])
+    check(rep.get("cmdline") == argv, "cmdline %r, expected %r" % (rep.get("cmdline"), argv))
+    for k in ("start_time", "end_time"):
+        check(isinstance(rep.get(k), str) and TIME_RE.match(rep[k]),
+              "%s %r is not UTC ISO 8601 with milliseconds" % (k, rep.get(k)))
+    check(type(rep.get("duration_ms")) is int and rep["duration_ms"] >= 0,
+          "duration_ms %r" % rep.get("duration_ms"))
+    check(rep.get("end") == {"how": "exit", "status": 0} or
+          (isinstance(rep.get("end"), dict) and rep["end"].get("how") == "exit" and
+           rep["end"].get("status") == 0), "end %r" % rep.get("end"))
+    opts = rep.get("options")
+    check(isinstance(opts, dict) and all(k in opts for k in OPTION_KEYS),
+          "options lacks %s" % [k for k in OPTION_KEYS if k not in (opts or {})])
+    stats = rep.get("stats")
+    check(isinstance(stats, dict), "no stats")
+    for k in STATS_KEYS:
+        check(type(stats.get(k)) is int, "stats.%s is %r" % (k, stats.get(k)))
+    check(stats["findings"] == sum(f.get("count", 1) for f in rep["findings"]),
+          "stats.findings %r != sum of counts" % stats["findings"])
+    for k in ("endpoints", "timeline", "events"):
+        check(isinstance(rep.get(k), list), "%s is %r, expected a list" % (k, rep.get(k)))
+    ep = endpoint(rep, "127.0.0.1:%d" % ng.port)
+    for k in ("hostname", "connections", "open", "peak_concurrent", "bytes_in", "bytes_out",
+              "requests", "tls_handshakes", "lifetime_ms"):
+        check(k in ep, "endpoint lacks %s: %s" % (k, ep))
+    check(ep["connections"] == 1 and ep["open"] == 1, "endpoint %r" % ep)
+    check(ep["bytes_out"] > 0 and ep["bytes_in"] > 0, "endpoint bytes %r" % ep)
+    f = rep["findings"][0]
+    for k in FINDING_KEYS:
+        check(k in f, "finding lacks %s: %s" % (k, brief(f)))
+    check(isinstance(f["message"], str) and f["message"], "message %r" % f["message"])
+    check(type(f["age_ms"]) is int and type(f["idle_ms"]) is int and
+          0 <= f["idle_ms"] <= f["age_ms"], "age_ms %r idle_ms %r" % (f["age_ms"], f["idle_ms"]))
+    check(f["local"] == out["local"], "local %r" % f["local"])
+    frames = f["stacks"].get("created")
+    check(isinstance(frames, list) and frames, "no created stack")
+    for fr in frames:
+        for k in FRAME_KEYS:
+            check(k in fr, "frame lacks %s: %s" % (k, fr))
+        check(re.fullmatch(r"0x[0-9a-f]+", str(fr["pc"])) and
+              re.fullmatch(r"0x[0-9a-f]+", str(fr["offset"])), "frame pc/offset %r" % fr)
+        check(isinstance(fr["module"], str) and fr["module"].startswith("/"),
+              "frame module %r" % fr)
+    mine = [fr for fr in frames if fr.get("function") == "leak_one_connection"]
+    check(mine, "created stack does not name leak_one_connection: %s"
+          % [fr.get("function") for fr in frames])
+    check(mine[0]["module"] == os.path.realpath(argv[0]), "frame module %r" % mine[0]["module"])
+    check(mine[0].get("file") and os.path.basename(mine[0]["file"]) == "leak.c" and
+          type(mine[0].get("line")) is int,
+          "leak_one_connection frame has file %r line %r (fixture built with -g)"
+          % (mine[0].get("file"), mine[0].get("line")))
+
+
+def test_connleak_run_cli():
+    ng = nginx()
+    check(os.access(CLI, os.X_OK), "%s missing" % CLI)
+    d = new_dir("cli")
+    rc, out, err = run_process([CLI, "run", "--report-dir", d, "--", fixture("passthrough")],
+                               clean_env())
+    r = Result(None, rc, out, err, d)
+    expect_same_as_baseline(r)
+    reps = load_reports(d)
+    check(len(reps) == 1 and reps[0]["findings"] == [],
+          "connleak run passthrough: reports %s" % [summary(x) for x in reps])
+
+    d = new_dir("cli")
+    rc, out, err = run_process([CLI, "run", "--report-dir", d, "--", fixture("leak"),
+                                str(ng.port)], clean_env())
+    check(rc == 0, "connleak run leak exited %r: %r" % (rc, err[-1500:]))
+    reps = load_reports(d)
+    check(len(reps) == 1 and kinds(reps[0]) == ["leaked-socket"],
+          "connleak run leak: reports %s" % [summary(x) for x in reps])
+    check(reps[0]["pid"] == int(kv(out)["pid"]), "report pid differs from the child's")
+
+    d = new_dir("cli")
+    rc, out, err = run_process([CLI, "run", "--report-dir", d, "--options", "exitcode=23",
+                                "--", fixture("leak"), str(ng.port)], clean_env())
+    check(rc == 23, "connleak run --options exitcode=23 leak exited %r: %r" % (rc, err[-1500:]))
+    check(len(load_reports(d)) == 1, "no report with --options")
+
+
+# ---------------------------------------------------------------------------
+
+
+def all_tests():
+    return [(name[5:], fn) for name, fn in globals().items()
+            if name.startswith("test_") and callable(fn)]
+
+
+def main():
+    global KEEP, SESSION_DIR, _nginx
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-k", dest="pattern", action="append", default=[],
+                    help="run only tests whose name contains this substring (repeatable)")
+    ap.add_argument("--keep", action="store_true", help="keep temporary directories")
+    ap.add_argument("--list", action="store_true", help="list test names and exit")
+    args = ap.parse_args()
+    tests = all_tests()
+    if args.pattern:
+        tests = [(n, f) for n, f in tests if any(p in n for p in args.pattern)]
+    if args.list:
+        for n, _ in tests:
+            print(n)
+        return 0
+    KEEP = args.keep
+    SESSION_DIR = tempfile.mkdtemp(prefix="connleak-it.")
+    build_fixtures()
+    passed = failed = 0
+    try:
+        for name, fn in tests:
+            try:
+                if not os.path.exists(LIB):
+                    raise TestFailure("%s missing (build the library first)" % LIB)
+                fn()
+            except TestFailure as e:
+                failed += 1
+                print("FAIL %s: %s" % (name, e), flush=True)
+            except Exception:
+                failed += 1
+                print("FAIL %s: test error: %s" % (name, traceback.format_exc().strip()),
+                      flush=True)
+            else:
+                passed += 1
+                print("PASS %s" % name, flush=True)
+    finally:
+        if _nginx is not None:
+            _nginx.stop()
+            _nginx = None
+        if KEEP:
+            print("kept %s" % SESSION_DIR, flush=True)
+        else:
+            shutil.rmtree(SESSION_DIR, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
