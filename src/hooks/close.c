@@ -12,14 +12,14 @@ HOOK int close(int fd)
 {
 	if (!hook_active())
 		return REAL(close)(fd);
-	int tracked = fdt_sock(fd) != NULL;
-	if (tracked)
-		TRACK(model_before_close(fd));
+	if (!fdt_sock(fd) && !fdt_was_closed_socket(fd))
+		return REAL(close)(fd);
+	struct close_ctx c;
+	TRACK(model_close_begin(fd, 0, &c));
 	int r = REAL(close)(fd);
 	/* Linux releases the descriptor even when close() fails with EINTR or EIO. */
 	int err = r == 0 ? 0 : errno;
-	if (tracked || fdt_was_closed_socket(fd))
-		TRACK(model_close(fd, err, 0));
+	TRACK(model_close_end(&c, err));
 	return r;
 }
 
@@ -46,9 +46,10 @@ HOOK int fclose(FILE *stream)
 	int fd = fileno(stream);
 	if (fd < 0 || !fdt_sock(fd))
 		return REAL(fclose)(stream);
-	TRACK(model_before_close(fd));
+	struct close_ctx c;
+	TRACK(model_close_begin(fd, 0, &c));
 	int r = REAL(fclose)(stream);
-	TRACK(model_close(fd, 0, 0));
+	TRACK(model_close_end(&c, 0));
 	return r;
 }
 

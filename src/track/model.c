@@ -223,32 +223,12 @@ static void describe(struct finding *f, const struct sock *s, int fd, uint32_t g
 	}
 }
 
-/* What close() destroys and a close-wait finding made after it needs: kept per thread
- * between model_before_close() and model_close(). */
-static __thread struct {
-	int fd;
-	struct finding f;
-} pre_close = {.fd = -1};
-
-void model_before_close(int fd)
-{
-	struct sock *s = fdt_sock(fd);
-	if (!s || !model_opt)
-		return;
-	uint64_t eof = atomic_load_explicit(&s->t_eof, memory_order_relaxed);
-	if (!eof || s->nfds != 1 || clock_coarse_ms() - eof <= model_opt->close_wait_ms)
-		return;
-	memset(&pre_close.f, 0, sizeof pre_close.f);
-	describe(&pre_close.f, s, fd, 0);
-	pre_close.fd = fd;
-}
-
 static int carried_data(const struct sock *s)
 {
 	return atomic_load(&s->bytes_in) + atomic_load(&s->bytes_out) > 0;
 }
 
-static void check_close_wait(struct sock *s, int fd, uint32_t gen, stack_id closed)
+static void check_close_wait(struct sock *s, const struct close_ctx *c, stack_id closed)
 {
 	uint64_t eof = atomic_load(&s->t_eof);
 	if (!eof)
@@ -257,15 +237,14 @@ static void check_close_wait(struct sock *s, int fd, uint32_t gen, stack_id clos
 	if (held <= model_opt->close_wait_ms)
 		return;
 	struct finding f;
-	memset(&f, 0, sizeof f);
-	if (pre_close.fd == fd) {
-		f = pre_close.f;
-		pre_close.fd = -1;
-	} else {
-		describe(&f, s, -1, gen);
+	if (c->described)
+		f = c->pre;
+	else {
+		memset(&f, 0, sizeof f);
+		describe(&f, s, -1, c->gen);
 	}
-	f.fd = fd;
-	f.gen = gen;
+	f.fd = c->fd;
+	f.gen = c->gen;
 	f.key.kind = CONNLEAK_CLOSE_WAIT;
 	f.key.created = s->created;
 	f.key.closed = closed;
@@ -294,27 +273,62 @@ static int close_would_end_use(const struct sock *s)
 	       carried_data(s);
 }
 
-void model_close(int fd, int err, int bulk)
+/* Before the real close(): the descriptor leaves the model while its number is still
+ * ours, so a socket another thread opens on the freed number right after the close can
+ * never be mistaken for this one. */
+void model_close_begin(int fd, int bulk, struct close_ctx *c)
 {
-	if (err == EBADF && bulk)
-		return;
+	memset(c, 0, sizeof *c);
+	c->fd = fd;
+	c->bulk = bulk;
 	model_lock();
 	struct fd_slot *slot = fdt_slot(fd, 0);
-	struct sock *s = slot ? atomic_load(&slot->sock) : NULL;
+	if (!slot) {
+		model_unlock();
+		return;
+	}
+	c->gen = slot->gen;
+	c->s = atomic_load(&slot->sock);
+	if (!c->s) {
+		c->was_closed_socket = slot->closed_socket;
+		c->previous_close = slot->last_close;
+		/* Whatever closes now, the number no longer means a socket we closed. */
+		slot->closed_socket = 0;
+		slot->last_close = 0;
+		model_unlock();
+		return;
+	}
+	struct sock *s = c->s;
+	c->closed = bulk ? 0 : capture();
+	detach(slot, s);
+	slot->closed_socket = !bulk;
+	slot->last_close = c->closed;
+	/* What a close-wait finding needs and close() destroys: the local address, TCP state. */
+	uint64_t eof = atomic_load_explicit(&s->t_eof, memory_order_relaxed);
+	if (!bulk && eof && s->nfds == 0 && clock_coarse_ms() - eof > model_opt->close_wait_ms) {
+		describe(&c->pre, s, fd, c->gen);
+		c->described = 1;
+	}
+	model_unlock();
+}
+
+void model_close_end(struct close_ctx *c, int err)
+{
+	struct sock *s = c->s;
+	model_lock();
 	if (err == EBADF) {
 		if (s) {
 			/* We believed it open: its close happened where we could not see it. */
-			detach(slot, s);
 			if (s->nfds <= 0)
 				finish_sock(s);
-		} else if (slot && slot->closed_socket) {
+		} else if (c->was_closed_socket && !c->bulk) {
 			struct finding f;
 			memset(&f, 0, sizeof f);
 			f.key.kind = CONNLEAK_DOUBLE_CLOSE;
 			f.key.closed = capture();
-			f.key.previous_close = slot->last_close;
-			f.fd = fd;
-			f.gen = slot->gen;
+			f.key.previous_close = c->previous_close;
+			f.fd = c->fd;
+			f.gen = c->gen;
 			f.tcp_state = -1;
 			f.family = AF_UNSPEC;
 			f.origin = -1;
@@ -324,28 +338,19 @@ void model_close(int fd, int err, int bulk)
 		return;
 	}
 	if (!s) {
-		/* Some other kind of descriptor closed: the number no longer means our socket. */
-		if (slot) {
-			slot->closed_socket = 0;
-			slot->last_close = 0;
-		}
 		model_unlock();
 		return;
 	}
-	stack_id closed = bulk ? 0 : capture();
-	detach(slot, s);
-	slot->closed_socket = !bulk;
-	slot->last_close = closed;
 	model_state.stats.closes++;
 	if (s->nfds > 0) {
-		if (!bulk && close_would_end_use(s) && !s->shared_close_stack) {
-			s->shared_close_stack = closed;
+		if (!c->bulk && close_would_end_use(s) && !s->shared_close_stack) {
+			s->shared_close_stack = c->closed;
 			s->t_shared_close = clock_coarse_ms();
-			s->shared_close_fd = fd;
-			s->shared_close_gen = slot->gen;
+			s->shared_close_fd = c->fd;
+			s->shared_close_gen = c->gen;
 			s->shared_close_others = s->nfds;
 		}
-		if (s->fd == fd) {
+		if (s->fd == c->fd) {
 			/* Describe it by a descriptor that still holds it. */
 			for (int i = 0; i < fdt_limit(); i++)
 				if (fdt_sock(i) == s) {
@@ -358,30 +363,35 @@ void model_close(int fd, int err, int bulk)
 		model_unlock();
 		return;
 	}
-	if (!bulk) {
+	if (!c->bulk) {
 		if (s->shared_close_stack &&
 		    clock_coarse_ms() - s->t_shared_close > model_opt->close_wait_ms)
 			shared_close_finding(s, -1, 0);
 		else if (s->forked && close_would_end_use(s)) {
-			s->shared_close_stack = closed;
-			s->shared_close_fd = fd;
-			s->shared_close_gen = slot->gen;
+			s->shared_close_stack = c->closed;
+			s->shared_close_fd = c->fd;
+			s->shared_close_gen = c->gen;
 			s->shared_close_others = 0;
 			shared_close_finding(s, -1, 1);
 		}
-		check_close_wait(s, fd, slot->gen, closed);
+		check_close_wait(s, c, c->closed);
 	}
-	if (pre_close.fd == fd)
-		pre_close.fd = -1;
 	finish_sock(s);
 	model_unlock();
+}
+
+void model_close(int fd, int err, int bulk)
+{
+	struct close_ctx c;
+	model_close_begin(fd, bulk, &c);
+	model_close_end(&c, err);
 }
 
 void model_close_range(unsigned first, unsigned last)
 {
 	int lim = fdt_limit();
 	for (unsigned fd = first; fd <= last && fd < (unsigned)lim; fd++)
-		if (fdt_sock((int)fd))
+		if (fdt_sock((int)fd) || fdt_was_closed_socket((int)fd))
 			model_close((int)fd, 0, 1);
 }
 

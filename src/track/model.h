@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "../util/options.h"
+#include "findings.h"
 #include "sock.h"
 
 struct model_stats {
@@ -41,10 +42,19 @@ void model_unlock(void);
 void model_new_socket(int fd, int family, int type, int origin);
 void model_connect(int fd, const struct sockaddr *addr, socklen_t len);
 void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len);
-/* Before the real close(): keep what a late finding needs that close() destroys. */
-void model_before_close(int fd);
-/* After close(): err is 0 on success, else its errno. `bulk` for close_range/closefrom,
- * which close what the program no longer knows about and so are never findings. */
+/* A close in two steps around the real call. `bulk` for close_range/closefrom, which close
+ * what the program no longer knows about and so are never findings. err is 0 on success,
+ * else close()'s errno. */
+struct close_ctx {
+	int fd, bulk, was_closed_socket, described;
+	uint32_t gen;
+	struct sock *s;
+	stack_id closed, previous_close;
+	struct finding pre;
+};
+void model_close_begin(int fd, int bulk, struct close_ctx *c);
+void model_close_end(struct close_ctx *c, int err);
+/* Both steps, for a close already done (close_range) or driven by tests. */
 void model_close(int fd, int err, int bulk);
 void model_close_range(unsigned first, unsigned last);
 void model_dup(int oldfd, int newfd);

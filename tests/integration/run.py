@@ -887,9 +887,9 @@ def test_curl_keepalive_clean():
     check(r.rc == 0 and r.stdout == "hello\n" * 5, "curl failed: " + r.describe())
     rep = only_report(r)
     expect_no_findings(rep)
-    check(stat_of(rep, "connects") == 1,
-          "stats.connects %r: curl should reuse one keep-alive connection"
-          % stat_of(rep, "connects"))
+    ep = endpoint(rep, "127.0.0.1:%d" % ng.port)
+    check(ep.get("connections") == 1 and ep.get("open") == 0,
+          "endpoint %r: curl reuses one keep-alive connection and closes it" % ep)
 
 
 def test_python_requests_session_clean():
@@ -904,9 +904,9 @@ def test_python_requests_session_clean():
     check(r.rc == 0 and r.stdout == "ok\n", "python3 requests failed: " + r.describe())
     rep = only_report(r)
     expect_no_findings(rep)
-    check(stat_of(rep, "connects") == 1,
-          "stats.connects %r: the session should reuse one connection"
-          % stat_of(rep, "connects"))
+    ep = endpoint(rep, "127.0.0.1:%d" % ng.port)
+    check(ep.get("connections") == 1 and ep.get("open") == 0,
+          "endpoint %r: the session reuses one connection and closes it" % ep)
 
 
 def test_ab_keepalive_clean():
