@@ -57,7 +57,9 @@ int hook_forced_status(int status)
 /* Exit detectors and reports, once per process image. */
 void hook_finish_exit(int how, int status)
 {
-	if (!hook_enabled || finished || hook_in_vfork_child())
+	/* Busy: _exit from a signal handler that interrupted connleak on this thread, which
+	 * may hold the model lock. Reporting would deadlock; the process just ends. */
+	if (!hook_enabled || finished || hook_busy || hook_in_vfork_child())
 		return;
 	finished = 1;
 	hook_busy++;

@@ -22,11 +22,15 @@ static inline size_t iov_total(const struct iovec *iov, size_t n)
 	return t;
 }
 
+/* The busy mark keeps a signal handler that interrupts a finding (which takes the model
+ * lock) from re-entering the model on this thread. */
 #define AFTER_READ(s, r, asked, peek)                        \
 	do {                                                 \
 		if (s) {                                     \
 			int e_ = errno;                      \
+			hook_busy++;                         \
 			io_read(s, r, asked, e_, peek);      \
+			hook_busy--;                         \
 			errno = e_;                          \
 		}                                            \
 	} while (0)
@@ -35,7 +39,9 @@ static inline size_t iov_total(const struct iovec *iov, size_t n)
 	do {                                                 \
 		if (s) {                                     \
 			int e_ = errno;                      \
+			hook_busy++;                         \
 			io_wrote(s, r, e_);                  \
+			hook_busy--;                         \
 			errno = e_;                          \
 		}                                            \
 	} while (0)
@@ -145,9 +151,11 @@ HOOK int recvmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags, struct tim
 	int r = REAL(recvmmsg)(fd, vec, n, flags, tmo);
 	if (s && r > 0) {
 		int e = errno;
+		hook_busy++;
 		for (int i = 0; i < r; i++)
 			if (vec[i].msg_len)
 				io_read(s, vec[i].msg_len, vec[i].msg_len, 0, flags & MSG_PEEK);
+		hook_busy--;
 		errno = e;
 	}
 	for (int i = 0; i < r; i++)
@@ -161,9 +169,11 @@ HOOK int sendmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags)
 	int r = REAL(sendmmsg)(fd, vec, n, flags);
 	if (s && r > 0) {
 		int e = errno;
+		hook_busy++;
 		for (int i = 0; i < r; i++)
 			if (vec[i].msg_len)
 				io_wrote(s, vec[i].msg_len, 0);
+		hook_busy--;
 		errno = e;
 	}
 	return r;

@@ -1,5 +1,6 @@
 /* Unit tests for CONNLEAK_OPTIONS parsing: defaults, separators, quoting, errors, each/help. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/options.h"
