@@ -9,6 +9,7 @@
 #include "../report/report.h"
 #include "../track/findings.h"
 #include "../track/model.h"
+#include "../util/backtrace.h"
 #include "../util/log.h"
 #include "../util/options.h"
 #include "hook.h"
@@ -127,6 +128,7 @@ __attribute__((constructor)) static void connleak_init(void)
 	if (opts.help)
 		options_help(help_line, NULL);
 	hook_pid = getpid();
+	backtrace_init();
 	model_init(&opts);
 	hook_busy++;
 	model_scan_inherited();

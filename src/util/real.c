@@ -76,6 +76,7 @@ void real_init(void)
 	R(_Exit, "_Exit");
 	R(open, "open");
 	R(unlink, "unlink");
+	R(pipe2, "pipe2");
 #undef R
 	if (!real.fcntl64)
 		real.fcntl64 = real.fcntl;

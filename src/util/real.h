@@ -51,6 +51,7 @@ struct real_fns {
 	void (*_Exit)(int) __attribute__((noreturn));
 	int (*open)(const char *, int, ...);
 	int (*unlink)(const char *);
+	int (*pipe2)(int[2], int);
 };
 
 extern struct real_fns real;
