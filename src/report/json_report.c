@@ -144,9 +144,9 @@ static void emit_endpoint(const struct endpoint *e, void *ctx)
 	json_uint(j, "connections", e->connections);
 	json_uint(j, "open", e->open);
 	json_uint(j, "peak_concurrent", e->peak);
-	json_uint(j, "bytes_in", e->bytes_in);
-	json_uint(j, "bytes_out", e->bytes_out);
-	json_uint(j, "requests", e->requests);
+	json_uint(j, "bytes_in", e->bytes_in + e->live_bytes_in);
+	json_uint(j, "bytes_out", e->bytes_out + e->live_bytes_out);
+	json_uint(j, "requests", e->requests + e->live_requests);
 	json_uint(j, "tls_handshakes", e->tls_handshakes);
 	json_open(j, "lifetime_ms", '{');
 	json_uint(j, "p50", endpoint_lifetime_quantile(e, 0.50));
@@ -227,6 +227,7 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	json_open(&j, "findings", '[');
 	findings_each(emit_finding, &j);
 	json_close(&j, ']');
+	model_fold_live();
 	json_open(&j, "endpoints", '[');
 	endpoint_each(emit_endpoint, &j);
 	json_close(&j, ']');

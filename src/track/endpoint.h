@@ -19,6 +19,8 @@ struct endpoint {
 	} key;
 	socklen_t addr_len;
 	uint64_t connections, open, peak, bytes_in, bytes_out, requests, tls_handshakes;
+	/* Of the connections still open, summed when a report is written. */
+	uint64_t live_bytes_in, live_bytes_out, live_requests;
 	uint64_t lifetime_max_ms;
 	uint32_t lifetime[LIFETIME_BUCKETS]; /* log-scale histogram of connection lifetimes */
 };

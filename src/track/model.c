@@ -607,6 +607,32 @@ static int is_unnamed_unix(const struct sock *s)
 	return getpeername(s->fd, (struct sockaddr *)&a, &len) != 0 || len <= sizeof(sa_family_t);
 }
 
+static void clear_live(const struct endpoint *e, void *ctx)
+{
+	(void)ctx;
+	struct endpoint *m = (struct endpoint *)e;
+	m->live_bytes_in = m->live_bytes_out = m->live_requests = 0;
+}
+
+void model_fold_live(void)
+{
+	endpoint_each(clear_live, NULL);
+	for (struct sock *s = sock_live_head(); s; s = s->next)
+		if (s->ep) {
+			s->ep->live_bytes_in += atomic_load(&s->bytes_in);
+			s->ep->live_bytes_out += atomic_load(&s->bytes_out);
+			s->ep->live_requests += atomic_load(&s->replies);
+		}
+}
+
+/* Whether fd still holds a socket: a close made by a raw system call (or inside a
+ * library) never reached our hooks. */
+static int still_socket(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 void model_exit_checks(void)
 {
 	static int done;
@@ -616,7 +642,16 @@ void model_exit_checks(void)
 		return;
 	}
 	uint64_t now = clock_coarse_ms();
-	for (struct sock *s = sock_live_head(); s; s = s->next) {
+	struct sock *next;
+	for (struct sock *s = sock_live_head(); s; s = next) {
+		next = s->next;
+		if (s->nfds > 0 && !still_socket(s->fd)) {
+			for (int fd = 0; fd < fdt_limit(); fd++)
+				if (fdt_sock(fd) == s)
+					detach(fdt_slot(fd, 0), s);
+			finish_sock(s);
+			continue;
+		}
 		if (s->inherited || s->nfds <= 0 || is_listening(s->fd) || is_unnamed_unix(s))
 			continue;
 		if (s->shared_close_stack) {

@@ -68,6 +68,9 @@ void model_fork_prepare(void);
 void model_fork_parent(pid_t child);
 void model_fork_child(void);
 
+/* Adds the counters of open connections to their endpoints' live_* fields. */
+void model_fold_live(void);
+
 /* Detectors that run when the process ends (leaked sockets, close-wait). Once. */
 void model_exit_checks(void);
 
