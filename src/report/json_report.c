@@ -138,7 +138,7 @@ static void emit_endpoint(const struct endpoint *e, void *ctx)
 {
 	struct json *j = ctx;
 	json_open(j, NULL, '{');
-	emit_addr(j, "peer", &e->key.addr, e->addr_len);
+	emit_addr(j, "peer", &e->addr, e->addr_len);
 	json_str(j, "role", e->key.server ? "server" : "client");
 	json_null(j, "hostname");
 	json_uint(j, "connections", e->connections);

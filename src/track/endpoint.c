@@ -2,6 +2,7 @@
 #include "endpoint.h"
 
 #include <stdlib.h>
+#include <netinet/in.h>
 #include <string.h>
 
 static struct endpoint *table;
@@ -10,13 +11,23 @@ static uint64_t dropped;
 
 struct endpoint *endpoint_get(int server, const struct sockaddr *addr, socklen_t len)
 {
-	if (!addr || len == 0 || len > sizeof(struct sockaddr_storage))
+	struct endpoint_key key;
+	memset(&key, 0, sizeof key);
+	key.server = (uint8_t)server;
+	if (addr && addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const void *)addr;
+		key.port = in->sin_port;
+		memcpy(key.addr, &in->sin_addr, 4);
+	} else if (addr && addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const void *)addr;
+		key.port = in6->sin6_port;
+		memcpy(key.addr, &in6->sin6_addr, 16);
+	} else {
 		return NULL;
-	struct endpoint probe, *e;
-	memset(&probe.key, 0, sizeof probe.key);
-	probe.key.server = server;
-	memcpy(&probe.key.addr, addr, len);
-	HASH_FIND(hh, table, &probe.key, sizeof probe.key, e);
+	}
+	key.family = (uint8_t)addr->sa_family;
+	struct endpoint *e;
+	HASH_FIND(hh, table, &key, sizeof key, e);
 	if (e)
 		return e;
 	if (count >= ENDPOINT_MAX) {
@@ -26,7 +37,8 @@ struct endpoint *endpoint_get(int server, const struct sockaddr *addr, socklen_t
 	e = calloc(1, sizeof *e);
 	if (!e)
 		return NULL;
-	e->key = probe.key;
+	e->key = key;
+	memcpy(&e->addr, addr, len);
 	e->addr_len = len;
 	HASH_ADD(hh, table, key, sizeof e->key, e);
 	count++;

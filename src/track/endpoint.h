@@ -13,10 +13,13 @@
 
 struct endpoint {
 	UT_hash_handle hh;
-	struct {
-		int server; /* 1: accepted connections on this local address */
-		struct sockaddr_storage addr;
+	struct endpoint_key {
+		uint8_t server; /* 1: accepted connections on this local address */
+		uint8_t family;
+		uint16_t port;
+		uint8_t addr[16];
 	} key;
+	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	uint64_t connections, open, peak, bytes_in, bytes_out, requests, tls_handshakes;
 	/* Of the connections still open, summed when a report is written. */

@@ -278,9 +278,13 @@ static int close_would_end_use(const struct sock *s)
  * never be mistaken for this one. */
 void model_close_begin(int fd, int bulk, struct close_ctx *c)
 {
-	memset(c, 0, sizeof *c);
+	/* Not a memset: the embedded finding is large and only filled when needed. */
 	c->fd = fd;
 	c->bulk = bulk;
+	c->was_closed_socket = c->described = 0;
+	c->gen = 0;
+	c->s = NULL;
+	c->closed = c->previous_close = 0;
 	model_lock();
 	struct fd_slot *slot = fdt_slot(fd, 0);
 	if (!slot) {
@@ -306,6 +310,7 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 	/* What a close-wait finding needs and close() destroys: the local address, TCP state. */
 	uint64_t eof = atomic_load_explicit(&s->t_eof, memory_order_relaxed);
 	if (!bulk && eof && s->nfds == 0 && clock_coarse_ms() - eof > model_opt->close_wait_ms) {
+		memset(&c->pre, 0, sizeof c->pre);
 		describe(&c->pre, s, fd, c->gen);
 		c->described = 1;
 	}

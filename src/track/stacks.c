@@ -5,6 +5,19 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+/* Stack keys are arrays of words: mix whole words instead of uthash's byte-wise default. */
+static inline unsigned stack_hash(const void *key, size_t len)
+{
+	const uintptr_t *w = key;
+	uint64_t h = 0x84222325cbf29ce4ull;
+	for (size_t i = 0; i < len / sizeof *w; i++) {
+		h ^= w[i];
+		h *= 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+	}
+	return (unsigned)(h ^ (h >> 32));
+}
+#define HASH_FUNCTION(keyptr, keylen, hashv) (hashv) = stack_hash(keyptr, keylen)
 #include <uthash.h>
 
 #include "../util/backtrace.h"

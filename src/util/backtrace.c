@@ -8,39 +8,18 @@
 #define UNW_LOCAL_ONLY
 #include "backtrace.h"
 
-#include <dlfcn.h>
 #include <libunwind.h>
-#include <link.h>
 #include <pthread.h>
 
-static uintptr_t self_lo, self_hi;
+#include "self.h"
 
-static int find_range(struct dl_phdr_info *info, size_t size, void *data)
-{
-	(void)size;
-	uintptr_t base = (uintptr_t)data;
-	if (info->dlpi_addr != base)
-		return 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD)
-			continue;
-		uintptr_t lo = base + ph->p_vaddr, hi = lo + ph->p_memsz;
-		if (!self_lo || lo < self_lo)
-			self_lo = lo;
-		if (hi > self_hi)
-			self_hi = hi;
-	}
-	return 1;
-}
+static uintptr_t self_lo, self_hi;
 
 int unwind_pipe_active;
 
 static void init_once(void)
 {
-	Dl_info info;
-	if (dladdr((void *)init_once, &info))
-		dl_iterate_phdr(find_range, info.dli_fbase);
+	self_range(&self_lo, &self_hi);
 	void *warm[2];
 	unwind_pipe_active = 1;
 	unw_backtrace(warm, 2);
@@ -62,7 +41,7 @@ int backtrace_capture(uintptr_t *pcs, int max)
 	void *raw[CAP];
 	int n = unw_backtrace(raw, max + SLACK < CAP ? max + SLACK : CAP);
 	int i = 0, out = 0;
-	while (i < n && (uintptr_t)raw[i] >= self_lo && (uintptr_t)raw[i] < self_hi)
+	while (i < n && self_contains((uintptr_t)raw[i], self_lo, self_hi))
 		i++;
 	for (; i < n && out < max; i++)
 		pcs[out++] = (uintptr_t)raw[i];

@@ -3,27 +3,18 @@
  * refused in favour of the default lookup, so a hook can never call itself. */
 #include "real.h"
 
+#include "self.h"
+
 #include <dlfcn.h>
 #include <stdatomic.h>
 #include <string.h>
 
 struct real_fns real;
 
-static void *self_base(void)
-{
-	Dl_info info;
-	if (!dladdr((void *)real_init, &info))
-		return NULL;
-	return info.dli_fbase;
-}
-
-static void *resolve(const char *name, void *base)
+static void *resolve(const char *name, uintptr_t lo, uintptr_t hi)
 {
 	void *p = dlsym(RTLD_NEXT, name);
-	Dl_info info;
-	if (p && base && dladdr(p, &info) && info.dli_fbase == base)
-		p = NULL;
-	return p;
+	return p && self_contains((uintptr_t)p, lo, hi) ? NULL : p;
 }
 
 void real_init(void)
@@ -32,8 +23,9 @@ void real_init(void)
 	if (atomic_load_explicit(&done, memory_order_acquire))
 		return;
 	/* Racing threads resolve the same values; storing a pointer twice is harmless. */
-	void *base = self_base();
-#define R(field, sym) *(void **)&real.field = resolve(sym, base)
+	uintptr_t lo, hi;
+	self_range(&lo, &hi);
+#define R(field, sym) *(void **)&real.field = resolve(sym, lo, hi)
 	R(socket, "socket");
 	R(socketpair, "socketpair");
 	R(connect, "connect");
