@@ -24,6 +24,19 @@ static int utf8_len(const unsigned char *s, size_t left)
 		return 0;
 	if ((size_t)n > left)
 		return 0;
+	/* Second-byte ranges that exclude overlong forms, surrogates and code points past
+	 * U+10FFFF, which strict readers (jansson) reject. */
+	unsigned char lo = 0x80, hi = 0xbf;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
 	for (int i = 1; i < n; i++)
 		if ((s[i] & 0xc0) != 0x80)
 			return 0;

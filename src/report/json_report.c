@@ -195,7 +195,8 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	uint64_t now = clock_wall_ms();
 	iso_time(now, buf, sizeof buf);
 	json_str(&j, "end_time", buf);
-	json_uint(&j, "duration_ms", now - model_state.start_wall_ms);
+	/* Measured on the monotonic clock: a wall-clock step must not make it wrap. */
+	json_uint(&j, "duration_ms", clock_coarse_ms() - model_state.start_mono_ms);
 
 	json_open(&j, "end", '{');
 	json_str(&j, "how", how[end->how]);

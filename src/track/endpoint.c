@@ -25,6 +25,8 @@ struct endpoint *endpoint_get(int server, const struct sockaddr *addr, socklen_t
 	} else {
 		return NULL;
 	}
+	if (len > sizeof(struct sockaddr_storage))
+		return NULL;
 	key.family = (uint8_t)addr->sa_family;
 	struct endpoint *e;
 	HASH_FIND(hh, table, &key, sizeof key, e);
@@ -98,6 +100,9 @@ uint64_t endpoint_lifetime_quantile(const struct endpoint *e, double q)
 	for (int i = 0; i < LIFETIME_BUCKETS; i++) {
 		seen += e->lifetime[i];
 		if (seen >= rank) {
+			/* The last bucket is open-ended: its only honest bound is the maximum. */
+			if (i == LIFETIME_BUCKETS - 1)
+				return e->lifetime_max_ms;
 			uint64_t up = bucket_upper(i);
 			return up < e->lifetime_max_ms ? up : e->lifetime_max_ms;
 		}

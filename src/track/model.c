@@ -67,6 +67,15 @@ static void detach(struct fd_slot *slot, struct sock *s)
 {
 	atomic_store_explicit(&slot->sock, NULL, memory_order_release);
 	s->nfds--;
+	if (s->nfds > 0 && fdt_sock(s->fd) != s) {
+		/* Its descriptor of record went away: describe it by one that still holds it. */
+		for (int i = 0; i < fdt_limit(); i++)
+			if (fdt_sock(i) == s) {
+				s->fd = i;
+				s->gen = fdt_slot(i, 0)->gen;
+				break;
+			}
+	}
 }
 
 static void finish_sock(struct sock *s)
@@ -209,7 +218,10 @@ static void describe(struct finding *f, const struct sock *s, int fd, uint32_t g
 	f->tcp_state = -1;
 	f->age_ms = now - s->t_created;
 	uint64_t last = atomic_load(&s->t_last_io);
-	f->idle_ms = now - (last ? last : s->t_created);
+	if (!last)
+		last = s->t_created;
+	/* Another thread may record I/O after `now` was read. */
+	f->idle_ms = now > last ? now - last : 0;
 	if (fd >= 0) {
 		f->local_len = sizeof f->local;
 		if (getsockname(fd, (struct sockaddr *)&f->local, &f->local_len) != 0)
@@ -327,6 +339,13 @@ void model_close_end(struct close_ctx *c, int err)
 			if (s->nfds <= 0)
 				finish_sock(s);
 		} else if (c->was_closed_socket && !c->bulk) {
+			/* Still the number of a socket the program closed: a third close is
+			 * a double close too. */
+			struct fd_slot *slot = fdt_slot(c->fd, 0);
+			if (slot && !atomic_load(&slot->sock)) {
+				slot->closed_socket = 1;
+				slot->last_close = c->previous_close;
+			}
 			struct finding f;
 			memset(&f, 0, sizeof f);
 			f.key.kind = CONNLEAK_DOUBLE_CLOSE;
@@ -354,16 +373,6 @@ void model_close_end(struct close_ctx *c, int err)
 			s->shared_close_fd = c->fd;
 			s->shared_close_gen = c->gen;
 			s->shared_close_others = s->nfds;
-		}
-		if (s->fd == c->fd) {
-			/* Describe it by a descriptor that still holds it. */
-			for (int i = 0; i < fdt_limit(); i++)
-				if (fdt_sock(i) == s) {
-					struct fd_slot *o = fdt_slot(i, 0);
-					s->fd = i;
-					s->gen = o ? o->gen : 0;
-					break;
-				}
 		}
 		model_unlock();
 		return;
@@ -476,26 +485,36 @@ void model_exhausted(int err)
 	f.origin = -1;
 	f.err = err;
 	f.open_sockets = sock_live_count();
-	/* Group the open sockets by creation stack, largest groups kept. */
-	for (struct sock *s = sock_live_head(); s; s = s->next) {
-		int i;
-		for (i = 0; i < f.ngroups; i++)
-			if (f.groups[i].stack == s->created)
+	/* Group the open sockets by creation stack, then keep the largest groups. Sockets
+	 * are bounded by the descriptor limit that was just hit, so counting them all is
+	 * cheap next to the failure being reported. */
+	uint32_t n = 0, cap = sock_live_count();
+	struct group {
+		stack_id stack;
+		uint32_t count;
+	} *all = cap ? calloc(cap, sizeof *all) : NULL;
+	for (struct sock *s = sock_live_head(); s && all; s = s->next) {
+		uint32_t i;
+		for (i = 0; i < n; i++)
+			if (all[i].stack == s->created)
 				break;
-		if (i == f.ngroups) {
-			if (f.ngroups == EXHAUST_GROUPS)
-				continue;
-			f.groups[f.ngroups].stack = s->created;
-			f.groups[f.ngroups++].count = 0;
-		}
-		f.groups[i].count++;
+		if (i == n)
+			all[n++].stack = s->created;
+		all[i].count++;
 	}
-	for (int i = 1; i < f.ngroups; i++)
-		for (int j = i; j > 0 && f.groups[j].count > f.groups[j - 1].count; j--) {
-			__typeof__(f.groups[0]) t = f.groups[j];
-			f.groups[j] = f.groups[j - 1];
-			f.groups[j - 1] = t;
-		}
+	for (uint32_t k = 0; k < n && k < EXHAUST_GROUPS; k++) {
+		uint32_t best = k;
+		for (uint32_t i = k + 1; i < n; i++)
+			if (all[i].count > all[best].count)
+				best = i;
+		struct group t = all[k];
+		all[k] = all[best];
+		all[best] = t;
+		f.groups[k].stack = all[k].stack;
+		f.groups[k].count = all[k].count;
+		f.ngroups = (int)k + 1;
+	}
+	free(all);
 	findings_add(&f);
 	model_unlock();
 }
@@ -671,6 +690,8 @@ void model_exit_checks(void)
 		findings_add(&f);
 
 		uint64_t eof = atomic_load(&s->t_eof);
+		if (eof > now)
+			eof = now;
 		int in_close_wait = f.tcp_state == TCP_CLOSE_WAIT;
 		if ((eof && now - eof > model_opt->close_wait_ms) ||
 		    (!eof && in_close_wait && f.idle_ms > model_opt->close_wait_ms)) {
