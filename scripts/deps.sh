@@ -13,7 +13,7 @@ set -euo pipefail
 BUILD_PKGS=(build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev
             libdw-dev libjansson-dev)
 TEST_PKGS=(nginx-light curl wget python3 python3-requests apache2-utils tinyproxy
-           openssl strace valgrind)
+           openssl strace valgrind libssl-dev libgnutls28-dev)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-}" in

@@ -1,15 +1,24 @@
 /* Hooks that end descriptors: close, close_range, closefrom, fclose of a socket stream,
  * and shutdown, which ends a direction without ending the descriptor. */
 #include <linux/close_range.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
 #include "../track/fdtable.h"
 #include "../track/model.h"
 #include "hook.h"
+#include "unwinder.h"
 
 HOOK int close(int fd)
 {
+	if (FROM_UNWINDER())
+		return 0;
+	if (hook_interrupted() && fdt_sock(fd)) {
+		int r = REAL(close)(fd);
+		hook_defer_close(fd);
+		return r;
+	}
 	if (!hook_active())
 		return REAL(close)(fd);
 	if (!fdt_sock(fd) && !fdt_was_closed_socket(fd))

@@ -34,13 +34,33 @@ static inline int hook_active(void)
 	return 1;
 }
 
+/* Events from a signal handler that interrupted connleak on this thread (which may hold
+ * the model lock): kept per thread and applied when connleak's own call ends. */
+extern __thread int hook_pending __attribute__((tls_model("initial-exec")));
+void hook_drain(void);
+
+/* A socket call made while connleak is busy on this thread: connleak itself makes none,
+ * so it comes from a signal handler that interrupted us. */
+static inline int hook_interrupted(void)
+{
+	return __builtin_expect(hook_busy, 0) && hook_enabled && !hook_in_vfork_child();
+}
+void hook_defer_new(int fd, int family, int type, int origin);
+void hook_defer_close(int fd);
+
+static inline void hook_leave(void)
+{
+	if (--hook_busy == 0 && __builtin_expect(hook_pending, 0))
+		hook_drain();
+}
+
 /* Runs the model update with errno preserved and re-entry blocked. */
 #define TRACK(stmt)                                  \
 	do {                                         \
 		int saved_errno_ = errno;            \
 		hook_busy++;                         \
 		stmt;                                \
-		hook_busy--;                         \
+		hook_leave();                        \
 		errno = saved_errno_;                \
 	} while (0)
 
@@ -50,5 +70,7 @@ int hook_forced_status(int status);
 void hook_before_exec(const char *path);
 void hook_exec_failed(void);
 void hook_after_fork_child(void);
+/* halt_on_error: the report is written, then the process aborts. */
+void hook_halt(void) __attribute__((noreturn));
 
 #endif

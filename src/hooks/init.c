@@ -71,6 +71,19 @@ void hook_finish_exit(int how, int status)
 	hook_busy--;
 }
 
+void hook_halt(void)
+{
+	if (!finished) {
+		finished = 1;
+		hook_busy++;
+		struct report_end end = {.how = END_ABORT};
+		char path[PATH_MAX];
+		report_write(&opts, &end, path, sizeof path);
+		hook_busy--;
+	}
+	abort();
+}
+
 /* Registered from the constructor, so it runs after every atexit handler and library
  * destructor: sockets they close are not leaks. on_exit hands us the status. */
 static void at_exit(int status, void *arg)
@@ -128,9 +141,9 @@ __attribute__((constructor)) static void connleak_init(void)
 	if (opts.help)
 		options_help(help_line, NULL);
 	hook_pid = getpid();
+	hook_busy++;
 	backtrace_init();
 	model_init(&opts);
-	hook_busy++;
 	model_scan_inherited();
 	hook_busy--;
 	on_exit(at_exit, NULL);

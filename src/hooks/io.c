@@ -8,6 +8,7 @@
 #include "../track/io.h"
 #include "../track/model.h"
 #include "hook.h"
+#include "unwinder.h"
 
 static inline struct sock *io_sock(int fd)
 {
@@ -22,6 +23,14 @@ static inline size_t iov_total(const struct iovec *iov, size_t n)
 	return t;
 }
 
+/* A call on a descriptor whose socket the program closed fails with EBADF: stale use. */
+static inline void stale_check(int fd, ssize_t r)
+{
+	if (__builtin_expect(r < 0, 0) && errno == EBADF && hook_enabled && !hook_busy &&
+	    fdt_was_closed_socket(fd))
+		TRACK(model_stale_fd(fd));
+}
+
 /* The busy mark keeps a signal handler that interrupts a finding (which takes the model
  * lock) from re-entering the model on this thread. */
 #define AFTER_READ(s, r, asked, peek)                        \
@@ -30,7 +39,7 @@ static inline size_t iov_total(const struct iovec *iov, size_t n)
 			int e_ = errno;                      \
 			hook_busy++;                         \
 			io_read(s, r, asked, e_, peek);      \
-			hook_busy--;                         \
+			hook_leave();                         \
 			errno = e_;                          \
 		}                                            \
 	} while (0)
@@ -41,15 +50,18 @@ static inline size_t iov_total(const struct iovec *iov, size_t n)
 			int e_ = errno;                      \
 			hook_busy++;                         \
 			io_wrote(s, r, e_);                  \
-			hook_busy--;                         \
+			hook_leave();                         \
 			errno = e_;                          \
 		}                                            \
 	} while (0)
 
 HOOK ssize_t read(int fd, void *buf, size_t n)
 {
+	if (FROM_UNWINDER())
+		return unwinder_read();
 	struct sock *s = io_sock(fd);
 	ssize_t r = REAL(read)(fd, buf, n);
+	stale_check(fd, r);
 	AFTER_READ(s, r, n, 0);
 	return r;
 }
@@ -58,6 +70,7 @@ HOOK ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
 	struct sock *s = io_sock(fd);
 	ssize_t r = REAL(read_chk)(fd, buf, n, buflen);
+	stale_check(fd, r);
 	AFTER_READ(s, r, n, 0);
 	return r;
 }
@@ -66,6 +79,7 @@ HOOK ssize_t write(int fd, const void *buf, size_t n)
 {
 	struct sock *s = io_sock(fd);
 	ssize_t r = REAL(write)(fd, buf, n);
+	stale_check(fd, r);
 	AFTER_WRITE(s, r);
 	return r;
 }
@@ -74,6 +88,7 @@ HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
 	struct sock *s = io_sock(fd);
 	ssize_t r = REAL(recv)(fd, buf, n, flags);
+	stale_check(fd, r);
 	AFTER_READ(s, r, n, flags & MSG_PEEK);
 	return r;
 }
@@ -82,6 +97,7 @@ HOOK ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
 	struct sock *s = io_sock(fd);
 	ssize_t r = REAL(recv_chk)(fd, buf, n, buflen, flags);
+	stale_check(fd, r);
 	AFTER_READ(s, r, n, flags & MSG_PEEK);
 	return r;
 }
@@ -90,6 +106,7 @@ HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
 	struct sock *s = io_sock(fd);
 	ssize_t r = REAL(send)(fd, buf, n, flags);
+	stale_check(fd, r);
 	AFTER_WRITE(s, r);
 	return r;
 }
@@ -99,6 +116,7 @@ HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a
 {
 	struct sock *s = io_sock(fd);
 	ssize_t r = REAL(recvfrom)(fd, buf, n, flags, addr, alen);
+	stale_check(fd, r);
 	AFTER_READ(s, r, n, flags & MSG_PEEK);
 	return r;
 }
@@ -108,6 +126,7 @@ HOOK ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flag
 {
 	struct sock *s = io_sock(fd);
 	ssize_t r = REAL(recvfrom_chk)(fd, buf, n, buflen, flags, addr, alen);
+	stale_check(fd, r);
 	AFTER_READ(s, r, n, flags & MSG_PEEK);
 	return r;
 }
@@ -117,6 +136,7 @@ HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct s
 {
 	struct sock *s = io_sock(fd);
 	ssize_t r = REAL(sendto)(fd, buf, n, flags, addr, alen);
+	stale_check(fd, r);
 	AFTER_WRITE(s, r);
 	return r;
 }
@@ -132,6 +152,7 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	struct sock *s = io_sock(fd);
 	ssize_t r = REAL(recvmsg)(fd, msg, flags);
+	stale_check(fd, r);
 	AFTER_READ(s, r, iov_total(msg->msg_iov, msg->msg_iovlen), flags & MSG_PEEK);
 	received(msg, r);
 	return r;
@@ -141,6 +162,7 @@ HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	struct sock *s = io_sock(fd);
 	ssize_t r = REAL(sendmsg)(fd, msg, flags);
+	stale_check(fd, r);
 	AFTER_WRITE(s, r);
 	return r;
 }
@@ -149,13 +171,14 @@ HOOK int recvmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags, struct tim
 {
 	struct sock *s = io_sock(fd);
 	int r = REAL(recvmmsg)(fd, vec, n, flags, tmo);
+	stale_check(fd, r);
 	if (s && r > 0) {
 		int e = errno;
 		hook_busy++;
 		for (int i = 0; i < r; i++)
 			if (vec[i].msg_len)
 				io_read(s, vec[i].msg_len, vec[i].msg_len, 0, flags & MSG_PEEK);
-		hook_busy--;
+		hook_leave();
 		errno = e;
 	}
 	for (int i = 0; i < r; i++)
@@ -167,13 +190,14 @@ HOOK int sendmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags)
 {
 	struct sock *s = io_sock(fd);
 	int r = REAL(sendmmsg)(fd, vec, n, flags);
+	stale_check(fd, r);
 	if (s && r > 0) {
 		int e = errno;
 		hook_busy++;
 		for (int i = 0; i < r; i++)
 			if (vec[i].msg_len)
 				io_wrote(s, vec[i].msg_len, 0);
-		hook_busy--;
+		hook_leave();
 		errno = e;
 	}
 	return r;
@@ -183,6 +207,7 @@ HOOK ssize_t readv(int fd, const struct iovec *iov, int n)
 {
 	struct sock *s = io_sock(fd);
 	ssize_t r = REAL(readv)(fd, iov, n);
+	stale_check(fd, r);
 	AFTER_READ(s, r, n > 0 ? iov_total(iov, (size_t)n) : 0, 0);
 	return r;
 }
@@ -191,6 +216,7 @@ HOOK ssize_t writev(int fd, const struct iovec *iov, int n)
 {
 	struct sock *s = io_sock(fd);
 	ssize_t r = REAL(writev)(fd, iov, n);
+	stale_check(fd, r);
 	AFTER_WRITE(s, r);
 	return r;
 }

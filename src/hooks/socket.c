@@ -14,6 +14,8 @@ static void note_exhaustion(int r)
 HOOK int socket(int domain, int type, int protocol)
 {
 	int fd = REAL(socket)(domain, type, protocol);
+	if (fd >= 0 && hook_interrupted())
+		hook_defer_new(fd, domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), ORIGIN_SOCKET);
 	if (!hook_active())
 		return fd;
 	if (fd >= 0)
@@ -27,6 +29,11 @@ HOOK int socket(int domain, int type, int protocol)
 HOOK int socketpair(int domain, int type, int protocol, int sv[2])
 {
 	int r = REAL(socketpair)(domain, type, protocol, sv);
+	if (r == 0 && hook_interrupted()) {
+		int t = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+		hook_defer_new(sv[0], domain, t, ORIGIN_SOCKETPAIR);
+		hook_defer_new(sv[1], domain, t, ORIGIN_SOCKETPAIR);
+	}
 	if (!hook_active())
 		return r;
 	if (r == 0) {
@@ -49,6 +56,9 @@ HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 static int accepted(int lfd, int fd, struct sockaddr *addr, socklen_t *len)
 {
+	if (fd >= 0 && hook_interrupted())
+		hook_defer_new(fd, addr && len ? addr->sa_family : AF_UNSPEC, SOCK_STREAM,
+			       ORIGIN_ACCEPT);
 	if (!hook_active())
 		return fd;
 	if (fd >= 0)

@@ -144,6 +144,26 @@ void finding_message(const struct finding *f, char *buf, size_t n)
 		snprintf(buf, n, "the process ran out of descriptors (%s) with %u sockets open",
 			 f->err == ENFILE ? "ENFILE" : "EMFILE", f->open_sockets);
 		break;
+	case CONNLEAK_CLOSED_BUT_REFERENCED:
+		snprintf(buf, n,
+			 "the socket (fd %d) to %s%s%s%s was closed while its TLS session lived on, "
+			 "%llu ms so far",
+			 f->fd, to, f->hostname[0] ? " (" : "", f->hostname,
+			 f->hostname[0] ? ")" : "", (unsigned long long)f->dangling_ms);
+		break;
+	case CONNLEAK_STALE_FD_USE: {
+		char now[160];
+		format_addr(&f->now_peer, f->now_peer_len, now, sizeof now);
+		if (f->crosstalk)
+			snprintf(buf, n,
+				 "I/O through fd %d after its socket to %s was closed: the number now "
+				 "belongs to a socket to %s, so the bytes went to the wrong peer",
+				 f->fd, to, now[0] ? now : "another peer");
+		else
+			snprintf(buf, n, "I/O through fd %d after its socket%s%s was closed", f->fd,
+				 f->peer_len ? " to " : "", f->peer_len ? to : "");
+		break;
+	}
 	default:
 		snprintf(buf, n, "%s", kind_name(f->key.kind));
 	}

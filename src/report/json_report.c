@@ -11,6 +11,7 @@
 #include "../track/findings.h"
 #include "../track/model.h"
 #include "../track/sock.h"
+#include "../track/tls.h"
 #include "../util/clock.h"
 #include "../util/real.h"
 #include "describe.h"
@@ -92,7 +93,7 @@ static void emit_finding(const struct finding *f, void *ctx)
 	}
 	emit_addr(j, "local", &f->local, f->local_len);
 	emit_addr(j, "peer", &f->peer, f->peer_len);
-	json_null(j, "hostname");
+	json_str(j, "hostname", f->hostname[0] ? f->hostname : NULL);
 	json_str(j, "tcp_state", tcp_state_name(f->tcp_state));
 	json_uint(j, "age_ms", f->age_ms);
 	json_uint(j, "idle_ms", f->idle_ms);
@@ -107,6 +108,24 @@ static void emit_finding(const struct finding *f, void *ctx)
 	case CONNLEAK_KEEPALIVE_RACE:
 		json_uint(j, "replies_before", f->replies);
 		json_str(j, "answer", f->answer);
+		break;
+	case CONNLEAK_CLOSED_BUT_REFERENCED:
+	case CONNLEAK_STALE_FD_USE:
+		json_uint(j, "dangling_ms", f->dangling_ms);
+		if (f->key.kind == CONNLEAK_STALE_FD_USE) {
+			json_bool(j, "crosstalk", f->crosstalk);
+			emit_addr(j, "now_peer", &f->now_peer, f->now_peer_len);
+		}
+		if (f->tls_lib) {
+			char hex[32];
+			json_open(j, "tls", '{');
+			json_str(j, "library", f->tls_lib == TLS_GNUTLS ? "gnutls" : "openssl");
+			snprintf(hex, sizeof hex, "0x%" PRIxPTR, f->tls_session);
+			json_str(j, "session", hex);
+			json_close(j, '}');
+		} else {
+			json_null(j, "tls");
+		}
 		break;
 	case CONNLEAK_FD_EXHAUSTION:
 		json_str(j, "errno", f->err == ENFILE ? "ENFILE" : "EMFILE");
@@ -148,6 +167,7 @@ static void emit_endpoint(const struct endpoint *e, void *ctx)
 	json_uint(j, "bytes_out", e->bytes_out + e->live_bytes_out);
 	json_uint(j, "requests", e->requests + e->live_requests);
 	json_uint(j, "tls_handshakes", e->tls_handshakes);
+	json_uint(j, "tls_resumed", e->tls_resumed);
 	json_open(j, "lifetime_ms", '{');
 	json_uint(j, "p50", endpoint_lifetime_quantile(e, 0.50));
 	json_uint(j, "p99", endpoint_lifetime_quantile(e, 0.99));
@@ -175,7 +195,7 @@ static void emit_cmdline(struct json *j)
 
 void json_report(struct out *o, const struct options *opt, const struct report_end *end)
 {
-	static const char *const how[] = {"exit", "_exit", "exec"};
+	static const char *const how[] = {"exit", "_exit", "exec", "abort"};
 	struct json j;
 	char buf[512];
 	json_init(&j, o);
@@ -202,7 +222,7 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	json_str(&j, "how", how[end->how]);
 	if (end->how == END_EXEC)
 		json_str(&j, "exec_path", end->exec_path);
-	else
+	else if (end->how != END_ABORT)
 		json_int(&j, "status", end->status);
 	json_close(&j, '}');
 
@@ -221,6 +241,8 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	json_uint(&j, "peak_open", st->peak_open);
 	json_uint(&j, "open_at_exit", sock_live_count());
 	json_uint(&j, "findings", findings_total());
+	json_uint(&j, "tls_sessions", st->tls_sessions);
+	json_uint(&j, "orphaned_sessions", tls_orphaned_count());
 	json_uint(&j, "distinct_stacks", stacks_count());
 	json_uint(&j, "endpoints_dropped", endpoint_dropped());
 	json_close(&j, '}');
@@ -246,6 +268,7 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	}
 	json_close(&j, ']');
 	json_uint(&j, "events_dropped", model_state.events_dropped);
+	json_uint(&j, "signal_events_lost", model_state.events_deferred_lost);
 	json_close(&j, '}');
 	out_puts(o, "\n");
 	model_unlock();

@@ -8,7 +8,7 @@
 #include "../util/options.h"
 #include "out.h"
 
-enum end_how { END_EXIT, END__EXIT, END_EXEC };
+enum end_how { END_EXIT, END__EXIT, END_EXEC, END_ABORT };
 
 struct report_end {
 	enum end_how how;

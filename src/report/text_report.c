@@ -61,7 +61,7 @@ static void text_finding(const struct finding *f, void *ctx)
 	text_stack(t, "created at", f->key.created);
 	text_stack(t, "closed at", f->key.closed);
 	text_stack(t, "previously closed at", f->key.previous_close);
-	text_stack(t, "seen at", f->key.used);
+	text_stack(t, f->key.kind == CONNLEAK_STALE_FD_USE ? "used at" : "seen at", f->key.used);
 	for (int i = 0; i < f->ngroups; i++) {
 		char title[64];
 		snprintf(title, sizeof title, "%u sockets created at", f->groups[i].count);

@@ -21,7 +21,7 @@ struct endpoint {
 	} key;
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
-	uint64_t connections, open, peak, bytes_in, bytes_out, requests, tls_handshakes;
+	uint64_t connections, open, peak, bytes_in, bytes_out, requests, tls_handshakes, tls_resumed;
 	/* Of the connections still open, summed when a report is written. */
 	uint64_t live_bytes_in, live_bytes_out, live_requests;
 	uint64_t lifetime_max_ms;

@@ -38,6 +38,14 @@ struct finding {
 	const char *answer;         /* keepalive-race: "eof", "ECONNRESET", "EPIPE" */
 	int err;                    /* fd-exhaustion */
 	uint32_t open_sockets;
+	/* closed-but-referenced, stale-fd-use */
+	char hostname[256];         /* SNI name, empty when unknown */
+	int tls_lib;                /* 0 none, 1 openssl, 2 gnutls */
+	uintptr_t tls_session;
+	uint64_t dangling_ms;
+	int crosstalk;
+	struct sockaddr_storage now_peer;
+	socklen_t now_peer_len;
 	int ngroups;
 	struct {
 		stack_id stack;

@@ -18,6 +18,7 @@
 #include "endpoint.h"
 #include "fdtable.h"
 #include "findings.h"
+#include "tls.h"
 
 struct model_view model_state;
 const struct options *model_opt;
@@ -45,7 +46,7 @@ void model_unlock(void)
 	pthread_mutex_unlock(&lock);
 }
 
-static stack_id capture(void)
+stack_id model_capture(void)
 {
 	return stacks_capture(model_opt ? model_opt->backtrace_depth : 16);
 }
@@ -78,8 +79,10 @@ static void detach(struct fd_slot *slot, struct sock *s)
 	}
 }
 
-static void finish_sock(struct sock *s)
+static void finish_sock(struct sock *s, stack_id closed)
 {
+	if (s->sessions)
+		tls_socket_gone(s, closed);
 	if (s->ep)
 		endpoint_closed(s->ep, clock_coarse_ms() - s->t_created,
 				atomic_load(&s->bytes_in), atomic_load(&s->bytes_out),
@@ -98,7 +101,7 @@ static void install(int fd, struct sock *s)
 		 * raw system call): the old socket is gone from this descriptor. */
 		detach(slot, old);
 		if (old->nfds <= 0)
-			finish_sock(old);
+			finish_sock(old, 0);
 	}
 	slot->gen++;
 	slot->closed_socket = 0;
@@ -107,7 +110,8 @@ static void install(int fd, struct sock *s)
 	atomic_store_explicit(&slot->sock, s, memory_order_release);
 }
 
-static struct sock *new_sock(int fd, int family, int type, int origin)
+static struct sock *new_sock(int fd, int family, int type, int origin, int have_stack,
+			     stack_id stack)
 {
 	struct sock *s = sock_new();
 	if (!s)
@@ -118,7 +122,7 @@ static struct sock *new_sock(int fd, int family, int type, int origin)
 	s->inherited = origin == ORIGIN_INHERITED;
 	s->fd = fd;
 	s->t_created = clock_coarse_ms();
-	s->created = s->inherited ? 0 : capture();
+	s->created = s->inherited ? 0 : have_stack ? stack : model_capture();
 	install(fd, s);
 	struct fd_slot *slot = fdt_slot(fd, 0);
 	s->gen = slot ? slot->gen : 0;
@@ -128,10 +132,10 @@ static struct sock *new_sock(int fd, int family, int type, int origin)
 	return s;
 }
 
-void model_new_socket(int fd, int family, int type, int origin)
+static void new_socket(int fd, int family, int type, int origin, int have_stack, stack_id st)
 {
 	model_lock();
-	if (new_sock(fd, family, type, origin)) {
+	if (new_sock(fd, family, type, origin, have_stack, st)) {
 		switch (origin) {
 		case ORIGIN_ACCEPT:
 			model_state.stats.accepted++;
@@ -147,6 +151,16 @@ void model_new_socket(int fd, int family, int type, int origin)
 		}
 	}
 	model_unlock();
+}
+
+void model_new_socket(int fd, int family, int type, int origin)
+{
+	new_socket(fd, family, type, origin, 0, 0);
+}
+
+void model_new_socket_at(int fd, int family, int type, int origin, stack_id created)
+{
+	new_socket(fd, family, type, origin, 1, created);
 }
 
 void model_connect(int fd, const struct sockaddr *addr, socklen_t len)
@@ -177,7 +191,7 @@ void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len)
 	model_lock();
 	struct sock *s = NULL;
 	int family = addr && len ? addr->sa_family : (have_local ? local.ss_family : AF_UNSPEC);
-	s = new_sock(fd, family, SOCK_STREAM, ORIGIN_ACCEPT);
+	s = new_sock(fd, family, SOCK_STREAM, ORIGIN_ACCEPT, 0, 0);
 	if (s) {
 		model_state.stats.accepted++;
 		if (addr && len && len <= sizeof s->peer) {
@@ -205,7 +219,7 @@ static int tcp_state_of(int fd, int family, int type)
 }
 
 /* Fills the socket part of a finding from the record and, while `fd` is open, the kernel. */
-static void describe(struct finding *f, const struct sock *s, int fd, uint32_t gen)
+void model_describe(struct finding *f, const struct sock *s, int fd, uint32_t gen)
 {
 	uint64_t now = clock_coarse_ms();
 	f->fd = fd;
@@ -253,7 +267,7 @@ static void check_close_wait(struct sock *s, const struct close_ctx *c, stack_id
 		f = c->pre;
 	else {
 		memset(&f, 0, sizeof f);
-		describe(&f, s, -1, c->gen);
+		model_describe(&f, s, -1, c->gen);
 	}
 	f.fd = c->fd;
 	f.gen = c->gen;
@@ -268,7 +282,7 @@ static void shared_close_finding(struct sock *s, int other_fd, int forked)
 {
 	struct finding f;
 	memset(&f, 0, sizeof f);
-	describe(&f, s, other_fd, s->shared_close_gen);
+	model_describe(&f, s, other_fd, s->shared_close_gen);
 	f.fd = s->shared_close_fd;
 	f.key.kind = CONNLEAK_SHARED_CLOSE;
 	f.key.created = s->created;
@@ -315,15 +329,15 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 		return;
 	}
 	struct sock *s = c->s;
-	c->closed = bulk ? 0 : capture();
+	uint64_t eof = atomic_load_explicit(&s->t_eof, memory_order_relaxed);
+	c->closed = bulk ? 0 : model_capture();
 	detach(slot, s);
 	slot->closed_socket = !bulk;
 	slot->last_close = c->closed;
 	/* What a close-wait finding needs and close() destroys: the local address, TCP state. */
-	uint64_t eof = atomic_load_explicit(&s->t_eof, memory_order_relaxed);
 	if (!bulk && eof && s->nfds == 0 && clock_coarse_ms() - eof > model_opt->close_wait_ms) {
 		memset(&c->pre, 0, sizeof c->pre);
-		describe(&c->pre, s, fd, c->gen);
+		model_describe(&c->pre, s, fd, c->gen);
 		c->described = 1;
 	}
 	model_unlock();
@@ -337,7 +351,7 @@ void model_close_end(struct close_ctx *c, int err)
 		if (s) {
 			/* We believed it open: its close happened where we could not see it. */
 			if (s->nfds <= 0)
-				finish_sock(s);
+				finish_sock(s, 0);
 		} else if (c->was_closed_socket && !c->bulk) {
 			/* Still the number of a socket the program closed: a third close is
 			 * a double close too. */
@@ -349,7 +363,7 @@ void model_close_end(struct close_ctx *c, int err)
 			struct finding f;
 			memset(&f, 0, sizeof f);
 			f.key.kind = CONNLEAK_DOUBLE_CLOSE;
-			f.key.closed = capture();
+			f.key.closed = model_capture();
 			f.key.previous_close = c->previous_close;
 			f.fd = c->fd;
 			f.gen = c->gen;
@@ -390,7 +404,7 @@ void model_close_end(struct close_ctx *c, int err)
 		}
 		check_close_wait(s, c, c->closed);
 	}
-	finish_sock(s);
+	finish_sock(s, c->closed);
 	model_unlock();
 }
 
@@ -422,7 +436,7 @@ void model_dup(int oldfd, int newfd)
 			/* dup2 over an open socket closes it silently. */
 			detach(nslot, old);
 			if (old->nfds <= 0)
-				finish_sock(old);
+				finish_sock(old, 0);
 		}
 		if (s) {
 			nslot->gen++;
@@ -519,15 +533,35 @@ void model_exhausted(int err)
 	model_unlock();
 }
 
+void model_stale_fd(int fd)
+{
+	stack_id used = model_capture();
+	model_lock();
+	struct fd_slot *slot = fdt_slot(fd, 0);
+	if (slot && slot->closed_socket && !atomic_load(&slot->sock)) {
+		struct finding f;
+		memset(&f, 0, sizeof f);
+		f.key.kind = CONNLEAK_STALE_FD_USE;
+		f.key.closed = slot->last_close;
+		f.key.used = used;
+		f.fd = fd;
+		f.gen = slot->gen;
+		f.tcp_state = -1;
+		f.origin = -1;
+		findings_add(&f);
+	}
+	model_unlock();
+}
+
 void model_keepalive_race(struct sock *s, const char *answer)
 {
-	stack_id used = capture();
+	stack_id used = model_capture();
 	model_lock();
 	/* Report a race once per request: the next reply byte re-arms it. */
 	if (atomic_exchange(&s->reuse_pending, 0) || strcmp(answer, "eof") != 0) {
 		struct finding f;
 		memset(&f, 0, sizeof f);
-		describe(&f, s, s->nfds > 0 ? s->fd : -1, s->gen);
+		model_describe(&f, s, s->nfds > 0 ? s->fd : -1, s->gen);
 		f.key.kind = CONNLEAK_KEEPALIVE_RACE;
 		f.key.created = s->created;
 		f.key.used = used;
@@ -568,6 +602,7 @@ void model_scan_inherited(void)
 
 void model_fork_prepare(void)
 {
+	tls_fork_prepare();
 	model_lock();
 	stacks_fork_prepare();
 }
@@ -586,12 +621,14 @@ void model_fork_parent(pid_t child)
 	}
 	stacks_fork_parent();
 	model_unlock();
+	tls_fork_parent();
 }
 
 void model_fork_child(void)
 {
 	pthread_mutex_init(&lock, NULL);
 	stacks_fork_child();
+	tls_fork_child();
 	/* Everything open now belongs to the parent too; the child's report starts empty. */
 	for (struct sock *s = sock_live_head(); s; s = s->next) {
 		s->inherited = 1;
@@ -673,7 +710,7 @@ void model_exit_checks(void)
 			for (int fd = 0; fd < fdt_limit(); fd++)
 				if (fdt_sock(fd) == s)
 					detach(fdt_slot(fd, 0), s);
-			finish_sock(s);
+			finish_sock(s, 0);
 			continue;
 		}
 		if (s->inherited || s->nfds <= 0 || is_listening(s->fd) || is_unnamed_unix(s))
@@ -684,7 +721,7 @@ void model_exit_checks(void)
 		}
 		struct finding f;
 		memset(&f, 0, sizeof f);
-		describe(&f, s, s->fd, s->gen);
+		model_describe(&f, s, s->fd, s->gen);
 		f.key.kind = CONNLEAK_LEAKED_SOCKET;
 		f.key.created = s->created;
 		findings_add(&f);
@@ -700,5 +737,6 @@ void model_exit_checks(void)
 			findings_add(&f);
 		}
 	}
+	tls_exit_checks();
 	model_unlock();
 }

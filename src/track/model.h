@@ -14,6 +14,7 @@
 
 struct model_stats {
 	uint64_t created, accepted, received, inherited, connects, closes, peak_open;
+	uint64_t tls_sessions;
 };
 
 #define MODEL_EVENTS_MAX 64
@@ -29,6 +30,7 @@ struct model_view {
 	uint64_t start_wall_ms, start_mono_ms;
 	int nevents;
 	uint64_t events_dropped;
+	uint64_t events_deferred_lost; /* signal-handler events past the per-thread queue */
 	struct model_event events[MODEL_EVENTS_MAX];
 };
 
@@ -40,6 +42,8 @@ void model_lock(void);
 void model_unlock(void);
 
 void model_new_socket(int fd, int family, int type, int origin);
+/* The same with a stack captured earlier (a deferred event). */
+void model_new_socket_at(int fd, int family, int type, int origin, stack_id created);
 void model_connect(int fd, const struct sockaddr *addr, socklen_t len);
 void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len);
 /* A close in two steps around the real call. `bulk` for close_range/closefrom, which close
@@ -62,11 +66,17 @@ void model_shutdown(int fd, int how);
 void model_received(const struct msghdr *msg);
 void model_exhausted(int err);
 void model_keepalive_race(struct sock *s, const char *answer);
+/* I/O on fd failed with EBADF: a finding when the program had closed the socket there. */
+void model_stale_fd(int fd);
 void model_scan_inherited(void);
 
 void model_fork_prepare(void);
 void model_fork_parent(pid_t child);
 void model_fork_child(void);
+
+/* Fills the socket part of a finding; `fd` >= 0 asks the kernel for what it knows. Lock held. */
+void model_describe(struct finding *f, const struct sock *s, int fd, uint32_t gen);
+stack_id model_capture(void);
 
 /* Adds the counters of open connections to their endpoints' live_* fields. */
 void model_fold_live(void);

@@ -17,6 +17,7 @@ enum sock_origin { ORIGIN_SOCKET, ORIGIN_ACCEPT, ORIGIN_SOCKETPAIR, ORIGIN_SCM_R
 enum io_phase { PHASE_IDLE, PHASE_WROTE, PHASE_REPLIED };
 
 struct endpoint;
+struct tls_sess;
 
 struct sock {
 	/* Identity and ownership: changed only under the model lock. */
@@ -34,6 +35,7 @@ struct sock {
 	stack_id created;
 	uint64_t t_created;
 	struct endpoint *ep;
+	struct tls_sess *sessions; /* TLS sessions bound to this socket */
 
 	/* A close() that did not release the connection because a dup still holds it. */
 	stack_id shared_close_stack;

@@ -11,7 +11,12 @@ int backtrace_capture(uintptr_t *pcs, int max);
 /* Loads the unwinder; called from the constructor, before any hook can hold a lock. */
 void backtrace_init(void);
 
-/* Set while libunwind initialises: the pipe it opens then is its own, not the program's. */
-extern int unwind_pipe_active;
+/* Where libunwind is loaded: calls from there are the unwinder's own (hooks/unwinder.c). */
+extern uintptr_t unwinder_lo, unwinder_hi;
+
+static inline int from_unwinder(const void *ret)
+{
+	return (uintptr_t)ret >= unwinder_lo && (uintptr_t)ret < unwinder_hi;
+}
 
 #endif

@@ -69,6 +69,7 @@ void real_init(void)
 	R(open, "open");
 	R(unlink, "unlink");
 	R(pipe2, "pipe2");
+	R(syscall, "syscall");
 #undef R
 	if (!real.fcntl64)
 		real.fcntl64 = real.fcntl;

@@ -52,6 +52,7 @@ struct real_fns {
 	int (*open)(const char *, int, ...);
 	int (*unlink)(const char *);
 	int (*pipe2)(int[2], int);
+	long (*syscall)(long, ...);
 };
 
 extern struct real_fns real;

@@ -9,7 +9,7 @@ loopback, assertions on the JSON reports.
 
 Needs build/libconnleak.so, build/connleak and the fixtures (build/fixtures/,
 built from tests/integration/fixtures/*.c; missing or stale fixtures are
-built here with the same flags as tests/integration/fixtures.mk).  Peers:
+built here by make with the rules of tests/integration/fixtures.mk).  Peers:
 Debian's nginx (/usr/sbin/nginx), plus python peers in threads.  Clients:
 curl, ab (apache2-utils), /usr/bin/python3 with python3-requests.
 
@@ -18,6 +18,7 @@ Prints "PASS name" or "FAIL name: reason" per test, then exactly
 """
 
 import argparse
+import difflib
 import glob
 import json
 import os
@@ -40,8 +41,6 @@ LIB = os.path.join(BUILD, "libconnleak.so")
 CLI = os.path.join(BUILD, "connleak")
 FIXTURE_BIN = os.path.join(BUILD, "fixtures")
 FIXTURE_SRC = os.path.join(HERE, "fixtures")
-FIXTURE_CFLAGS = ["-std=gnu11", "-g", "-O0", "-fno-omit-frame-pointer", "-pthread",
-                  "-Wall", "-Wextra", "-Werror"]
 
 NGINX = "/usr/sbin/nginx"
 CURL = "/usr/bin/curl"
@@ -185,19 +184,15 @@ def fixture(name):
 
 
 def build_fixtures():
-    os.makedirs(FIXTURE_BIN, exist_ok=True)
-    header = os.path.join(FIXTURE_SRC, "common.h")
-    for src in sorted(glob.glob(os.path.join(FIXTURE_SRC, "*.c"))):
-        name = os.path.splitext(os.path.basename(src))[0]
-        out = fixture(name)
-        newest = max(os.path.getmtime(src), os.path.getmtime(header))
-        if os.path.exists(out) and os.path.getmtime(out) >= newest:
-            continue
-        cmd = ["cc"] + FIXTURE_CFLAGS + ["-o", out, src]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        if p.returncode != 0:
-            sys.stdout.write("fixture build failed: %s\n%s" % (" ".join(cmd), p.stderr))
-            sys.exit(2)
+    """Builds missing or stale fixtures with the rules of fixtures.mk (the
+    single place that knows each fixture's flags and libraries)."""
+    cmd = ["make", "--no-print-directory", "-C", ROOT, "-f",
+           os.path.join(HERE, "fixtures.mk"), "fixtures"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        sys.stdout.write("fixture build failed: %s\n%s%s" % (" ".join(cmd), p.stdout,
+                                                            p.stderr[-4000:]))
+        sys.exit(2)
 
 
 def kv(stdout):
@@ -555,8 +550,12 @@ def expect_same_as_baseline(r):
     base = passthrough_baseline()
     check(r.rc == base.rc, "exit status %r, without preload %r; stderr=%r"
           % (r.rc, base.rc, r.stderr[-1500:]))
-    check(r.stdout == base.stdout, "stdout differs from the run without preload:\n"
-          "--- without\n%s--- with\n%s" % (base.stdout, r.stdout))
+    if r.stdout != base.stdout:
+        diff = [d for d in difflib.unified_diff(base.stdout.splitlines(), r.stdout.splitlines(),
+                                                "without preload", "with preload", n=0,
+                                                lineterm="")
+                if not d.startswith("@@")]
+        raise TestFailure("stdout differs from the run without preload:\n" + "\n".join(diff))
 
 
 def one_connleak_line(stderr, must_mention=None):
@@ -837,8 +836,19 @@ def test_vfork_exec():
 def close_everything(mode):
     ng = nginx()
     r = run([fixture("close_everything"), mode, str(ng.port)])
+    check(r.rc != -signal.SIGALRM,
+          "the program hung after %s (killed by its alarm(20)); stderr=%r"
+          % (mode, r.stderr[-1500:]))
     expect_fixture_ok(r)
-    rep = report_for_pid(r, kv(r.stdout)["pid"])
+    out = kv(r.stdout)
+    check(out.get("gaps") == "0",
+          "after %s the program's next descriptors were not 3, 4, 5, ... (%s of the first 16 "
+          "differ; something kept low descriptors): %s" % (mode, out.get("gaps"),
+                                                           r.stderr[-1500:]))
+    check(out.get("stray") == "0",
+          "%s stray I/O on the program's descriptors after %s: %s"
+          % (out.get("stray"), mode, r.stderr[-1500:]))
+    rep = report_for_pid(r, out["pid"])
     check(not findings_of(rep, "leaked-socket"), "leaked-socket reported: " + summary(rep))
     check(not findings_of(rep, "double-close"), "double-close reported: " + summary(rep))
     expect_no_findings(rep)
@@ -874,6 +884,93 @@ def test_scm_rights():
     child = report_for_pid(r, out["child"])
     check(not findings_of(child, "leaked-socket"),
           "sender child reports a leak: " + summary(child))
+
+
+def exec_self(mode):
+    ng = nginx()
+    prog = fixture("exec_self")
+    r = run([prog, str(ng.port), mode])
+    expect_fixture_ok(r)
+    lines = r.stdout.splitlines()
+    check(len(lines) == 2, "expected output of both images: " + r.describe())
+    first, second = kv(lines[0]), kv(lines[1])
+    check(first["pid"] == second["pid"], "exec changed the pid?! " + r.stdout)
+    pid = int(first["pid"])
+    mine = sorted((x for x in r.reports if x["pid"] == pid), key=lambda x: x["_path"])
+    check(len(mine) == 2, "expected 2 reports for pid %d (one per image), have %s"
+          % (pid, [os.path.basename(x["_path"]) for x in r.reports]))
+    before = [x for x in mine if (x.get("end") or {}).get("how") == "exec"]
+    after = [x for x in mine if (x.get("end") or {}).get("how") == "exit"]
+    check(len(before) == 1 and len(after) == 1, "report ends: %s"
+          % [(os.path.basename(x["_path"]), x.get("end")) for x in mine])
+    before, after = before[0], after[0]
+    xp = before["end"].get("exec_path")
+    check(xp in ("/proc/self/exe", os.path.realpath(prog)), "end.exec_path %r" % xp)
+    check("status" not in before["end"], "end.status present for exec: %r" % before["end"])
+    check(os.path.basename(after["_path"]) != "exec_self.%d.json" % pid,
+          "the second image's report did not get its own name")
+    expect_no_findings(before)
+    expect_no_findings(after)
+    check(stat_of(after, "sockets_inherited") == 1, "second image stats.sockets_inherited %r"
+          % stat_of(after, "sockets_inherited"))
+    check(stat_of(after, "sockets_created") == 0, "second image stats.sockets_created %r"
+          % stat_of(after, "sockets_created"))
+
+
+def test_exec_inherited_socket_closed():
+    exec_self("close")
+
+
+def test_exec_inherited_socket_kept_is_not_leak():
+    exec_self("keep")
+
+
+def test_listener_open_at_exit_is_not_leak():
+    r = run([fixture("server"), "clean"])
+    expect_fixture_ok(r)
+    rep = report_for_pid(r, kv(r.stdout)["pid"])
+    expect_no_findings(rep)
+    check(stat_of(rep, "sockets_accepted") == 1, "stats.sockets_accepted %r"
+          % stat_of(rep, "sockets_accepted"))
+
+
+def test_accepted_socket_leak():
+    r = run([fixture("server"), "leak_accepted"])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "leaked-socket")
+    check(f.get("fd") == int(out["accepted"]), "fd %r, the accepted socket is %s"
+          % (f.get("fd"), out["accepted"]))
+    check((f.get("socket") or {}).get("origin") == "accept", "socket %r" % f.get("socket"))
+    check(f.get("local") == "127.0.0.1:%s" % out["port"], "local %r" % f.get("local"))
+    expect_stack_names(f, "created", "accept_one")
+
+
+def test_dup2_replacing_socket_releases_it():
+    ng = nginx()
+    r = run([fixture("dup2_replace"), str(ng.port)])
+    expect_fixture_ok(r)
+    rep = report_for_pid(r, kv(r.stdout)["pid"])
+    expect_no_findings(rep)
+    check(stat_of(rep, "sockets_created") == 2 and stat_of(rep, "open_at_exit") == 0,
+          "stats %s" % rep.get("stats"))
+
+
+def test_signal_handler_reentry():
+    r = run([fixture("signal_reentry")])
+    check(r.rc != -signal.SIGALRM, "hung (killed by its alarm(20)): " + r.describe())
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    expect_no_findings(rep)
+    check(stat_of(rep, "sockets_created") == int(out["created"]),
+          "stats.sockets_created %r, the program created %s (%s in the main loop, %s in the "
+          "signal handler): sockets created by a handler that interrupted the preload go "
+          "untracked" % (stat_of(rep, "sockets_created"), out["created"], out["main"],
+                         out["handler"]))
+    check(stat_of(rep, "open_at_exit") == 0, "stats.open_at_exit %r"
+          % stat_of(rep, "open_at_exit"))
 
 
 # ---------------------------------------------------------------------------
@@ -1148,6 +1245,11 @@ def test_connleak_run_cli():
 # ---------------------------------------------------------------------------
 
 
+def one_line(text):
+    """A failure reason on one output line: line breaks become " | "."""
+    return " | ".join(line.rstrip() for line in text.strip().splitlines())
+
+
 def all_tests():
     return [(name[5:], fn) for name, fn in globals().items()
             if name.startswith("test_") and callable(fn)]
@@ -1180,10 +1282,10 @@ def main():
                 fn()
             except TestFailure as e:
                 failed += 1
-                print("FAIL %s: %s" % (name, e), flush=True)
+                print("FAIL %s: %s" % (name, one_line(str(e))), flush=True)
             except Exception:
                 failed += 1
-                print("FAIL %s: test error: %s" % (name, traceback.format_exc().strip()),
+                print("FAIL %s: test error: %s" % (name, one_line(traceback.format_exc())),
                       flush=True)
             else:
                 passed += 1

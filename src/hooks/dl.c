@@ -1,0 +1,80 @@
+/* dlsym: when a program looks up a TLS function we follow in a library it dlopen()ed, we
+ * keep the real pointer and hand back our hook, so sessions are followed even when libssl
+ * is only reached through function pointers. Every other lookup goes straight to the real
+ * dlsym as a tail call, so glibc still sees the program as the caller (RTLD_NEXT depends
+ * on it). */
+#include <dlfcn.h>
+#include <string.h>
+
+#include "hook.h"
+#include "tlsreal.h"
+
+static void *(*dlsym_fn)(void *, const char *);
+
+static void *(*get_real_dlsym(void))(void *, const char *)
+{
+	if (!dlsym_fn) {
+		dlsym_fn = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
+		if (!dlsym_fn)
+			dlsym_fn = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
+	}
+	return dlsym_fn;
+}
+
+void *real_dlsym(void *handle, const char *name)
+{
+	return get_real_dlsym()(handle, name);
+}
+
+static const struct tls_hook *find_hook(const char *name)
+{
+	const struct tls_hook *tables[] = {openssl_hooks, gnutls_hooks};
+	if (strncmp(name, "SSL_", 4) != 0 && strncmp(name, "gnutls_", 7) != 0)
+		return NULL;
+	for (size_t t = 0; t < 2; t++)
+		for (const struct tls_hook *h = tables[t]; h->name; h++)
+			if (!strcmp(h->name, name))
+				return h;
+	return NULL;
+}
+
+static void *dlsym_tls(void *handle, const char *name, const struct tls_hook *h)
+{
+	void *p = get_real_dlsym()(handle, name);
+	if (!p)
+		return NULL;
+	if (p == h->hook)
+		return p;
+	if (!*h->real)
+		*h->real = p;
+	return h->hook;
+}
+
+HOOK void *dlsym(void *handle, const char *name)
+{
+	const struct tls_hook *h;
+	if (handle == RTLD_NEXT || handle == RTLD_DEFAULT || !hook_enabled ||
+	    !(h = find_hook(name)))
+		return get_real_dlsym()(handle, name);
+	return dlsym_tls(handle, name, h);
+}
+
+void *tls_real(void **slot, const char *name, void *anchor)
+{
+	if (*slot)
+		return *slot;
+	void *p = get_real_dlsym()(RTLD_NEXT, name);
+	if (!p && anchor) {
+		Dl_info info;
+		if (dladdr(anchor, &info) && info.dli_fname) {
+			void *lib = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+			if (lib) {
+				p = get_real_dlsym()(lib, name);
+				dlclose(lib);
+			}
+		}
+	}
+	if (p)
+		*slot = p;
+	return p;
+}

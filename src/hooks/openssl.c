@@ -1,0 +1,212 @@
+/* OpenSSL (1.1 and 3) hooks: session creation and release, binding to a descriptor, the
+ * handshake, SNI, and the I/O calls that must not run on a session whose socket is gone.
+ * The types are opaque here: no OpenSSL header, no link against libssl. */
+#include <stdint.h>
+
+#include "../track/tls.h"
+#include "hook.h"
+#include "tlsreal.h"
+
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct bio_st BIO;
+
+#define SSL_CTRL_SET_TLSEXT_HOSTNAME 55
+#define TLSEXT_NAMETYPE_host_name 0
+
+static struct {
+	SSL *(*SSL_new)(SSL_CTX *);
+	void (*SSL_free)(SSL *);
+	int (*SSL_set_fd)(SSL *, int);
+	int (*SSL_set_rfd)(SSL *, int);
+	int (*SSL_set_wfd)(SSL *, int);
+	void (*SSL_set_bio)(SSL *, BIO *, BIO *);
+	void (*SSL_set0_rbio)(SSL *, BIO *);
+	void (*SSL_set0_wbio)(SSL *, BIO *);
+	int (*SSL_connect)(SSL *);
+	int (*SSL_accept)(SSL *);
+	int (*SSL_do_handshake)(SSL *);
+	int (*SSL_read)(SSL *, void *, int);
+	int (*SSL_read_ex)(SSL *, void *, size_t, size_t *);
+	int (*SSL_peek)(SSL *, void *, int);
+	int (*SSL_peek_ex)(SSL *, void *, size_t, size_t *);
+	int (*SSL_write)(SSL *, const void *, int);
+	int (*SSL_write_ex)(SSL *, const void *, size_t, size_t *);
+	int (*SSL_shutdown)(SSL *);
+	long (*SSL_ctrl)(SSL *, int, long, void *);
+	/* Not hooked, only called. */
+	int (*SSL_get_fd)(const SSL *);
+	int (*SSL_session_reused)(const SSL *);
+} ossl;
+
+/* The real function `fn`; its anchor for libraries reached only by dlsym is SSL_new. */
+#define REAL_SSL(fn) \
+	((__typeof__(ossl.fn))tls_real((void **)&ossl.fn, #fn, (void *)ossl.SSL_new))
+
+/* Binds a session to its descriptor when it has none yet (BIO paths, implicit setups). */
+static void bind_lazily(SSL *s)
+{
+	if (tls_is_bound(s))
+		return;
+	int (*get_fd)(const SSL *) = REAL_SSL(SSL_get_fd);
+	int fd = get_fd ? get_fd(s) : -1;
+	if (fd >= 0)
+		tls_bind(s, fd);
+}
+
+HOOK SSL *SSL_new(SSL_CTX *ctx)
+{
+	SSL *s = REAL_SSL(SSL_new)(ctx);
+	if (s && hook_active())
+		TRACK(tls_new(s, TLS_OPENSSL));
+	return s;
+}
+
+HOOK void SSL_free(SSL *s)
+{
+	if (s && hook_active())
+		TRACK(tls_free(s));
+	REAL_SSL(SSL_free)(s);
+}
+
+static int bound(SSL *s, int fd, int r)
+{
+	if (r == 1 && hook_active())
+		TRACK(tls_bind(s, fd));
+	return r;
+}
+
+HOOK int SSL_set_fd(SSL *s, int fd)
+{
+	return bound(s, fd, REAL_SSL(SSL_set_fd)(s, fd));
+}
+
+HOOK int SSL_set_rfd(SSL *s, int fd)
+{
+	return bound(s, fd, REAL_SSL(SSL_set_rfd)(s, fd));
+}
+
+HOOK int SSL_set_wfd(SSL *s, int fd)
+{
+	return bound(s, fd, REAL_SSL(SSL_set_wfd)(s, fd));
+}
+
+HOOK void SSL_set_bio(SSL *s, BIO *rbio, BIO *wbio)
+{
+	REAL_SSL(SSL_set_bio)(s, rbio, wbio);
+	if (hook_active())
+		TRACK(bind_lazily(s));
+}
+
+HOOK void SSL_set0_rbio(SSL *s, BIO *rbio)
+{
+	REAL_SSL(SSL_set0_rbio)(s, rbio);
+	if (hook_active())
+		TRACK(bind_lazily(s));
+}
+
+HOOK void SSL_set0_wbio(SSL *s, BIO *wbio)
+{
+	REAL_SSL(SSL_set0_wbio)(s, wbio);
+	if (hook_active())
+		TRACK(bind_lazily(s));
+}
+
+static int handshake(SSL *s, int r)
+{
+	if (r == 1 && hook_active()) {
+		int (*reused)(const SSL *) = REAL_SSL(SSL_session_reused);
+		TRACK(bind_lazily(s); tls_handshake_done(s, reused ? reused(s) : 0));
+	}
+	return r;
+}
+
+/* Before a call that moves bytes through the session. */
+static void before_use(SSL *s)
+{
+	if (hook_active()) {
+		int halt = 0;
+		TRACK(halt = tls_use(s));
+		if (halt)
+			hook_halt();
+	}
+}
+
+HOOK int SSL_connect(SSL *s)
+{
+	before_use(s);
+	return handshake(s, REAL_SSL(SSL_connect)(s));
+}
+
+HOOK int SSL_accept(SSL *s)
+{
+	before_use(s);
+	return handshake(s, REAL_SSL(SSL_accept)(s));
+}
+
+HOOK int SSL_do_handshake(SSL *s)
+{
+	before_use(s);
+	return handshake(s, REAL_SSL(SSL_do_handshake)(s));
+}
+
+HOOK int SSL_read(SSL *s, void *buf, int n)
+{
+	before_use(s);
+	return REAL_SSL(SSL_read)(s, buf, n);
+}
+
+HOOK int SSL_read_ex(SSL *s, void *buf, size_t n, size_t *got)
+{
+	before_use(s);
+	return REAL_SSL(SSL_read_ex)(s, buf, n, got);
+}
+
+HOOK int SSL_peek(SSL *s, void *buf, int n)
+{
+	before_use(s);
+	return REAL_SSL(SSL_peek)(s, buf, n);
+}
+
+HOOK int SSL_peek_ex(SSL *s, void *buf, size_t n, size_t *got)
+{
+	before_use(s);
+	return REAL_SSL(SSL_peek_ex)(s, buf, n, got);
+}
+
+HOOK int SSL_write(SSL *s, const void *buf, int n)
+{
+	before_use(s);
+	return REAL_SSL(SSL_write)(s, buf, n);
+}
+
+HOOK int SSL_write_ex(SSL *s, const void *buf, size_t n, size_t *done)
+{
+	before_use(s);
+	return REAL_SSL(SSL_write_ex)(s, buf, n, done);
+}
+
+HOOK int SSL_shutdown(SSL *s)
+{
+	before_use(s);
+	return REAL_SSL(SSL_shutdown)(s);
+}
+
+/* SSL_set_tlsext_host_name() is a macro over SSL_ctrl. */
+HOOK long SSL_ctrl(SSL *s, int cmd, long larg, void *parg)
+{
+	long r = REAL_SSL(SSL_ctrl)(s, cmd, larg, parg);
+	if (cmd == SSL_CTRL_SET_TLSEXT_HOSTNAME && larg == TLSEXT_NAMETYPE_host_name && r == 1 &&
+	    hook_active())
+		TRACK(tls_set_host(s, parg));
+	return r;
+}
+
+#define H(fn) {#fn, (void *)fn, (void **)&ossl.fn}
+const struct tls_hook openssl_hooks[] = {
+	H(SSL_new),         H(SSL_free),      H(SSL_set_fd),       H(SSL_set_rfd),
+	H(SSL_set_wfd),     H(SSL_set_bio),   H(SSL_set0_rbio),    H(SSL_set0_wbio),
+	H(SSL_connect),     H(SSL_accept),    H(SSL_do_handshake), H(SSL_read),
+	H(SSL_read_ex),     H(SSL_peek),      H(SSL_peek_ex),      H(SSL_write),
+	H(SSL_write_ex),    H(SSL_shutdown),  H(SSL_ctrl),         {NULL, NULL, NULL},
+};

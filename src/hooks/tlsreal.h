@@ -1,0 +1,27 @@
+/* Real TLS library functions, found lazily: connleak never links or loads libssl or
+ * libgnutls. A program linked against them reaches them through RTLD_NEXT; a program that
+ * dlopen()s them and calls through dlsym() pointers (the .NET runtime does) hands us the
+ * real pointers through the dlsym hook (dl.c), which returns our hooks instead. */
+#ifndef CONNLEAK_TLSREAL_H
+#define CONNLEAK_TLSREAL_H
+
+#include <stddef.h>
+
+struct tls_hook {
+	const char *name;
+	void *hook;  /* our exported function */
+	void **real; /* where its real counterpart is kept */
+};
+
+/* NULL-terminated tables of the hooked names, one per library. */
+extern const struct tls_hook openssl_hooks[];
+extern const struct tls_hook gnutls_hooks[];
+
+/* The real function behind `name`: the stored pointer, else RTLD_NEXT, else the same
+ * symbol in the library that holds `anchor` (a real pointer we already have). */
+void *tls_real(void **slot, const char *name, void *anchor);
+
+/* The real dlsym, for looking up symbols in a library handle. */
+void *real_dlsym(void *handle, const char *name);
+
+#endif

@@ -1,0 +1,64 @@
+/* libunwind's memory validation, answered without descriptors. When it unwinds a frame it
+ * cannot trust, libunwind checks an address by writing one byte from it into a pipe it
+ * opened (syscall(SYS_write, ...)), drains that pipe with read(), and on a failed read
+ * closes and reopens the pipe, all by descriptor number. Left alone, that pipe takes two of
+ * the program's lowest descriptor numbers, and after a program closes every descriptor and
+ * reuses the numbers, libunwind would write stack bytes into the program's sockets, block
+ * reading them, or close them. Calls that come from libunwind (by return address, and only
+ * while connleak is busy, the only time it unwinds) are answered here: pipe2 hands out no
+ * descriptor, read says "empty", the write checks the address with process_vm_readv, close
+ * does nothing. The same syscall() hook sees raw close_range calls of the program. */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../track/model.h"
+#include "hook.h"
+#include "unwinder.h"
+
+ssize_t unwinder_read(void)
+{
+	errno = EAGAIN;
+	return -1;
+}
+
+/* write(2) semantics for libunwind's probe: 1 when `addr` is readable, else EFAULT. */
+static long probe(const void *addr)
+{
+	char byte;
+	struct iovec local = {&byte, 1}, remote = {(void *)addr, 1};
+	if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1)
+		return 1;
+	errno = EFAULT;
+	return -1;
+}
+
+HOOK int pipe2(int fds[2], int flags)
+{
+	if (FROM_UNWINDER()) {
+		fds[0] = fds[1] = -1;
+		return 0;
+	}
+	return REAL(pipe2)(fds, flags);
+}
+
+/* syscall() takes up to six register-sized arguments; passing six on is what glibc's own
+ * wrappers do. */
+HOOK long syscall(long number, ...)
+{
+	va_list ap;
+	va_start(ap, number);
+	long a[6];
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (number == SYS_write && FROM_UNWINDER())
+		return probe((const void *)a[1]);
+	long r = REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (number == SYS_close_range && r == 0 && !(a[2] & 4 /* CLOSE_RANGE_CLOEXEC */) &&
+	    hook_active())
+		TRACK(model_close_range((unsigned)a[0], (unsigned)a[1]));
+	return r;
+}

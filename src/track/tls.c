@@ -1,0 +1,299 @@
+/* TLS session records and their detectors. Sessions are found by their library object in
+ * a striped hash (one short lock per lookup, never the model lock on the I/O path); the
+ * model lock is taken only when a session changes or a finding is made. */
+#include "tls.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "../util/clock.h"
+#include "endpoint.h"
+#include "fdtable.h"
+#include "findings.h"
+#include "model.h"
+
+#define STRIPES 64
+
+struct entry {
+	UT_hash_handle hh;
+	void *key;
+	struct tls_sess *sess;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct entry *map;
+} stripes[STRIPES];
+static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
+
+static struct tls_sess *live, *free_list;
+static uint32_t orphaned;
+
+static void init_stripes(void)
+{
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_init(&stripes[i].lock, NULL);
+}
+
+static unsigned stripe_of(void *key)
+{
+	uintptr_t k = (uintptr_t)key;
+	return (unsigned)((k >> 4) ^ (k >> 12)) % STRIPES;
+}
+
+static struct tls_sess *lookup(void *key)
+{
+	pthread_once(&stripes_once, init_stripes);
+	unsigned i = stripe_of(key);
+	struct entry *e;
+	pthread_mutex_lock(&stripes[i].lock);
+	HASH_FIND_PTR(stripes[i].map, &key, e);
+	struct tls_sess *s = e ? e->sess : NULL;
+	pthread_mutex_unlock(&stripes[i].lock);
+	return s;
+}
+
+static void map_put(void *key, struct tls_sess *sess)
+{
+	pthread_once(&stripes_once, init_stripes);
+	unsigned i = stripe_of(key);
+	struct entry *e;
+	pthread_mutex_lock(&stripes[i].lock);
+	HASH_FIND_PTR(stripes[i].map, &key, e);
+	if (!e && sess && (e = calloc(1, sizeof *e))) {
+		e->key = key;
+		HASH_ADD_PTR(stripes[i].map, key, e);
+	}
+	if (e && sess)
+		e->sess = sess;
+	else if (e) {
+		HASH_DEL(stripes[i].map, e);
+		free(e);
+	}
+	pthread_mutex_unlock(&stripes[i].lock);
+}
+
+static void unlink_from_sock(struct tls_sess *t)
+{
+	if (!t->s)
+		return;
+	struct tls_sess **pp = &t->s->sessions;
+	while (*pp && *pp != t)
+		pp = &(*pp)->next_in_sock;
+	if (*pp)
+		*pp = t->next_in_sock;
+	t->s = NULL;
+	t->next_in_sock = NULL;
+}
+
+void tls_new(void *key, int lib)
+{
+	model_lock();
+	struct tls_sess *t = free_list;
+	if (t)
+		free_list = t->next;
+	else
+		t = malloc(sizeof *t);
+	if (!t) {
+		model_unlock();
+		return;
+	}
+	memset(t, 0, sizeof *t);
+	t->key = key;
+	t->lib = lib;
+	t->fd = -1;
+	t->created = model_capture();
+	t->t_created = clock_coarse_ms();
+	t->next = live;
+	if (live)
+		live->prev = t;
+	live = t;
+	model_state.stats.tls_sessions++;
+	model_unlock();
+	/* A library may hand out an address a freed session had: the new one wins. */
+	map_put(key, t);
+}
+
+static void base_finding(struct finding *f, const struct tls_sess *t, int kind)
+{
+	memset(f, 0, sizeof *f);
+	f->key.kind = kind;
+	f->key.created = t->created;
+	f->key.closed = t->closed;
+	f->fd = t->fd;
+	f->gen = t->gen;
+	f->family = t->peer.ss_family;
+	f->type = SOCK_STREAM;
+	f->origin = -1;
+	f->tcp_state = -1;
+	f->peer = t->peer;
+	f->peer_len = t->peer_len;
+	memcpy(f->hostname, t->host, sizeof f->hostname);
+	f->tls_lib = t->lib;
+	f->tls_session = (uintptr_t)t->key;
+	uint64_t now = clock_coarse_ms();
+	f->age_ms = now - t->t_created;
+	f->dangling_ms = t->t_orphaned && now > t->t_orphaned ? now - t->t_orphaned : 0;
+}
+
+/* Model lock held. */
+static void closed_but_referenced(struct tls_sess *t)
+{
+	if (t->reported)
+		return;
+	t->reported = 1;
+	struct finding f;
+	base_finding(&f, t, CONNLEAK_CLOSED_BUT_REFERENCED);
+	findings_add(&f);
+}
+
+void tls_free(void *key)
+{
+	struct tls_sess *t = lookup(key);
+	if (!t)
+		return;
+	map_put(key, NULL);
+	model_lock();
+	if (t->t_orphaned) {
+		if (clock_coarse_ms() - t->t_orphaned > model_opt->close_wait_ms)
+			closed_but_referenced(t);
+		orphaned--;
+	}
+	unlink_from_sock(t);
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		live = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	t->prev = NULL;
+	t->next = free_list;
+	free_list = t;
+	model_unlock();
+}
+
+void tls_bind(void *key, int fd)
+{
+	struct tls_sess *t = lookup(key);
+	if (!t)
+		return;
+	model_lock();
+	struct sock *s = fdt_sock(fd);
+	if (s && s != t->s) {
+		unlink_from_sock(t);
+		t->s = s;
+		t->next_in_sock = s->sessions;
+		s->sessions = t;
+		t->fd = fd;
+		struct fd_slot *slot = fdt_slot(fd, 0);
+		t->gen = slot ? slot->gen : 0;
+		t->peer = s->peer;
+		t->peer_len = s->peer_len;
+	}
+	model_unlock();
+}
+
+int tls_is_bound(void *key)
+{
+	struct tls_sess *t = lookup(key);
+	return !t || t->s || t->t_orphaned;
+}
+
+void tls_set_host(void *key, const char *name)
+{
+	struct tls_sess *t = lookup(key);
+	if (!t || !name)
+		return;
+	model_lock();
+	strncpy(t->host, name, sizeof t->host - 1);
+	t->host[sizeof t->host - 1] = '\0';
+	model_unlock();
+}
+
+void tls_handshake_done(void *key, int resumed)
+{
+	struct tls_sess *t = lookup(key);
+	if (!t)
+		return;
+	model_lock();
+	if (t->s && t->s->ep) {
+		t->s->ep->tls_handshakes++;
+		if (resumed)
+			t->s->ep->tls_resumed++;
+	}
+	model_unlock();
+}
+
+int tls_use(void *key)
+{
+	struct tls_sess *t = lookup(key);
+	if (!t || !t->t_orphaned)
+		return 0;
+	stack_id used = model_capture();
+	model_lock();
+	closed_but_referenced(t);
+	struct finding f;
+	base_finding(&f, t, CONNLEAK_STALE_FD_USE);
+	f.key.used = used;
+	struct fd_slot *slot = fdt_slot(t->fd, 0);
+	struct sock *other = slot ? atomic_load(&slot->sock) : NULL;
+	if (other && slot->gen != t->gen) {
+		f.crosstalk = 1;
+		f.now_peer = other->peer;
+		f.now_peer_len = other->peer_len;
+	}
+	findings_add(&f);
+	model_unlock();
+	return model_opt->halt_on_error;
+}
+
+void tls_socket_gone(struct sock *s, stack_id closed)
+{
+	uint64_t now = clock_coarse_ms();
+	for (struct tls_sess *t = s->sessions, *n; t; t = n) {
+		n = t->next_in_sock;
+		t->s = NULL;
+		t->next_in_sock = NULL;
+		t->closed = closed;
+		t->t_orphaned = now ? now : 1;
+		orphaned++;
+	}
+	s->sessions = NULL;
+}
+
+void tls_exit_checks(void)
+{
+	for (struct tls_sess *t = live; t; t = t->next)
+		if (t->t_orphaned)
+			closed_but_referenced(t);
+}
+
+uint32_t tls_orphaned_count(void)
+{
+	return orphaned;
+}
+
+void tls_fork_prepare(void)
+{
+	pthread_once(&stripes_once, init_stripes);
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_lock(&stripes[i].lock);
+}
+
+void tls_fork_parent(void)
+{
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_unlock(&stripes[i].lock);
+}
+
+void tls_fork_child(void)
+{
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_init(&stripes[i].lock, NULL);
+	/* The parent's sessions are the parent's: the child's report starts clean of them,
+	 * but the records stay so the child's own use of them is still followed. */
+	for (struct tls_sess *t = live; t; t = t->next)
+		t->reported = 1;
+}

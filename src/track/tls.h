@@ -1,0 +1,51 @@
+/* Logical connections: TLS sessions (an OpenSSL SSL* or a gnutls_session_t) bound to the
+ * socket they run over. Finds sessions that outlive their socket (closed-but-referenced)
+ * and I/O through them afterwards (stale-fd-use, with crosstalk when the descriptor number
+ * now belongs to another socket). */
+#ifndef CONNLEAK_TLS_H
+#define CONNLEAK_TLS_H
+
+#include <stdint.h>
+
+#include "sock.h"
+#include "stacks.h"
+
+enum tls_lib { TLS_NONE, TLS_OPENSSL, TLS_GNUTLS };
+
+struct tls_sess {
+	void *key; /* the library's session object */
+	int lib;
+	struct sock *s; /* bound socket, NULL when unbound or gone */
+	int fd;
+	uint32_t gen;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	char host[256];
+	stack_id created, closed;
+	uint64_t t_created, t_orphaned; /* t_orphaned: when its socket went, 0 while it lives */
+	uint8_t reported;               /* closed-but-referenced already found */
+	struct tls_sess *next_in_sock;
+	struct tls_sess *prev, *next;   /* live list, or free list */
+};
+
+/* Called by the hooks (they take no lock; these do). */
+void tls_new(void *key, int lib);
+void tls_free(void *key);
+void tls_bind(void *key, int fd);
+void tls_set_host(void *key, const char *name);
+void tls_handshake_done(void *key, int resumed);
+/* Whether `key` is bound to a socket (for lazy binding at handshake). */
+int tls_is_bound(void *key);
+/* Before I/O through a session: a session whose socket is gone is a finding. Returns 1
+ * when the caller should halt (halt_on_error). */
+int tls_use(void *key);
+
+/* Model side, model lock held. */
+void tls_socket_gone(struct sock *s, stack_id closed);
+void tls_exit_checks(void);
+uint32_t tls_orphaned_count(void);
+void tls_fork_prepare(void);
+void tls_fork_parent(void);
+void tls_fork_child(void);
+
+#endif
