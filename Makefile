@@ -50,6 +50,7 @@ check: deps
 	$(MAKE) all fixtures build/unit-tests
 	./build/unit-tests --jobs 1
 	python3 tests/integration/run.py
+	python3 tests/integration/run_tls.py
 
 demo: deps all
 	bash examples/demo.sh

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <string.h>
 
+#include "../util/self.h"
 #include "hook.h"
 #include "tlsreal.h"
 
@@ -59,21 +60,37 @@ HOOK void *dlsym(void *handle, const char *name)
 	return dlsym_tls(handle, name, h);
 }
 
-void *tls_real(void **slot, const char *name, void *anchor)
+/* `name` in the libraries the module holding `addr` was linked with: a dlsym on its handle
+ * searches the module and its dependencies, which is where its own calls would go. */
+static void *in_module_of(const void *addr, const char *name)
+{
+	Dl_info info;
+	void *p = NULL;
+	if (!addr || !dladdr(addr, &info) || !info.dli_fname)
+		return NULL;
+	void *lib = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+	if (lib) {
+		p = get_real_dlsym()(lib, name);
+		dlclose(lib);
+	}
+	uintptr_t lo, hi;
+	self_range(&lo, &hi);
+	/* The main program's scope starts with us: that answer is our own hook. */
+	return p && !self_contains((uintptr_t)p, lo, hi) ? p : NULL;
+}
+
+void *tls_real(void **slot, const char *name, void *anchor, const void *caller)
 {
 	if (*slot)
 		return *slot;
+	/* Linked into the program: next after us in the global scope. Loaded by dlopen with
+	 * RTLD_LOCAL (Python's _ssl module): in the scope of the module calling us, or of
+	 * the library a real pointer we already hold came from. */
 	void *p = get_real_dlsym()(RTLD_NEXT, name);
-	if (!p && anchor) {
-		Dl_info info;
-		if (dladdr(anchor, &info) && info.dli_fname) {
-			void *lib = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
-			if (lib) {
-				p = get_real_dlsym()(lib, name);
-				dlclose(lib);
-			}
-		}
-	}
+	if (!p)
+		p = in_module_of(caller, name);
+	if (!p)
+		p = in_module_of(anchor, name);
 	if (p)
 		*slot = p;
 	return p;

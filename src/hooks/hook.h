@@ -34,6 +34,14 @@ static inline int hook_active(void)
 	return 1;
 }
 
+/* A TLS session in a library call on this thread that is not bound to a socket yet (its
+ * transport is a custom BIO or push/pull functions, as in curl): the first socket that
+ * carries bytes during the call is its socket. */
+extern __thread void *hook_tls_unbound __attribute__((tls_model("initial-exec")));
+void hook_bind_unbound(int fd);
+/* Set during a TLS call already found stale: its descriptor I/O is not a second finding. */
+extern __thread int hook_tls_stale __attribute__((tls_model("initial-exec")));
+
 /* Events from a signal handler that interrupted connleak on this thread (which may hold
  * the model lock): kept per thread and applied when connleak's own call ends. */
 extern __thread int hook_pending __attribute__((tls_model("initial-exec")));

@@ -12,7 +12,12 @@
 
 static inline struct sock *io_sock(int fd)
 {
-	return __builtin_expect(hook_enabled, 0) && !hook_busy ? fdt_sock(fd) : NULL;
+	if (!__builtin_expect(hook_enabled, 0) || hook_busy)
+		return NULL;
+	struct sock *s = fdt_sock(fd);
+	if (__builtin_expect(hook_tls_unbound != NULL, 0) && s)
+		hook_bind_unbound(fd);
+	return s;
 }
 
 static inline size_t iov_total(const struct iovec *iov, size_t n)
@@ -27,7 +32,7 @@ static inline size_t iov_total(const struct iovec *iov, size_t n)
 static inline void stale_check(int fd, ssize_t r)
 {
 	if (__builtin_expect(r < 0, 0) && errno == EBADF && hook_enabled && !hook_busy &&
-	    fdt_was_closed_socket(fd))
+	    !hook_tls_stale && fdt_was_closed_socket(fd))
 		TRACK(model_stale_fd(fd));
 }
 

@@ -41,7 +41,8 @@ static struct {
 
 /* The real function `fn`; its anchor for libraries reached only by dlsym is SSL_new. */
 #define REAL_SSL(fn) \
-	((__typeof__(ossl.fn))tls_real((void **)&ossl.fn, #fn, (void *)ossl.SSL_new))
+	((__typeof__(ossl.fn))tls_real((void **)&ossl.fn, #fn, (void *)ossl.SSL_new, \
+				       __builtin_return_address(0)))
 
 /* Binds a session to its descriptor when it has none yet (BIO paths, implicit setups). */
 static void bind_lazily(SSL *s)
@@ -114,6 +115,8 @@ HOOK void SSL_set0_wbio(SSL *s, BIO *wbio)
 
 static int handshake(SSL *s, int r)
 {
+	hook_tls_unbound = NULL;
+	hook_tls_stale = 0;
 	if (r == 1 && hook_active()) {
 		int (*reused)(const SSL *) = REAL_SSL(SSL_session_reused);
 		TRACK(bind_lazily(s); tls_handshake_done(s, reused ? reused(s) : 0));
@@ -121,75 +124,152 @@ static int handshake(SSL *s, int r)
 	return r;
 }
 
-/* Before a call that moves bytes through the session. */
+/* libssl calls its own exported functions (SSL_connect calls SSL_do_handshake): only the
+ * program's outermost call is checked and counted. */
+static __thread int nested __attribute__((tls_model("initial-exec")));
+
+__thread void *hook_tls_unbound __attribute__((tls_model("initial-exec")));
+__thread int hook_tls_stale __attribute__((tls_model("initial-exec")));
+
+void hook_bind_unbound(int fd)
+{
+	void *s = hook_tls_unbound;
+	hook_tls_unbound = NULL;
+	TRACK(tls_bind(s, fd));
+}
+
+/* Before a call that moves bytes through the session: a session whose socket is gone is a
+ * finding; one not bound yet is bound by the first socket I/O of the call. */
 static void before_use(SSL *s)
 {
 	if (hook_active()) {
-		int halt = 0;
-		TRACK(halt = tls_use(s));
-		if (halt)
+		int use = 0, bound = 1;
+		TRACK(use = tls_use(s); bound = tls_is_bound(s));
+		if (use & TLS_USE_HALT)
 			hook_halt();
+		/* The descriptor calls this makes are the same stale use: one finding. */
+		hook_tls_stale = use & TLS_USE_STALE;
+		if (!bound)
+			hook_tls_unbound = s;
 	}
+}
+
+/* After it: no binding carries over to the next call. */
+static inline int after_use(int r)
+{
+	hook_tls_unbound = NULL;
+	hook_tls_stale = 0;
+	return r;
 }
 
 HOOK int SSL_connect(SSL *s)
 {
+	if (nested)
+		return REAL_SSL(SSL_connect)(s);
+	nested++;
 	before_use(s);
-	return handshake(s, REAL_SSL(SSL_connect)(s));
+	int r = REAL_SSL(SSL_connect)(s);
+	nested--;
+	return handshake(s, r);
 }
 
 HOOK int SSL_accept(SSL *s)
 {
+	if (nested)
+		return REAL_SSL(SSL_accept)(s);
+	nested++;
 	before_use(s);
-	return handshake(s, REAL_SSL(SSL_accept)(s));
+	int r = REAL_SSL(SSL_accept)(s);
+	nested--;
+	return handshake(s, r);
 }
 
 HOOK int SSL_do_handshake(SSL *s)
 {
+	if (nested)
+		return REAL_SSL(SSL_do_handshake)(s);
+	nested++;
 	before_use(s);
-	return handshake(s, REAL_SSL(SSL_do_handshake)(s));
+	int r = REAL_SSL(SSL_do_handshake)(s);
+	nested--;
+	return handshake(s, r);
 }
 
 HOOK int SSL_read(SSL *s, void *buf, int n)
 {
+	if (nested)
+		return REAL_SSL(SSL_read)(s, buf, n);
+	nested++;
 	before_use(s);
-	return REAL_SSL(SSL_read)(s, buf, n);
+	int r = REAL_SSL(SSL_read)(s, buf, n);
+	nested--;
+	return after_use(r);
 }
 
 HOOK int SSL_read_ex(SSL *s, void *buf, size_t n, size_t *got)
 {
+	if (nested)
+		return REAL_SSL(SSL_read_ex)(s, buf, n, got);
+	nested++;
 	before_use(s);
-	return REAL_SSL(SSL_read_ex)(s, buf, n, got);
+	int r = REAL_SSL(SSL_read_ex)(s, buf, n, got);
+	nested--;
+	return after_use(r);
 }
 
 HOOK int SSL_peek(SSL *s, void *buf, int n)
 {
+	if (nested)
+		return REAL_SSL(SSL_peek)(s, buf, n);
+	nested++;
 	before_use(s);
-	return REAL_SSL(SSL_peek)(s, buf, n);
+	int r = REAL_SSL(SSL_peek)(s, buf, n);
+	nested--;
+	return after_use(r);
 }
 
 HOOK int SSL_peek_ex(SSL *s, void *buf, size_t n, size_t *got)
 {
+	if (nested)
+		return REAL_SSL(SSL_peek_ex)(s, buf, n, got);
+	nested++;
 	before_use(s);
-	return REAL_SSL(SSL_peek_ex)(s, buf, n, got);
+	int r = REAL_SSL(SSL_peek_ex)(s, buf, n, got);
+	nested--;
+	return after_use(r);
 }
 
 HOOK int SSL_write(SSL *s, const void *buf, int n)
 {
+	if (nested)
+		return REAL_SSL(SSL_write)(s, buf, n);
+	nested++;
 	before_use(s);
-	return REAL_SSL(SSL_write)(s, buf, n);
+	int r = REAL_SSL(SSL_write)(s, buf, n);
+	nested--;
+	return after_use(r);
 }
 
 HOOK int SSL_write_ex(SSL *s, const void *buf, size_t n, size_t *done)
 {
+	if (nested)
+		return REAL_SSL(SSL_write_ex)(s, buf, n, done);
+	nested++;
 	before_use(s);
-	return REAL_SSL(SSL_write_ex)(s, buf, n, done);
+	int r = REAL_SSL(SSL_write_ex)(s, buf, n, done);
+	nested--;
+	return after_use(r);
 }
 
 HOOK int SSL_shutdown(SSL *s)
 {
+	if (nested)
+		return REAL_SSL(SSL_shutdown)(s);
+	nested++;
 	before_use(s);
-	return REAL_SSL(SSL_shutdown)(s);
+	int r = REAL_SSL(SSL_shutdown)(s);
+	nested--;
+	return after_use(r);
 }
 
 /* SSL_set_tlsext_host_name() is a macro over SSL_ctrl. */

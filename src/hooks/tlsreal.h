@@ -17,9 +17,10 @@ struct tls_hook {
 extern const struct tls_hook openssl_hooks[];
 extern const struct tls_hook gnutls_hooks[];
 
-/* The real function behind `name`: the stored pointer, else RTLD_NEXT, else the same
- * symbol in the library that holds `anchor` (a real pointer we already have). */
-void *tls_real(void **slot, const char *name, void *anchor);
+/* The real function behind `name`: the stored pointer, else RTLD_NEXT, else the symbol as
+ * the module that called us (`caller`) or the library holding `anchor` (a real pointer we
+ * already have) sees it. */
+void *tls_real(void **slot, const char *name, void *anchor, const void *caller);
 
 /* The real dlsym, for looking up symbols in a library handle. */
 void *real_dlsym(void *handle, const char *name);

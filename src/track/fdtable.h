@@ -4,6 +4,7 @@
 #define CONNLEAK_FDTABLE_H
 
 #include <stdatomic.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,10 @@ struct fd_slot {
 	uint32_t gen;                /* sockets this number has held */
 	stack_id last_close;         /* the close() that released the socket it held last */
 	uint8_t closed_socket;       /* the last thing here was a socket the program closed */
+	/* What a stale use of the number needs to say about the socket it held. */
+	stack_id last_created;
+	socklen_t last_peer_len;
+	struct sockaddr_in6 last_peer; /* inet and inet6 peers; others are not kept */
 };
 
 extern _Atomic(struct fd_slot *) fdt_chunks[FDT_CHUNKS];

@@ -334,6 +334,9 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 	detach(slot, s);
 	slot->closed_socket = !bulk;
 	slot->last_close = c->closed;
+	slot->last_created = s->created;
+	slot->last_peer_len = s->peer_len <= sizeof slot->last_peer ? s->peer_len : 0;
+	memcpy(&slot->last_peer, &s->peer, slot->last_peer_len);
 	/* What a close-wait finding needs and close() destroys: the local address, TCP state. */
 	if (!bulk && eof && s->nfds == 0 && clock_coarse_ms() - eof > model_opt->close_wait_ms) {
 		memset(&c->pre, 0, sizeof c->pre);
@@ -542,8 +545,11 @@ void model_stale_fd(int fd)
 		struct finding f;
 		memset(&f, 0, sizeof f);
 		f.key.kind = CONNLEAK_STALE_FD_USE;
+		f.key.created = slot->last_created;
 		f.key.closed = slot->last_close;
 		f.key.used = used;
+		f.peer_len = slot->last_peer_len;
+		memcpy(&f.peer, &slot->last_peer, f.peer_len);
 		f.fd = fd;
 		f.gen = slot->gen;
 		f.tcp_state = -1;

@@ -124,9 +124,11 @@ static void base_finding(struct finding *f, const struct tls_sess *t, int kind)
 	f->key.closed = t->closed;
 	f->fd = t->fd;
 	f->gen = t->gen;
-	f->family = t->peer.ss_family;
+	f->family = t->family;
 	f->type = SOCK_STREAM;
-	f->origin = -1;
+	f->origin = t->s || t->t_orphaned ? t->origin : -1;
+	f->local = t->local;
+	f->local_len = t->local_len;
 	f->tcp_state = -1;
 	f->peer = t->peer;
 	f->peer_len = t->peer_len;
@@ -191,6 +193,12 @@ void tls_bind(void *key, int fd)
 		t->gen = slot ? slot->gen : 0;
 		t->peer = s->peer;
 		t->peer_len = s->peer_len;
+		t->family = s->family;
+		t->origin = s->origin;
+		/* The local address is gone once the socket is: keep it now. */
+		t->local_len = sizeof t->local;
+		if (getsockname(fd, (struct sockaddr *)&t->local, &t->local_len) != 0)
+			t->local_len = 0;
 	}
 	model_unlock();
 }
@@ -246,7 +254,7 @@ int tls_use(void *key)
 	}
 	findings_add(&f);
 	model_unlock();
-	return model_opt->halt_on_error;
+	return TLS_USE_STALE | (model_opt->halt_on_error ? TLS_USE_HALT : 0);
 }
 
 void tls_socket_gone(struct sock *s, stack_id closed)

@@ -18,8 +18,9 @@ struct tls_sess {
 	struct sock *s; /* bound socket, NULL when unbound or gone */
 	int fd;
 	uint32_t gen;
-	struct sockaddr_storage peer;
-	socklen_t peer_len;
+	struct sockaddr_storage peer, local;
+	socklen_t peer_len, local_len;
+	int family, origin;
 	char host[256];
 	stack_id created, closed;
 	uint64_t t_created, t_orphaned; /* t_orphaned: when its socket went, 0 while it lives */
@@ -36,8 +37,10 @@ void tls_set_host(void *key, const char *name);
 void tls_handshake_done(void *key, int resumed);
 /* Whether `key` is bound to a socket (for lazy binding at handshake). */
 int tls_is_bound(void *key);
-/* Before I/O through a session: a session whose socket is gone is a finding. Returns 1
- * when the caller should halt (halt_on_error). */
+/* Before I/O through a session: a session whose socket is gone is a finding. Returns
+ * TLS_USE_STALE when it was, with TLS_USE_HALT when the caller should halt (halt_on_error). */
+#define TLS_USE_STALE 1
+#define TLS_USE_HALT 2
 int tls_use(void *key);
 
 /* Model side, model lock held. */
