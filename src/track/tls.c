@@ -226,6 +226,14 @@ void tls_handshake_done(void *key, int resumed)
 	if (!t)
 		return;
 	model_lock();
+	if (t->s) {
+		/* Connected by now: the local address a bind before connect() could not see. */
+		t->local_len = sizeof t->local;
+		if (getsockname(t->fd, (struct sockaddr *)&t->local, &t->local_len) != 0)
+			t->local_len = 0;
+		t->peer = t->s->peer;
+		t->peer_len = t->s->peer_len;
+	}
 	if (t->s && t->s->ep) {
 		t->s->ep->tls_handshakes++;
 		if (resumed)
@@ -262,6 +270,9 @@ void tls_socket_gone(struct sock *s, stack_id closed)
 	uint64_t now = clock_coarse_ms();
 	for (struct tls_sess *t = s->sessions, *n; t; t = n) {
 		n = t->next_in_sock;
+		/* Bound before connect() (ab, curl's happy eyeballs): the peer is known now. */
+		t->peer = s->peer;
+		t->peer_len = s->peer_len;
 		t->s = NULL;
 		t->next_in_sock = NULL;
 		t->closed = closed;

@@ -38,7 +38,10 @@ void symbolize_begin(void)
 	dw.getsrc = SYM("dwfl_module_getsrc");
 	dw.lineinfo = SYM("dwfl_lineinfo");
 	dw.cb.find_elf = SYM("dwfl_linux_proc_find_elf");
-	dw.cb.find_debuginfo = SYM("dwfl_standard_find_debuginfo");
+	/* Not dwfl_standard_find_debuginfo: it falls back to debuginfod, which would start
+	 * curl (and its TLS libraries, already cleaned up) inside the exiting program and
+	 * reach for the network. Build-id lookup in /usr/lib/debug is local. */
+	dw.cb.find_debuginfo = SYM("dwfl_build_id_find_debuginfo");
 #undef SYM
 	dw.cb.debuginfo_path = &dw.debuginfo_path;
 	if (!begin || !proc_report || !report_end || !dw.end || !dw.addrmodule || !dw.addrname ||

@@ -7,15 +7,16 @@
 # clock and prints the median of the per-round ratios preloaded/bare:
 #   churn       churn PORT 3000 with CONNLEAK=1 CONNLEAK_OPTIONS=report_dir=<tmp>
 #   keep-alive  ab -k -n 20000 -c 4 against the same nginx, ab preloaded with CONNLEAK=1
+#   tls-ka      the same over TLS (nginx ssl listener, self-signed cert), -n 10000
 #   disabled    churn with LD_PRELOAD set but no CONNLEAK=1 (must be a pure pass-through)
-# Targets (churn <= 1.05, keep-alive <= 1.03, disabled <= 1.01) are printed as PASS/OVER
+# Targets (churn <= 1.05, keep-alive and tls-ka <= 1.03, disabled <= 1.01) are printed as PASS/OVER
 # beside the figures; timing never makes this script fail.  Then, for reference, the churn
 # workload under valgrind --track-fds=yes and strace -f against the same workload bare.
 # It does fail (exit 1) when a workload itself fails, or when the preloaded runs wrote no
 # report / the disabled runs wrote one, since then the numbers would not mean anything.
 #
 # Knobs (environment): CONNLEAK_LIB (default build/libconnleak.so), BENCH_ROUNDS (21),
-# BENCH_CHURN_N (3000), BENCH_AB_N (20000), BENCH_AB_C (4), BENCH_REF_N (1000, iterations
+# BENCH_CHURN_N (3000), BENCH_AB_N (20000), BENCH_AB_C (4), BENCH_TLS_N (10000), BENCH_REF_N (1000, iterations
 # for the valgrind/strace reference lines), BENCH_PIN (1: pin nginx and the clients to one
 # CPU; 0: let the scheduler place them — noisier).
 set -euo pipefail
@@ -27,6 +28,7 @@ ROUNDS=${BENCH_ROUNDS:-21}
 CHURN_N=${BENCH_CHURN_N:-3000}
 AB_N=${BENCH_AB_N:-20000}
 AB_C=${BENCH_AB_C:-4}
+TLS_N=${BENCH_TLS_N:-10000}
 REF_N=${BENCH_REF_N:-1000}
 PIN=${BENCH_PIN:-1}
 BENCH_DIR=$ROOT/build/bench
@@ -97,6 +99,8 @@ free_port() {
 
 start_nginx() {
     local port=$1 i
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+        -keyout "$TMP/key.pem" -out "$TMP/cert.pem" >/dev/null 2>&1 || die "openssl req failed"
     mkdir -p "$TMP/nginx/logs"
     cat >"$TMP/nginx/nginx.conf" <<EOF
 worker_processes 1;
@@ -114,6 +118,12 @@ http {
     scgi_temp_path $TMP/nginx/scgi;
     server {
         listen 127.0.0.1:$port;
+        location / { return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:$TLS_PORT ssl;
+        ssl_certificate $TMP/cert.pem;
+        ssl_certificate_key $TMP/key.pem;
         location / { return 200 "ok"; }
     }
 }
@@ -139,6 +149,7 @@ EOF
 PORT=
 for _ in 1 2 3; do
     PORT=$(free_port)
+    TLS_PORT=$(free_port)
     start_nginx "$PORT" && break
     PORT=
 done
@@ -156,9 +167,10 @@ timed() {
     echo "$ns"
 }
 
-mkdir -p "$TMP/reports" "$TMP/reports-disabled" "$TMP/reports-ab"
+mkdir -p "$TMP/reports" "$TMP/reports-disabled" "$TMP/reports-ab" "$TMP/reports-tls"
 CHURN_CMD=("$CHURN" "$PORT" "$CHURN_N")
 AB_CMD=(ab -q -k -n "$AB_N" -c "$AB_C" "http://127.0.0.1:$PORT/")
+TLS_CMD=(ab -q -k -n "$TLS_N" -c "$AB_C" "https://127.0.0.1:$TLS_PORT/")
 PRE_ON=(LD_PRELOAD="$LIB" CONNLEAK=1)
 PRE_OFF=(LD_PRELOAD="$LIB" CONNLEAK_OPTIONS="report_dir=$TMP/reports-disabled")
 
@@ -200,6 +212,7 @@ fi
 [[ "$TMP$LIB" != *" "* ]] || die "paths with spaces are not supported: $TMP $LIB"
 R_CHURN=$(bench_pair churn "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports" "${CHURN_CMD[@]}")
 R_KA=$(bench_pair keep-alive "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports-ab" "${AB_CMD[@]}")
+R_TLS=$(bench_pair tls-keep-alive "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports-tls" "${TLS_CMD[@]}")
 R_OFF=$(bench_pair disabled "" "${PRE_OFF[*]}" "${CHURN_CMD[@]}")
 
 # Reference: the same churn workload, fewer iterations, one run under each tool against
@@ -230,8 +243,9 @@ ref "strace -f -o /dev/null" strace -f -o /dev/null
 count_reports() { find "$1" -type f | wc -l; }
 N_ON=$(count_reports "$TMP/reports")
 N_AB=$(count_reports "$TMP/reports-ab")
+N_TLS=$(count_reports "$TMP/reports-tls")
 N_OFF=$(count_reports "$TMP/reports-disabled")
-FINDINGS=$(python3 - "$TMP/reports" "$TMP/reports-ab" <<'EOF'
+FINDINGS=$(python3 - "$TMP/reports" "$TMP/reports-ab" "$TMP/reports-tls" <<'EOF'
 import collections, json, os, sys
 kinds = collections.Counter()
 bad = 0
@@ -261,9 +275,11 @@ echo
 printf '%-12s %10s %10s %7s  %-13s %-9s %s\n' workload "bare ms" "preld ms" ratio "95% interval" target verdict
 row churn "$R_CHURN" 1.05
 row keep-alive "$R_KA" 1.03
+row tls-ka "$R_TLS" 1.03
 row disabled "$R_OFF" 1.01
 echo "(ratio = median of $ROUNDS alternating bare/preloaded rounds, wall time; interval =" \
-     "bootstrap 95% of that median; churn = $CHURN_N connections; keep-alive = ab -k -n $AB_N -c $AB_C)"
+     "bootstrap 95% of that median; churn = $CHURN_N connections; keep-alive = ab -k -n $AB_N -c $AB_C;" \
+     "tls-ka = the same over TLS, -n $TLS_N)"
 echo
 printf '%-40s %8s %10s\n' "reference: churn $REF_N connections" "ratio" "ms"
 printf '%-40s %8s %10.1f\n' "bare (median of 3)" "1.00" "$(awk -v x="$REF_BARE" 'BEGIN { print x / 1e6 }')"
@@ -272,10 +288,10 @@ for line in "${ref_lines[@]}"; do
     printf '%-40s %8s %10s\n' "$label" "$ratio" "$ms"
 done
 echo
-echo "reports: churn $N_ON file(s), keep-alive $N_AB file(s), disabled $N_OFF file(s); findings: $FINDINGS"
+echo "reports: churn $N_ON file(s), keep-alive $N_AB file(s), tls $N_TLS file(s), disabled $N_OFF file(s); findings: $FINDINGS"
 
 status=0
-if ((N_ON == 0 || N_AB == 0)); then
+if ((N_ON == 0 || N_AB == 0 || N_TLS == 0)); then
     echo "bench: WARNING: preloaded runs wrote no report — was the library active?" >&2
     status=1
 fi

@@ -40,7 +40,6 @@ BUILD = os.path.join(ROOT, "build")
 LIB = os.path.join(BUILD, "libconnleak.so")
 CLI = os.path.join(BUILD, "connleak")
 FIXTURE_BIN = os.path.join(BUILD, "fixtures")
-FIXTURE_SRC = os.path.join(HERE, "fixtures")
 
 NGINX = "/usr/sbin/nginx"
 CURL = "/usr/bin/curl"
