@@ -42,7 +42,7 @@ from run import (TestFailure, check, kv, brief, summary, kinds, findings_of,  # 
                  only_report, report_for_pid, load_reports, new_dir, run, free_port,
                  preload_env, clean_env, PyPeer, read_request, FIXTURE_FAIL)
 
-FIXTURE_SRC = base.FIXTURE_SRC
+FIXTURE_SRC = os.path.join(HERE, "fixtures")
 FIXTURE_BIN = base.FIXTURE_BIN
 OPENSSL = "/usr/bin/openssl"
 TINYPROXY = "/usr/bin/tinyproxy"
