@@ -30,9 +30,7 @@ build/obj/%.o: src/%.c $(wildcard src/*/*.h include/connleak/*.h)
 build/libconnleak.so: $(LIB_OBJ)
 	$(CC) $(CFLAGS) -shared -Wl,-z,defs -Wl,-z,now -o $@ $^ $(LIBLIBS)
 
-build/connleak: tools/connleak.c $(wildcard tools/*.h)
-	@mkdir -p build
-	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -Iinclude -o $@ tools/connleak.c -ljansson
+include tools/tools.mk
 
 build/unit-tests: $(UNIT_SRC) $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Isrc -o $@ $(UNIT_SRC) \
@@ -47,10 +45,13 @@ integration: deps all fixtures
 	python3 tests/integration/run.py
 
 check: deps
-	$(MAKE) all fixtures build/unit-tests
+	$(MAKE) all fixtures build/unit-tests build/report-unit-tests
 	./build/unit-tests --jobs 1
+	./build/report-unit-tests --jobs 1
 	python3 tests/integration/run.py
 	python3 tests/integration/run_tls.py
+	python3 tests/cli/run.py
+	$(MAKE) fuzz
 
 demo: deps all
 	bash examples/demo.sh
@@ -64,6 +65,8 @@ install: all
 	install -m 0755 build/connleak $(DESTDIR)$(PREFIX)/bin/connleak
 	install -d $(DESTDIR)$(PREFIX)/include/connleak
 	install -m 0644 include/connleak/connleak.h $(DESTDIR)$(PREFIX)/include/connleak/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 man/connleak.1 $(DESTDIR)$(PREFIX)/share/man/man1/connleak.1
 
 clean:
 	rm -rf build

@@ -1,5 +1,6 @@
-/* The connleak command. `connleak run` runs a program under the preload and sums up the
- * reports it left; reading them uses jansson, never a hand-written parser. */
+/* `connleak run`: runs a program under the preload (CONNLEAK=1, the library put in front of
+ * LD_PRELOAD, report_dir set), waits for it, sums up the reports it left (read with jansson)
+ * and returns its exit status. */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -14,20 +15,9 @@
 #include <unistd.h>
 
 #include "connleak/connleak.h"
+#include "cli.h"
 
 static const char *const kind_names[] = CONNLEAK_KIND_NAMES;
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: connleak run [--report-dir DIR] [--options 'k=v:...'] [--] CMD [ARGS...]\n"
-		"       connleak version\n"
-		"\n"
-		"run   runs CMD with the connleak preload (CONNLEAK=1), writes one JSON report\n"
-		"      per process to DIR (default ./connleak-reports), prints a summary and\n"
-		"      returns CMD's exit status (128+N when killed by signal N).\n"
-		"      Options: see CONNLEAK_OPTIONS=help=1 or the README.\n");
-}
 
 /* The library sits beside the command in the build tree, or in ../lib/connleak when
  * installed; CONNLEAK_LIB overrides both. */
@@ -138,7 +128,7 @@ static void summarize(const char *dir, time_t since)
 	fputc('\n', stderr);
 }
 
-static int cmd_run(int argc, char **argv)
+int cmd_run(int argc, char **argv)
 {
 	const char *dir = "connleak-reports", *extra = NULL;
 	int i = 0;
@@ -158,14 +148,14 @@ static int cmd_run(int argc, char **argv)
 			break;
 		} else if (argv[i][0] == '-') {
 			fprintf(stderr, "connleak run: unknown option '%s'\n", argv[i]);
-			usage(stderr);
+			connleak_usage(stderr);
 			return 2;
 		} else {
 			break;
 		}
 	}
 	if (i >= argc) {
-		usage(stderr);
+		connleak_usage(stderr);
 		return 2;
 	}
 	char lib[PATH_MAX];
@@ -224,26 +214,4 @@ static int cmd_run(int argc, char **argv)
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
-}
-
-int main(int argc, char **argv)
-{
-	if (argc < 2) {
-		usage(stderr);
-		return 2;
-	}
-	if (!strcmp(argv[1], "run"))
-		return cmd_run(argc - 2, argv + 2);
-	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
-		printf("connleak %s (report schema %d)\n", CONNLEAK_VERSION,
-		       CONNLEAK_SCHEMA_VERSION);
-		return 0;
-	}
-	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage(stdout);
-		return 0;
-	}
-	fprintf(stderr, "connleak: unknown command '%s'\n", argv[1]);
-	usage(stderr);
-	return 2;
 }

@@ -1,0 +1,231 @@
+/* Symbolizes report frames offline: module path + offset from the module's load base ->
+ * function, file:line, with elfutils' libdwfl reading the module file (and its separate
+ * debug info, found by build-id or debuglink) on this machine. One Dwfl per module,
+ * cached. When the module is missing, unreadable, has no symbol for the address, or was
+ * modified after the report was written, the names the process found itself (the report's
+ * function/file/line) are used; without either, the writers print module+offset. */
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "report.h"
+
+struct module {
+	char *path;
+	Dwfl *dwfl; /* NULL when the module could not be read */
+	Dwfl_Module *mod;
+	GElf_Addr base; /* address the report's offsets are relative to, in dwfl's space */
+	struct timespec mtime;
+};
+
+static struct module *mods;
+static size_t nmods, capmods;
+
+/* Strings handed to frames; freed by symbolize_cleanup(). */
+static char **strs;
+static size_t nstrs, capstrs;
+
+static const char *keep(const char *s)
+{
+	if (!s)
+		return NULL;
+	if (nstrs == capstrs) {
+		size_t cap = capstrs ? 2 * capstrs : 256;
+		char **v = realloc(strs, cap * sizeof *v);
+		if (!v)
+			return NULL;
+		strs = v;
+		capstrs = cap;
+	}
+	char *d = strdup(s);
+	if (d)
+		strs[nstrs++] = d;
+	return d;
+}
+
+static char *debuginfo_path;
+static const Dwfl_Callbacks offline_callbacks = {
+	.find_elf = dwfl_build_id_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.section_address = dwfl_offline_section_address,
+	.debuginfo_path = &debuginfo_path,
+};
+
+/* The load base is where the first PT_LOAD segment's page starts (what dladdr calls
+ * dli_fbase): for PIE and shared objects whose first PT_LOAD has p_vaddr 0 the offset is
+ * the file's virtual address; for fixed-address executables it is added to that page. */
+static int find_base(struct module *m)
+{
+	GElf_Addr bias;
+	Elf *elf = dwfl_module_getelf(m->mod, &bias);
+	if (!elf)
+		return -1;
+	size_t phnum;
+	if (elf_getphdrnum(elf, &phnum) != 0)
+		return -1;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD) {
+			m->base = bias + (ph.p_vaddr & ~(GElf_Addr)0xfff);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static struct module *module_get(const char *path)
+{
+	for (size_t i = 0; i < nmods; i++)
+		if (!strcmp(mods[i].path, path))
+			return &mods[i];
+	if (nmods == capmods) {
+		size_t cap = capmods ? 2 * capmods : 16;
+		struct module *v = realloc(mods, cap * sizeof *v);
+		if (!v)
+			return NULL;
+		mods = v;
+		capmods = cap;
+	}
+	struct module *m = &mods[nmods];
+	memset(m, 0, sizeof *m);
+	if (!(m->path = strdup(path)))
+		return NULL;
+	nmods++;
+	struct stat st;
+	if (path[0] != '/' || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return m;
+	m->mtime = st.st_mtim;
+	Dwfl *d = dwfl_begin(&offline_callbacks);
+	if (!d)
+		return m;
+	dwfl_report_begin(d);
+	m->mod = dwfl_report_offline(d, path, path, -1);
+	if (!m->mod || dwfl_report_end(d, NULL, NULL) != 0 || find_base(m) != 0) {
+		dwfl_end(d);
+		m->mod = NULL;
+		return m;
+	}
+	m->dwfl = d;
+	return m;
+}
+
+/* Looks the frame up in its module; 0 when dwfl named the function. */
+static int lookup(struct frame *f, const char **fn, uint64_t *fn_off, const char **file,
+		  long *line)
+{
+	*fn = *file = NULL;
+	*line = 0;
+	if (!f->module || !f->has_offset)
+		return -1;
+	struct module *m = module_get(f->module);
+	if (!m || !m->dwfl)
+		return -1;
+	/* Frames are return addresses: the call is the byte before. */
+	GElf_Addr addr = m->base + f->offset;
+	GElf_Addr call = f->offset ? addr - 1 : addr;
+	GElf_Off off = 0;
+	GElf_Sym sym;
+	const char *name = dwfl_module_addrinfo(m->mod, call, &off, &sym, NULL, NULL, NULL);
+	if (!name)
+		return -1;
+	*fn = name;
+	*fn_off = off + (addr - call);
+	Dwfl_Line *l = dwfl_module_getsrc(m->mod, call);
+	if (l) {
+		int lineno = 0;
+		const char *src = dwfl_lineinfo(l, NULL, &lineno, NULL, NULL, NULL);
+		if (src && lineno > 0) {
+			*file = src;
+			*line = lineno;
+		}
+	}
+	return 0;
+}
+
+static void frame_apply(struct frame *f, int trust_module)
+{
+	const char *fn, *file;
+	uint64_t fn_off = 0;
+	long line;
+	f->function = f->rep_function;
+	f->file = f->rep_file;
+	f->line = f->rep_line;
+	f->has_fn_offset = 0;
+	if (!trust_module && f->rep_function)
+		return;
+	if (lookup(f, &fn, &fn_off, &file, &line) != 0)
+		return;
+	f->function = keep(fn);
+	f->fn_offset = fn_off;
+	f->has_fn_offset = 1;
+	if (file) {
+		f->file = keep(file);
+		f->line = line;
+	} else if (!(f->rep_function && f->rep_file && !strcmp(f->rep_function, fn))) {
+		/* The report's file:line belong to the report's function only. */
+		f->file = NULL;
+		f->line = 0;
+	}
+}
+
+void symbolize_frame(struct frame *f)
+{
+	frame_apply(f, 1);
+}
+
+/* "2026-11-21T23:16:35.872Z" -> seconds, or -1. */
+static time_t parse_time(const char *s)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	if (!s)
+		return -1;
+	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end)
+		return -1;
+	return timegm(&tm);
+}
+
+void symbolize_set(struct report_set *set)
+{
+	for (size_t p = 0; p < set->nprocs; p++) {
+		struct process *proc = &set->procs[p];
+		time_t written = parse_time(json_str(proc->root, "end_time"));
+		for (size_t i = 0; i < proc->nfindings; i++) {
+			struct finding *fd = &proc->findings[i];
+			for (size_t s = 0; s < fd->nstacks; s++)
+				for (size_t k = 0; k < fd->stacks[s].nframes; k++) {
+					struct frame *f = &fd->stacks[s].frames[k];
+					/* A module rebuilt after the report no longer matches
+					 * its offsets: keep the process's own names then. */
+					int trust = 1;
+					if (written != -1 && f->module) {
+						struct module *m = module_get(f->module);
+						if (m && m->dwfl && m->mtime.tv_sec > written + 1)
+							trust = 0;
+					}
+					frame_apply(f, trust);
+				}
+		}
+	}
+}
+
+void symbolize_cleanup(void)
+{
+	for (size_t i = 0; i < nmods; i++) {
+		if (mods[i].dwfl)
+			dwfl_end(mods[i].dwfl);
+		free(mods[i].path);
+	}
+	free(mods);
+	mods = NULL;
+	nmods = capmods = 0;
+	for (size_t i = 0; i < nstrs; i++)
+		free(strs[i]);
+	free(strs);
+	strs = NULL;
+	nstrs = capstrs = 0;
+}

@@ -1,0 +1,58 @@
+# The connleak command (tools/*.c), its unit tests and its fuzz target. Included by the
+# top-level Makefile in place of the old single-file build/connleak rule, before the
+# build/unit-tests rule (it takes the report tests out of UNIT_SRC, see below):
+#
+#   make build/connleak              the command: run + report (jansson, libdw, libelf)
+#   make build/report-unit-tests     criterion tests of tools/ (tests/unit/test_report_*.c)
+#   make report-unit                 builds and runs them
+#   make cli-tests                   tests/cli/run.py: `connleak report` over real reports
+#   make fuzz                        libFuzzer on the report reader, FUZZ_TIME seconds
+#
+# Needs: libjansson-dev libdw-dev libelf-dev libcriterion-dev; clang and its libFuzzer
+# runtime (Debian: clang libclang-rt-dev) for `make fuzz`.
+
+TOOLS_SRC     := $(sort $(wildcard tools/*.c))
+TOOLS_HDR     := $(wildcard tools/*.h) include/connleak/connleak.h
+# Everything but main() and `run`: what the report unit tests link.
+TOOLS_LIB_SRC := $(filter-out tools/main.c tools/run.c,$(TOOLS_SRC))
+TOOLS_CFLAGS  := $(WARN) -D_GNU_SOURCE -Iinclude -Itools
+TOOLS_LIBS    := -ljansson -ldw -lelf
+
+# The report tests link tools/, not the preload's objects: keep them out of
+# build/unit-tests (whose sources are tests/unit/*.c).
+REPORT_TEST_SRC := $(sort $(wildcard tests/unit/test_report_*.c))
+UNIT_SRC := $(filter-out $(REPORT_TEST_SRC),$(UNIT_SRC))
+
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 30
+FUZZ_SRC  := tests/fuzz/fuzz_report_read.c tools/report_read.c tools/report_group.c \
+	     tools/suppress.c $(wildcard tools/fmt_*.c)
+
+.PHONY: report-unit cli-tests fuzz
+
+build/connleak: $(TOOLS_SRC) $(TOOLS_HDR)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(TOOLS_CFLAGS) -o $@ $(TOOLS_SRC) $(TOOLS_LIBS)
+
+build/report-unit-tests: $(TOOLS_LIB_SRC) $(REPORT_TEST_SRC) $(TOOLS_HDR) \
+		$(wildcard tests/unit/report_test.h)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(TOOLS_CFLAGS) -Itests/unit -o $@ $(TOOLS_LIB_SRC) $(REPORT_TEST_SRC) \
+		$(TOOLS_LIBS) -lcriterion
+
+report-unit: build/report-unit-tests
+	./build/report-unit-tests --jobs 1
+
+cli-tests: build/libconnleak.so build/connleak fixtures
+	python3 tests/cli/run.py
+
+build/fuzz-report-read: $(FUZZ_SRC) $(TOOLS_HDR)
+	@mkdir -p build
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		$(TOOLS_CFLAGS) -o $@ $(FUZZ_SRC) -ljansson
+
+# The seed corpus stays as it is; what the fuzzer finds goes to build/fuzz-corpus.
+fuzz: build/fuzz-report-read
+	@mkdir -p build/fuzz-corpus
+	./build/fuzz-report-read -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
+		-print_final_stats=1 build/fuzz-corpus tests/fuzz/corpus
