@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 
 #include "../report/report.h"
+#include "../track/agent.h"
 #include "../track/findings.h"
 #include "../track/model.h"
 #include "../util/backtrace.h"
@@ -128,6 +129,12 @@ void hook_after_fork_child(void)
 	finished = 0;
 }
 
+/* The background thread is connleak's own: every call it makes passes straight through. */
+static void agent_thread_init(void)
+{
+	hook_busy = 1;
+}
+
 __attribute__((constructor)) static void connleak_init(void)
 {
 	real_init();
@@ -143,6 +150,7 @@ __attribute__((constructor)) static void connleak_init(void)
 	hook_pid = getpid();
 	hook_busy++;
 	backtrace_init();
+	agent_setup(agent_thread_init);
 	model_init(&opts);
 	model_scan_inherited();
 	hook_busy--;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../report/report.h"
+#include "../track/agent.h"
 #include "../track/model.h"
 #include "hook.h"
 
@@ -21,6 +22,7 @@ HOOK pid_t fork(void)
 	if (p == 0) {
 		hook_after_fork_child();
 		model_fork_child();
+		agent_after_fork_child();
 	} else {
 		model_fork_parent(p);
 	}

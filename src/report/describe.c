@@ -164,6 +164,19 @@ void finding_message(const struct finding *f, char *buf, size_t n)
 				 f->peer_len ? " to " : "", f->peer_len ? to : "");
 		break;
 	}
+	case CONNLEAK_STALE_DNS:
+		snprintf(buf, n,
+			 "connection fd %d still talks to %s, which %s no longer resolves to (now "
+			 "%s%s), %llu ms old",
+			 f->fd, to, f->hostname, f->nanswer ? f->addrs[0] : "nothing",
+			 f->nanswer > 1 ? ", ..." : "", (unsigned long long)f->age_ms);
+		break;
+	case CONNLEAK_LEASE_EXPIRED:
+		snprintf(buf, n, "connection fd %d to %s%s%s%s outlived its %llu ms lease: %llu ms old",
+			 f->fd, to, f->hostname[0] ? " (" : "", f->hostname,
+			 f->hostname[0] ? ")" : "", (unsigned long long)f->lease_ms,
+			 (unsigned long long)f->age_ms);
+		break;
 	default:
 		snprintf(buf, n, "%s", kind_name(f->key.kind));
 	}

@@ -11,6 +11,7 @@
 #include "../track/findings.h"
 #include "../track/model.h"
 #include "../track/sock.h"
+#include "../track/timeline.h"
 #include "../track/tls.h"
 #include "../util/clock.h"
 #include "../util/real.h"
@@ -127,6 +128,15 @@ static void emit_finding(const struct finding *f, void *ctx)
 			json_null(j, "tls");
 		}
 		break;
+	case CONNLEAK_STALE_DNS:
+		json_open(j, "answer", '[');
+		for (int i = 0; i < f->nanswer; i++)
+			json_str(j, NULL, f->addrs[i]);
+		json_close(j, ']');
+		break;
+	case CONNLEAK_LEASE_EXPIRED:
+		json_uint(j, "lease_ms", f->lease_ms);
+		break;
 	case CONNLEAK_FD_EXHAUSTION:
 		json_str(j, "errno", f->err == ENFILE ? "ENFILE" : "EMFILE");
 		json_uint(j, "open_sockets", f->open_sockets);
@@ -159,7 +169,7 @@ static void emit_endpoint(const struct endpoint *e, void *ctx)
 	json_open(j, NULL, '{');
 	emit_addr(j, "peer", &e->addr, e->addr_len);
 	json_str(j, "role", e->key.server ? "server" : "client");
-	json_null(j, "hostname");
+	json_str(j, "hostname", e->host[0] ? e->host : NULL);
 	json_uint(j, "connections", e->connections);
 	json_uint(j, "open", e->open);
 	json_uint(j, "peak_concurrent", e->peak);
@@ -168,6 +178,7 @@ static void emit_endpoint(const struct endpoint *e, void *ctx)
 	json_uint(j, "requests", e->requests + e->live_requests);
 	json_uint(j, "tls_handshakes", e->tls_handshakes);
 	json_uint(j, "tls_resumed", e->tls_resumed);
+	json_uint(j, "leases_enforced", e->leases_enforced);
 	json_open(j, "lifetime_ms", '{');
 	json_uint(j, "p50", endpoint_lifetime_quantile(e, 0.50));
 	json_uint(j, "p99", endpoint_lifetime_quantile(e, 0.99));
@@ -243,6 +254,7 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	json_uint(&j, "findings", findings_total());
 	json_uint(&j, "tls_sessions", st->tls_sessions);
 	json_uint(&j, "orphaned_sessions", tls_orphaned_count());
+	json_uint(&j, "leases_enforced", st->leases_enforced);
 	json_uint(&j, "distinct_stacks", stacks_count());
 	json_uint(&j, "endpoints_dropped", endpoint_dropped());
 	json_close(&j, '}');
@@ -255,6 +267,22 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	endpoint_each(emit_endpoint, &j);
 	json_close(&j, ']');
 	json_open(&j, "timeline", '[');
+	for (int i = 0; i < timeline_count(); i++) {
+		const struct tl_sample *t = timeline_get(i);
+		json_open(&j, NULL, '{');
+		json_uint(&j, "t_ms", t->t_ms);
+		json_uint(&j, "open_sockets", t->open);
+		json_uint(&j, "close_wait", t->close_wait);
+		json_uint(&j, "orphaned_sessions", t->orphaned);
+		json_open(&j, "endpoints", '{');
+		for (int k = 0; k < t->nep; k++) {
+			format_addr((const struct sockaddr_storage *)&t->ep[k].addr, t->ep[k].len,
+				    buf, sizeof buf);
+			json_uint(&j, buf, t->ep[k].open);
+		}
+		json_close(&j, '}');
+		json_close(&j, '}');
+	}
 	json_close(&j, ']');
 	json_open(&j, "events", '[');
 	for (int i = 0; i < model_state.nevents; i++) {
@@ -264,6 +292,12 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 		json_str(&j, "what", e->what);
 		if (!strcmp(e->what, "fork"))
 			json_int(&j, "child", e->arg);
+		if (!strcmp(e->what, "lease")) {
+			json_int(&j, "fd", e->fd);
+			emit_addr(&j, "peer", &e->peer, e->peer_len);
+			json_str(&j, "hostname", e->host[0] ? e->host : NULL);
+			json_uint(&j, "age_ms", e->age_ms);
+		}
 		json_close(&j, '}');
 	}
 	json_close(&j, ']');

@@ -22,6 +22,8 @@ struct endpoint {
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	uint64_t connections, open, peak, bytes_in, bytes_out, requests, tls_handshakes, tls_resumed;
+	uint64_t leases_enforced;
+	char host[128]; /* hostname of its connections, when resolved */
 	/* Of the connections still open, summed when a report is written. */
 	uint64_t live_bytes_in, live_bytes_out, live_requests;
 	uint64_t lifetime_max_ms;

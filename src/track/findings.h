@@ -46,6 +46,10 @@ struct finding {
 	int crosstalk;
 	struct sockaddr_storage now_peer;
 	socklen_t now_peer_len;
+	/* stale-dns: the current answer; lease-expired: the lease */
+	int nanswer;
+	char addrs[8][48];
+	uint64_t lease_ms;
 	int ngroups;
 	struct {
 		stack_id stack;

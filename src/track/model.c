@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,6 +20,10 @@
 #include "fdtable.h"
 #include "findings.h"
 #include "tls.h"
+#include "agent.h"
+#include "dns.h"
+#include "lease.h"
+#include "timeline.h"
 
 struct model_view model_state;
 const struct options *model_opt;
@@ -32,6 +37,7 @@ void model_init(const struct options *o)
 		o = &default_opt;
 	}
 	model_opt = o;
+	lease_configure(o->lease_peers);
 	model_state.start_wall_ms = clock_wall_ms();
 	model_state.start_mono_ms = clock_coarse_ms();
 }
@@ -51,16 +57,18 @@ stack_id model_capture(void)
 	return stacks_capture(model_opt ? model_opt->backtrace_depth : 16);
 }
 
-static void add_event(const char *what, long arg)
+struct model_event *model_add_event(const char *what, long arg)
 {
 	if (model_state.nevents >= MODEL_EVENTS_MAX) {
 		model_state.events_dropped++;
-		return;
+		return NULL;
 	}
 	struct model_event *e = &model_state.events[model_state.nevents++];
+	memset(e, 0, sizeof *e);
 	e->t_ms = clock_coarse_ms() - model_state.start_mono_ms;
 	e->what = what;
 	e->arg = arg;
+	return e;
 }
 
 /* Descriptor `fd` stops referring to `s` (close, dup2 over it, or a missed close). */
@@ -129,6 +137,8 @@ static struct sock *new_sock(int fd, int family, int type, int origin, int have_
 	uint32_t open = sock_live_count();
 	if (open > model_state.stats.peak_open)
 		model_state.stats.peak_open = open;
+	if (!s->inherited)
+		agent_ensure();
 	return s;
 }
 
@@ -172,10 +182,15 @@ void model_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		s->peer_len = len;
 		s->client = 1;
 		model_state.stats.connects++;
+		const char *host = dns_name_of(addr);
+		snprintf(s->host, sizeof s->host, "%s", host ? host : "");
 		if (!s->ep && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) {
 			s->ep = endpoint_get(0, addr, len);
-			if (s->ep)
+			if (s->ep) {
 				endpoint_opened(s->ep);
+				if (s->host[0])
+					snprintf(s->ep->host, sizeof s->ep->host, "%s", s->host);
+			}
 		}
 	}
 	model_unlock();
@@ -229,6 +244,7 @@ void model_describe(struct finding *f, const struct sock *s, int fd, uint32_t ge
 	f->origin = s->origin;
 	f->peer = s->peer;
 	f->peer_len = s->peer_len;
+	snprintf(f->hostname, sizeof f->hostname, "%s", s->host);
 	f->tcp_state = -1;
 	f->age_ms = now - s->t_created;
 	uint64_t last = atomic_load(&s->t_last_io);
@@ -257,7 +273,8 @@ static int carried_data(const struct sock *s)
 static void check_close_wait(struct sock *s, const struct close_ctx *c, stack_id closed)
 {
 	uint64_t eof = atomic_load(&s->t_eof);
-	if (!eof)
+	/* A lease's own shutdown is not the peer closing. */
+	if (!eof || s->leased)
 		return;
 	uint64_t held = clock_coarse_ms() - eof;
 	if (held <= model_opt->close_wait_ms)
@@ -491,6 +508,13 @@ void model_received(const struct msghdr *msg)
 	}
 }
 
+void model_dns(const char *name, const struct dns_answer *a)
+{
+	model_lock();
+	dns_resolved(name, a);
+	model_unlock();
+}
+
 void model_exhausted(int err)
 {
 	model_lock();
@@ -623,7 +647,7 @@ void model_fork_parent(pid_t child)
 			if (fl >= 0 && !(fl & FD_CLOEXEC))
 				s->forked = 1;
 		}
-		add_event("fork", (long)child);
+		model_add_event("fork", (long)child);
 	}
 	stacks_fork_parent();
 	model_unlock();
@@ -644,6 +668,7 @@ void model_fork_child(void)
 	}
 	findings_clear();
 	endpoint_clear();
+	timeline_clear();
 	memset(&model_state.stats, 0, sizeof model_state.stats);
 	model_state.stats.inherited = sock_live_count();
 	model_state.stats.peak_open = sock_live_count();
@@ -732,7 +757,7 @@ void model_exit_checks(void)
 		f.key.created = s->created;
 		findings_add(&f);
 
-		uint64_t eof = atomic_load(&s->t_eof);
+		uint64_t eof = s->leased ? 0 : atomic_load(&s->t_eof);
 		if (eof > now)
 			eof = now;
 		int in_close_wait = f.tcp_state == TCP_CLOSE_WAIT;

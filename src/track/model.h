@@ -14,7 +14,7 @@
 
 struct model_stats {
 	uint64_t created, accepted, received, inherited, connects, closes, peak_open;
-	uint64_t tls_sessions;
+	uint64_t tls_sessions, leases_enforced;
 };
 
 #define MODEL_EVENTS_MAX 64
@@ -22,7 +22,12 @@ struct model_stats {
 struct model_event {
 	uint64_t t_ms; /* since start */
 	const char *what;
-	long arg;
+	long arg;  /* fork: the child */
+	int fd;    /* lease: the connection shut down */
+	uint64_t age_ms;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	char host[128];
 };
 
 struct model_view {
@@ -65,6 +70,9 @@ void model_dup(int oldfd, int newfd);
 void model_shutdown(int fd, int how);
 void model_received(const struct msghdr *msg);
 void model_exhausted(int err);
+struct dns_answer;
+/* `name` resolved to `a` (the program's lookup or our re-resolution). */
+void model_dns(const char *name, const struct dns_answer *a);
 void model_keepalive_race(struct sock *s, const char *answer);
 /* I/O on fd failed with EBADF: a finding when the program had closed the socket there. */
 void model_stale_fd(int fd);
@@ -80,6 +88,9 @@ stack_id model_capture(void);
 
 /* Adds the counters of open connections to their endpoints' live_* fields. */
 void model_fold_live(void);
+
+/* Appends an event (NULL when the bounded list is full). Lock held. */
+struct model_event *model_add_event(const char *what, long arg);
 
 /* Detectors that run when the process ends (leaked sockets, close-wait). Once. */
 void model_exit_checks(void);

@@ -27,6 +27,8 @@ struct sock {
 	uint8_t forked;    /* a child was forked while this was open without FD_CLOEXEC */
 	uint8_t client;    /* connect() was called on it: the program speaks first */
 	uint8_t shut_wr;   /* the program called shutdown(SHUT_WR/SHUT_RDWR) */
+	uint8_t leased;    /* the lease acted (enforce) or was reported (report) */
+	uint8_t stale_dns; /* stale-dns already reported */
 	int nfds;          /* descriptors of this process that refer to it */
 	int fd;            /* the first descriptor and its generation */
 	uint32_t gen;
@@ -35,6 +37,7 @@ struct sock {
 	stack_id created;
 	uint64_t t_created;
 	struct endpoint *ep;
+	char host[128]; /* the name the peer address was resolved from, empty if none */
 	struct tls_sess *sessions; /* TLS sessions bound to this socket */
 
 	/* A close() that did not release the connection because a dup still holds it. */

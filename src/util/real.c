@@ -70,6 +70,12 @@ void real_init(void)
 	R(unlink, "unlink");
 	R(pipe2, "pipe2");
 	R(syscall, "syscall");
+	R(getaddrinfo, "getaddrinfo");
+	R(freeaddrinfo, "freeaddrinfo");
+	R(gethostbyname, "gethostbyname");
+	R(gethostbyname2, "gethostbyname2");
+	R(gethostbyname_r, "gethostbyname_r");
+	R(gethostbyname2_r, "gethostbyname2_r");
 #undef R
 	if (!real.fcntl64)
 		real.fcntl64 = real.fcntl;

@@ -3,6 +3,7 @@
 #ifndef CONNLEAK_REAL_H
 #define CONNLEAK_REAL_H
 
+#include <netdb.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -53,6 +54,15 @@ struct real_fns {
 	int (*unlink)(const char *);
 	int (*pipe2)(int[2], int);
 	long (*syscall)(long, ...);
+	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
+			   struct addrinfo **);
+	void (*freeaddrinfo)(struct addrinfo *);
+	struct hostent *(*gethostbyname)(const char *);
+	struct hostent *(*gethostbyname2)(const char *, int);
+	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **,
+			       int *);
+	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t,
+				struct hostent **, int *);
 };
 
 extern struct real_fns real;
