@@ -73,38 +73,12 @@ HOOK void gnutls_transport_set_ptr2(gnutls_session_t s, void *recv_p, void *send
 	bind_ptr(s, recv_p);
 }
 
-/* Only the program's outermost call is checked and counted. */
-static __thread int nested __attribute__((tls_model("initial-exec")));
-
-static void before_use(gnutls_session_t s)
-{
-	if (hook_active()) {
-		int use = 0, bound = 1;
-		TRACK(use = tls_use(s); bound = tls_is_bound(s));
-		if (use & TLS_USE_HALT)
-			hook_halt();
-		/* The descriptor calls this makes are the same stale use: one finding. */
-		hook_tls_stale = use & TLS_USE_STALE;
-		if (!bound)
-			hook_tls_unbound = s;
-	}
-}
-
-static inline ssize_t after_use(ssize_t r)
-{
-	hook_tls_unbound = NULL;
-	hook_tls_stale = 0;
-	return r;
-}
-
 HOOK int gnutls_handshake(gnutls_session_t s)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_GNUTLS(gnutls_handshake)(s);
-	nested++;
-	before_use(s);
-	int r = (int)after_use(REAL_GNUTLS(gnutls_handshake)(s));
-	nested--;
+	int r = REAL_GNUTLS(gnutls_handshake)(s);
+	tls_call_leave();
 	if (r == 0 && hook_active()) {
 		int (*resumed)(gnutls_session_t) = REAL_GNUTLS(gnutls_session_is_resumed);
 		TRACK(tls_handshake_done(s, resumed ? resumed(s) : 0));
@@ -114,35 +88,29 @@ HOOK int gnutls_handshake(gnutls_session_t s)
 
 HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *buf, size_t n)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_GNUTLS(gnutls_record_send)(s, buf, n);
-	nested++;
-	before_use(s);
 	ssize_t r = REAL_GNUTLS(gnutls_record_send)(s, buf, n);
-	nested--;
-	return after_use(r);
+	tls_call_leave();
+	return r;
 }
 
 HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *buf, size_t n)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_GNUTLS(gnutls_record_recv)(s, buf, n);
-	nested++;
-	before_use(s);
 	ssize_t r = REAL_GNUTLS(gnutls_record_recv)(s, buf, n);
-	nested--;
-	return after_use(r);
+	tls_call_leave();
+	return r;
 }
 
 HOOK int gnutls_bye(gnutls_session_t s, int how)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_GNUTLS(gnutls_bye)(s, how);
-	nested++;
-	before_use(s);
 	ssize_t r = REAL_GNUTLS(gnutls_bye)(s, how);
-	nested--;
-	return after_use(r);
+	tls_call_leave();
+	return r;
 }
 
 HOOK int gnutls_server_name_set(gnutls_session_t s, int type, const void *name, size_t len)

@@ -115,8 +115,6 @@ HOOK void SSL_set0_wbio(SSL *s, BIO *wbio)
 
 static int handshake(SSL *s, int r)
 {
-	hook_tls_unbound = NULL;
-	hook_tls_stale = 0;
 	if (r == 1 && hook_active()) {
 		int (*reused)(const SSL *) = REAL_SSL(SSL_session_reused);
 		TRACK(bind_lazily(s); tls_handshake_done(s, reused ? reused(s) : 0));
@@ -124,152 +122,94 @@ static int handshake(SSL *s, int r)
 	return r;
 }
 
-/* libssl calls its own exported functions (SSL_connect calls SSL_do_handshake): only the
- * program's outermost call is checked and counted. */
-static __thread int nested __attribute__((tls_model("initial-exec")));
-
-__thread void *hook_tls_unbound __attribute__((tls_model("initial-exec")));
-__thread int hook_tls_stale __attribute__((tls_model("initial-exec")));
-
-void hook_bind_unbound(int fd)
-{
-	void *s = hook_tls_unbound;
-	hook_tls_unbound = NULL;
-	TRACK(tls_bind(s, fd));
-}
-
-/* Before a call that moves bytes through the session: a session whose socket is gone is a
- * finding; one not bound yet is bound by the first socket I/O of the call. */
-static void before_use(SSL *s)
-{
-	if (hook_active()) {
-		int use = 0, bound = 1;
-		TRACK(use = tls_use(s); bound = tls_is_bound(s));
-		if (use & TLS_USE_HALT)
-			hook_halt();
-		/* The descriptor calls this makes are the same stale use: one finding. */
-		hook_tls_stale = use & TLS_USE_STALE;
-		if (!bound)
-			hook_tls_unbound = s;
-	}
-}
-
-/* After it: no binding carries over to the next call. */
-static inline int after_use(int r)
-{
-	hook_tls_unbound = NULL;
-	hook_tls_stale = 0;
-	return r;
-}
-
 HOOK int SSL_connect(SSL *s)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_SSL(SSL_connect)(s);
-	nested++;
-	before_use(s);
 	int r = REAL_SSL(SSL_connect)(s);
-	nested--;
+	tls_call_leave();
 	return handshake(s, r);
 }
 
 HOOK int SSL_accept(SSL *s)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_SSL(SSL_accept)(s);
-	nested++;
-	before_use(s);
 	int r = REAL_SSL(SSL_accept)(s);
-	nested--;
+	tls_call_leave();
 	return handshake(s, r);
 }
 
 HOOK int SSL_do_handshake(SSL *s)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_SSL(SSL_do_handshake)(s);
-	nested++;
-	before_use(s);
 	int r = REAL_SSL(SSL_do_handshake)(s);
-	nested--;
+	tls_call_leave();
 	return handshake(s, r);
 }
 
 HOOK int SSL_read(SSL *s, void *buf, int n)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_SSL(SSL_read)(s, buf, n);
-	nested++;
-	before_use(s);
 	int r = REAL_SSL(SSL_read)(s, buf, n);
-	nested--;
-	return after_use(r);
+	tls_call_leave();
+	return r;
 }
 
 HOOK int SSL_read_ex(SSL *s, void *buf, size_t n, size_t *got)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_SSL(SSL_read_ex)(s, buf, n, got);
-	nested++;
-	before_use(s);
 	int r = REAL_SSL(SSL_read_ex)(s, buf, n, got);
-	nested--;
-	return after_use(r);
+	tls_call_leave();
+	return r;
 }
 
 HOOK int SSL_peek(SSL *s, void *buf, int n)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_SSL(SSL_peek)(s, buf, n);
-	nested++;
-	before_use(s);
 	int r = REAL_SSL(SSL_peek)(s, buf, n);
-	nested--;
-	return after_use(r);
+	tls_call_leave();
+	return r;
 }
 
 HOOK int SSL_peek_ex(SSL *s, void *buf, size_t n, size_t *got)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_SSL(SSL_peek_ex)(s, buf, n, got);
-	nested++;
-	before_use(s);
 	int r = REAL_SSL(SSL_peek_ex)(s, buf, n, got);
-	nested--;
-	return after_use(r);
+	tls_call_leave();
+	return r;
 }
 
 HOOK int SSL_write(SSL *s, const void *buf, int n)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_SSL(SSL_write)(s, buf, n);
-	nested++;
-	before_use(s);
 	int r = REAL_SSL(SSL_write)(s, buf, n);
-	nested--;
-	return after_use(r);
+	tls_call_leave();
+	return r;
 }
 
 HOOK int SSL_write_ex(SSL *s, const void *buf, size_t n, size_t *done)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_SSL(SSL_write_ex)(s, buf, n, done);
-	nested++;
-	before_use(s);
 	int r = REAL_SSL(SSL_write_ex)(s, buf, n, done);
-	nested--;
-	return after_use(r);
+	tls_call_leave();
+	return r;
 }
 
 HOOK int SSL_shutdown(SSL *s)
 {
-	if (nested)
+	if (!tls_call_enter(s))
 		return REAL_SSL(SSL_shutdown)(s);
-	nested++;
-	before_use(s);
 	int r = REAL_SSL(SSL_shutdown)(s);
-	nested--;
-	return after_use(r);
+	tls_call_leave();
+	return r;
 }
 
 /* SSL_set_tlsext_host_name() is a macro over SSL_ctrl. */

@@ -22,6 +22,12 @@ extern const struct tls_hook gnutls_hooks[];
  * already have) sees it. */
 void *tls_real(void **slot, const char *name, void *anchor, const void *caller);
 
+/* Around the real call of a TLS function that uses a session (tlscall.c): enter returns 0
+ * for a call libssl makes from inside another (just pass it through); leave only after a
+ * call that entered. */
+int tls_call_enter(void *session);
+void tls_call_leave(void);
+
 /* The real dlsym, for looking up symbols in a library handle. */
 void *real_dlsym(void *handle, const char *name);
 

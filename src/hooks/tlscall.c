@@ -1,0 +1,45 @@
+/* What every TLS library call we follow does around the real call, for OpenSSL and GnuTLS
+ * alike: only the program's outermost call counts (libssl calls its own exported functions,
+ * SSL_connect calls SSL_do_handshake); before it, a session whose socket is gone is a
+ * finding and an unbound session waits for its first socket I/O; after it, none of that
+ * carries over to the next call. */
+#include "../track/tls.h"
+#include "hook.h"
+#include "tlsreal.h"
+
+static __thread int nested __attribute__((tls_model("initial-exec")));
+
+__thread void *hook_tls_unbound __attribute__((tls_model("initial-exec")));
+__thread int hook_tls_stale __attribute__((tls_model("initial-exec")));
+
+void hook_bind_unbound(int fd)
+{
+	void *s = hook_tls_unbound;
+	hook_tls_unbound = NULL;
+	TRACK(tls_bind(s, fd));
+}
+
+int tls_call_enter(void *session)
+{
+	if (nested)
+		return 0;
+	nested++;
+	if (hook_active()) {
+		int use = 0, bound = 1;
+		TRACK(use = tls_use(session); bound = tls_is_bound(session));
+		if (use & TLS_USE_HALT)
+			hook_halt();
+		/* The descriptor calls this makes are the same stale use: one finding. */
+		hook_tls_stale = use & TLS_USE_STALE;
+		if (!bound)
+			hook_tls_unbound = session;
+	}
+	return 1;
+}
+
+void tls_call_leave(void)
+{
+	nested--;
+	hook_tls_unbound = NULL;
+	hook_tls_stale = 0;
+}
