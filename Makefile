@@ -50,6 +50,7 @@ check: deps
 	./build/report-unit-tests --jobs 1
 	python3 tests/integration/run.py
 	python3 tests/integration/run_tls.py
+	python3 tests/integration/run_lease.py
 	python3 tests/cli/run.py
 	$(MAKE) fuzz
 

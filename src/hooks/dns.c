@@ -1,12 +1,20 @@
 /* Name resolution hooks: getaddrinfo and the gethostbyname family. What a name resolved to
  * lets connections carry their hostname, and a later answer without a live connection's
  * address is a stale-dns finding. */
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <string.h>
 
 #include "../track/dns.h"
 #include "../track/model.h"
 #include "hook.h"
+
+/* A literal address "resolves" to itself: it names no host, so it is not remembered. */
+static int is_literal(const char *name)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
+}
 
 static void from_addrinfo(const char *name, const struct addrinfo *res)
 {
@@ -44,7 +52,7 @@ HOOK int getaddrinfo(const char *node, const char *service, const struct addrinf
 		     struct addrinfo **res)
 {
 	int r = REAL(getaddrinfo)(node, service, hints, res);
-	if (r == 0 && node && hook_active())
+	if (r == 0 && node && !is_literal(node) && hook_active())
 		TRACK(from_addrinfo(node, *res));
 	return r;
 }
@@ -52,7 +60,7 @@ HOOK int getaddrinfo(const char *node, const char *service, const struct addrinf
 HOOK struct hostent *gethostbyname(const char *name)
 {
 	struct hostent *h = REAL(gethostbyname)(name);
-	if (h && hook_active())
+	if (h && !is_literal(name) && hook_active())
 		TRACK(from_hostent(name, h));
 	return h;
 }
@@ -60,7 +68,7 @@ HOOK struct hostent *gethostbyname(const char *name)
 HOOK struct hostent *gethostbyname2(const char *name, int af)
 {
 	struct hostent *h = REAL(gethostbyname2)(name, af);
-	if (h && hook_active())
+	if (h && !is_literal(name) && hook_active())
 		TRACK(from_hostent(name, h));
 	return h;
 }
@@ -69,7 +77,7 @@ HOOK int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_
 			 struct hostent **result, int *h_errnop)
 {
 	int r = REAL(gethostbyname_r)(name, ret, buf, len, result, h_errnop);
-	if (r == 0 && result && *result && hook_active())
+	if (r == 0 && result && *result && !is_literal(name) && hook_active())
 		TRACK(from_hostent(name, *result));
 	return r;
 }
@@ -78,7 +86,7 @@ HOOK int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *b
 			  size_t len, struct hostent **result, int *h_errnop)
 {
 	int r = REAL(gethostbyname2_r)(name, af, ret, buf, len, result, h_errnop);
-	if (r == 0 && result && *result && hook_active())
+	if (r == 0 && result && *result && !is_literal(name) && hook_active())
 		TRACK(from_hostent(name, *result));
 	return r;
 }

@@ -4,8 +4,8 @@
  * already handle by reconnecting (resolving the name again). SHUT_RD rather than SHUT_WR:
  * a write racing the shutdown still goes out, so it raises no SIGPIPE that a server's
  * close would not have raised. Only idle connections are shut: the last completed
- * operation was a read that answered a request, nothing was written since, and no unread
- * data waits. */
+ * operation was a read that answered a request, nothing was written since, no unread
+ * data waits, and the connection has been quiet for a while. */
 #include "lease.h"
 
 #include <arpa/inet.h>
@@ -70,10 +70,19 @@ static int peer_matches(const struct sock *s)
 	return 0;
 }
 
+/* A response still arriving looks idle between two reads (the program waits in poll), so
+ * the connection must also have been quiet for a while: a third of the lease, at least
+ * 50 ms and at most a second. */
+static uint64_t quiet_ms(void)
+{
+	uint64_t q = model_opt->lease_ms / 3;
+	return q < 50 ? 50 : q > 1000 ? 1000 : q;
+}
+
 static int idle(const struct sock *s)
 {
 	if (atomic_load(&s->phase) != PHASE_REPLIED || atomic_load(&s->reuse_pending) ||
-	    atomic_load(&s->t_eof))
+	    atomic_load(&s->t_eof) || clock_coarse_ms() - atomic_load(&s->t_last_io) < quiet_ms())
 		return 0;
 	int unread = 0;
 	return ioctl(s->fd, FIONREAD, &unread) == 0 && unread == 0;

@@ -1249,20 +1249,19 @@ def one_line(text):
     return " | ".join(line.rstrip() for line in text.strip().splitlines())
 
 
-def all_tests():
-    return [(name[5:], fn) for name, fn in globals().items()
-            if name.startswith("test_") and callable(fn)]
-
-
-def main():
-    global KEEP, SESSION_DIR, _nginx
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def run_suite(names, session_prefix, build, cleanup=lambda: None):
+    """The runner every suite shares: `names` are the suite's globals (its test_* functions
+    are the tests), `build` builds its fixtures, `cleanup` stops its peers. Prints one
+    PASS/FAIL line per test and "N passed, N failed"; returns the exit status."""
+    global KEEP, SESSION_DIR
+    ap = argparse.ArgumentParser(description=names["__doc__"].split("\n\n")[0])
     ap.add_argument("-k", dest="pattern", action="append", default=[],
                     help="run only tests whose name contains this substring (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep temporary directories")
     ap.add_argument("--list", action="store_true", help="list test names and exit")
     args = ap.parse_args()
-    tests = all_tests()
+    tests = [(name[5:], fn) for name, fn in names.items()
+             if name.startswith("test_") and callable(fn)]
     if args.pattern:
         tests = [(n, f) for n, f in tests if any(p in n for p in args.pattern)]
     if args.list:
@@ -1270,8 +1269,9 @@ def main():
             print(n)
         return 0
     KEEP = args.keep
-    SESSION_DIR = tempfile.mkdtemp(prefix="connleak-it.")
-    build_fixtures()
+    SESSION_DIR = tempfile.mkdtemp(prefix=session_prefix)
+    os.chmod(SESSION_DIR, 0o755)  # servers that drop privileges read their files from here
+    build()
     passed = failed = 0
     try:
         for name, fn in tests:
@@ -1290,15 +1290,24 @@ def main():
                 passed += 1
                 print("PASS %s" % name, flush=True)
     finally:
-        if _nginx is not None:
-            _nginx.stop()
-            _nginx = None
+        cleanup()
         if KEEP:
             print("kept %s" % SESSION_DIR, flush=True)
         else:
             shutil.rmtree(SESSION_DIR, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed else 0
+
+
+def stop_nginx():
+    global _nginx
+    if _nginx is not None:
+        _nginx.stop()
+        _nginx = None
+
+
+def main():
+    return run_suite(globals(), "connleak-it.", build_fixtures, stop_nginx)
 
 
 if __name__ == "__main__":

@@ -932,52 +932,8 @@ def test_nginx_tls_preloaded_under_ab():
 # ---------------------------------------------------------------------------
 
 
-def all_tests():
-    return [(name[5:], fn) for name, fn in globals().items()
-            if name.startswith("test_") and callable(fn)]
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("-k", dest="pattern", action="append", default=[],
-                    help="run only tests whose name contains this substring (repeatable)")
-    ap.add_argument("--keep", action="store_true", help="keep temporary directories")
-    ap.add_argument("--list", action="store_true", help="list test names and exit")
-    args = ap.parse_args()
-    tests = all_tests()
-    if args.pattern:
-        tests = [(n, f) for n, f in tests if any(p in n for p in args.pattern)]
-    if args.list:
-        for n, _ in tests:
-            print(n)
-        return 0
-    base.KEEP = args.keep
-    base.SESSION_DIR = tempfile.mkdtemp(prefix="connleak-tls.")
-    build_tls_fixtures()
-    passed = failed = 0
-    try:
-        for name, fn in tests:
-            try:
-                if not os.path.exists(base.LIB):
-                    raise TestFailure("%s missing (build the library first)" % base.LIB)
-                fn()
-            except TestFailure as e:
-                failed += 1
-                print("FAIL %s: %s" % (name, e), flush=True)
-            except Exception:
-                failed += 1
-                print("FAIL %s: test error: %s" % (name, traceback.format_exc().strip()),
-                      flush=True)
-            else:
-                passed += 1
-                print("PASS %s" % name, flush=True)
-    finally:
-        if args.keep:
-            print("kept %s" % base.SESSION_DIR, flush=True)
-        else:
-            shutil.rmtree(base.SESSION_DIR, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed), flush=True)
-    return 1 if failed else 0
+    return base.run_suite(globals(), "connleak-tls.", build_tls_fixtures)
 
 
 if __name__ == "__main__":
