@@ -183,7 +183,10 @@ void model_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		s->client = 1;
 		model_state.stats.connects++;
 		const char *host = dns_name_of(addr);
-		snprintf(s->host, sizeof s->host, "%s", host ? host : "");
+		/* A plain copy: this runs for every connect. */
+		size_t hl = host ? strnlen(host, sizeof s->host - 1) : 0;
+		memcpy(s->host, host ? host : "", hl);
+		s->host[hl] = '\0';
 		if (!s->ep && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) {
 			s->ep = endpoint_get(0, addr, len);
 			if (s->ep) {
