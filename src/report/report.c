@@ -71,7 +71,7 @@ void report_write(const struct options *o, const struct report_end *end, char *p
 	int saved = errno;
 	struct out out;
 	path[0] = '\0';
-	if (findings_total())
+	if (findings_total() && o->symbolize)
 		symbolize_begin();
 	if (o->report_dir[0]) {
 		int fd = open_report(o->report_dir, path, n);

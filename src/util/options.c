@@ -33,6 +33,9 @@ static const struct opt_row rows[] = {
 	 "frames recorded per stack (0 = no stacks)"},
 	{"close_wait_ms", T_UINT, F(close_wait_ms), 0, 86400000, "5000",
 	 "how long a socket may stay open after its peer closed before it is close-wait"},
+	{"symbolize", T_BOOL, F(symbolize), 0, 1, "1",
+	 "name functions and file:line in reports at exit (libdw); 0 = module+offset and "
+	 "exported names only, for `connleak report` to symbolize later"},
 	{"halt_on_error", T_BOOL, F(halt_on_error), 0, 1, "0",
 	 "abort with the report written at the first stale use of a TLS session"},
 	{"lease_ms", T_UINT, F(lease_ms), 0, 86400000ll * 365, "0",

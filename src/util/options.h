@@ -16,6 +16,7 @@ struct options {
 	int backtrace_depth;
 	uint64_t close_wait_ms;
 	int halt_on_error;
+	int symbolize;
 	uint64_t lease_ms;
 	int lease_mode;
 	char lease_peers[1024];

@@ -27,11 +27,11 @@ static int parse(struct options *o, const char *spec, struct errs *e)
 	return options_parse(o, spec, on_error, e);
 }
 
-/* Every option the design names, plus halt_on_error and help. */
+/* Every option the design names, plus symbolize, halt_on_error and help. */
 static const char *const all_names[] = {
-	"report_dir",   "log_path",  "exitcode",    "backtrace_depth", "close_wait_ms",
-	"halt_on_error", "lease_ms", "lease_mode",  "lease_peers",     "dns_check_ms",
-	"sample_ms",    "suppressions", "help",
+	"report_dir",    "log_path", "exitcode",   "backtrace_depth", "close_wait_ms",
+	"symbolize",     "halt_on_error", "lease_ms", "lease_mode",   "lease_peers",
+	"dns_check_ms",  "sample_ms", "suppressions", "help",
 };
 #define NNAMES (sizeof all_names / sizeof all_names[0])
 
