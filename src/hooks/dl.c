@@ -48,10 +48,14 @@ static void *dlsym_tls(void *handle, const char *name, const struct tls_hook *h)
 		return p;
 	if (!*h->real)
 		*h->real = p;
-	return h->hook;
+	/* One real pointer per name: a second TLS library (libssl 1.1 beside 3) is left
+	 * alone rather than called through a pointer into the other one. */
+	return *h->real == p ? h->hook : p;
 }
 
-HOOK void *dlsym(void *handle, const char *name)
+/* The pass-through path must stay a tail call whatever the build's flags. */
+HOOK __attribute__((optimize("O2", "optimize-sibling-calls"))) void *dlsym(void *handle,
+									     const char *name)
 {
 	const struct tls_hook *h;
 	if (handle == RTLD_NEXT || handle == RTLD_DEFAULT || !hook_enabled ||

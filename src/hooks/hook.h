@@ -49,9 +49,12 @@ void hook_drain(void);
 
 /* A socket call made while connleak is busy on this thread: connleak itself makes none,
  * so it comes from a signal handler that interrupted us. */
+extern __thread int hook_own_thread __attribute__((tls_model("initial-exec")));
+
 static inline int hook_interrupted(void)
 {
-	return __builtin_expect(hook_busy, 0) && hook_enabled && !hook_in_vfork_child();
+	return __builtin_expect(hook_busy, 0) && hook_enabled && !hook_own_thread &&
+	       !hook_in_vfork_child();
 }
 void hook_defer_new(int fd, int family, int type, int origin);
 void hook_defer_close(int fd);
@@ -78,6 +81,8 @@ int hook_forced_status(int status);
 void hook_before_exec(const char *path);
 void hook_exec_failed(void);
 void hook_after_fork_child(void);
+/* Catches forks made inside libc; registered once from the constructor. */
+void hook_register_atfork(void);
 /* halt_on_error: the report is written, then the process aborts. */
 void hook_halt(void) __attribute__((noreturn));
 

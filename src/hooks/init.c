@@ -130,8 +130,11 @@ void hook_after_fork_child(void)
 }
 
 /* The background thread is connleak's own: every call it makes passes straight through. */
+__thread int hook_own_thread __attribute__((tls_model("initial-exec")));
+
 static void agent_thread_init(void)
 {
+	hook_own_thread = 1;
 	hook_busy = 1;
 }
 
@@ -155,5 +158,6 @@ __attribute__((constructor)) static void connleak_init(void)
 	model_scan_inherited();
 	hook_busy--;
 	on_exit(at_exit, NULL);
+	hook_register_atfork();
 	hook_enabled = 1;
 }

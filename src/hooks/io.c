@@ -12,7 +12,8 @@
 
 static inline struct sock *io_sock(int fd)
 {
-	if (!__builtin_expect(hook_enabled, 0) || hook_busy)
+	if (!__builtin_expect(hook_enabled, 0) || hook_busy ||
+	    (__builtin_expect(hook_vfork, 0) && hook_in_vfork_child()))
 		return NULL;
 	struct sock *s = fdt_sock(fd);
 	if (__builtin_expect(hook_tls_unbound != NULL, 0) && s)
@@ -32,15 +33,24 @@ static inline size_t iov_total(const struct iovec *iov, size_t n)
 static inline void stale_check(int fd, ssize_t r)
 {
 	if (__builtin_expect(r < 0, 0) && errno == EBADF && hook_enabled && !hook_busy &&
-	    !hook_tls_stale && fdt_was_closed_socket(fd))
+	    !hook_tls_stale && fdt_was_closed_socket(fd) && !hook_in_vfork_child())
 		TRACK(model_stale_fd(fd));
 }
+
+/* The socket behind fd and the incarnation of its record when the call starts. */
+#define IO_BEGIN(fd)                                                                    \
+	struct sock *s = io_sock(fd);                                                   \
+	uint32_t s_inc = s ? atomic_load_explicit(&s->incarnation, memory_order_relaxed) : 0
+
+/* Still the same socket when the call returns (a close on another thread may have given
+ * the record to a new socket meanwhile). */
+#define IO_SAME(s) ((s) && atomic_load_explicit(&(s)->incarnation, memory_order_relaxed) == s_inc)
 
 /* The busy mark keeps a signal handler that interrupts a finding (which takes the model
  * lock) from re-entering the model on this thread. */
 #define AFTER_READ(s, r, asked, peek)                        \
 	do {                                                 \
-		if (s) {                                     \
+		if (IO_SAME(s)) {                                     \
 			int e_ = errno;                      \
 			hook_busy++;                         \
 			io_read(s, r, asked, e_, peek);      \
@@ -51,7 +61,7 @@ static inline void stale_check(int fd, ssize_t r)
 
 #define AFTER_WRITE(s, r)                                    \
 	do {                                                 \
-		if (s) {                                     \
+		if (IO_SAME(s)) {                                     \
 			int e_ = errno;                      \
 			hook_busy++;                         \
 			io_wrote(s, r, e_);                  \
@@ -64,7 +74,7 @@ HOOK ssize_t read(int fd, void *buf, size_t n)
 {
 	if (FROM_UNWINDER())
 		return unwinder_read();
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	ssize_t r = REAL(read)(fd, buf, n);
 	stale_check(fd, r);
 	AFTER_READ(s, r, n, 0);
@@ -73,7 +83,7 @@ HOOK ssize_t read(int fd, void *buf, size_t n)
 
 HOOK ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	ssize_t r = REAL(read_chk)(fd, buf, n, buflen);
 	stale_check(fd, r);
 	AFTER_READ(s, r, n, 0);
@@ -82,7 +92,7 @@ HOOK ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 
 HOOK ssize_t write(int fd, const void *buf, size_t n)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	ssize_t r = REAL(write)(fd, buf, n);
 	stale_check(fd, r);
 	AFTER_WRITE(s, r);
@@ -91,7 +101,7 @@ HOOK ssize_t write(int fd, const void *buf, size_t n)
 
 HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	ssize_t r = REAL(recv)(fd, buf, n, flags);
 	stale_check(fd, r);
 	AFTER_READ(s, r, n, flags & MSG_PEEK);
@@ -100,7 +110,7 @@ HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
 
 HOOK ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	ssize_t r = REAL(recv_chk)(fd, buf, n, buflen, flags);
 	stale_check(fd, r);
 	AFTER_READ(s, r, n, flags & MSG_PEEK);
@@ -109,7 +119,7 @@ HOOK ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 
 HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	ssize_t r = REAL(send)(fd, buf, n, flags);
 	stale_check(fd, r);
 	AFTER_WRITE(s, r);
@@ -119,7 +129,7 @@ HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
 		      socklen_t *alen)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	ssize_t r = REAL(recvfrom)(fd, buf, n, flags, addr, alen);
 	stale_check(fd, r);
 	AFTER_READ(s, r, n, flags & MSG_PEEK);
@@ -129,7 +139,7 @@ HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a
 HOOK ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
 			    struct sockaddr *addr, socklen_t *alen)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	ssize_t r = REAL(recvfrom_chk)(fd, buf, n, buflen, flags, addr, alen);
 	stale_check(fd, r);
 	AFTER_READ(s, r, n, flags & MSG_PEEK);
@@ -139,7 +149,7 @@ HOOK ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flag
 HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
 		    socklen_t alen)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	ssize_t r = REAL(sendto)(fd, buf, n, flags, addr, alen);
 	stale_check(fd, r);
 	AFTER_WRITE(s, r);
@@ -155,7 +165,7 @@ static void received(const struct msghdr *msg, ssize_t r)
 
 HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	ssize_t r = REAL(recvmsg)(fd, msg, flags);
 	stale_check(fd, r);
 	AFTER_READ(s, r, iov_total(msg->msg_iov, msg->msg_iovlen), flags & MSG_PEEK);
@@ -165,7 +175,7 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	ssize_t r = REAL(sendmsg)(fd, msg, flags);
 	stale_check(fd, r);
 	AFTER_WRITE(s, r);
@@ -174,10 +184,10 @@ HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 HOOK int recvmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags, struct timespec *tmo)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	int r = REAL(recvmmsg)(fd, vec, n, flags, tmo);
 	stale_check(fd, r);
-	if (s && r > 0) {
+	if (IO_SAME(s) && r > 0) {
 		int e = errno;
 		hook_busy++;
 		for (int i = 0; i < r; i++)
@@ -193,10 +203,10 @@ HOOK int recvmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags, struct tim
 
 HOOK int sendmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	int r = REAL(sendmmsg)(fd, vec, n, flags);
 	stale_check(fd, r);
-	if (s && r > 0) {
+	if (IO_SAME(s) && r > 0) {
 		int e = errno;
 		hook_busy++;
 		for (int i = 0; i < r; i++)
@@ -210,7 +220,7 @@ HOOK int sendmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags)
 
 HOOK ssize_t readv(int fd, const struct iovec *iov, int n)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	ssize_t r = REAL(readv)(fd, iov, n);
 	stale_check(fd, r);
 	AFTER_READ(s, r, n > 0 ? iov_total(iov, (size_t)n) : 0, 0);
@@ -219,7 +229,7 @@ HOOK ssize_t readv(int fd, const struct iovec *iov, int n)
 
 HOOK ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-	struct sock *s = io_sock(fd);
+	IO_BEGIN(fd);
 	ssize_t r = REAL(writev)(fd, iov, n);
 	stale_check(fd, r);
 	AFTER_WRITE(s, r);

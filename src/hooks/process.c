@@ -2,6 +2,7 @@
  * half-made change), vfork (the child shares our memory and must not touch it), the exec
  * family (the report is written before the image is replaced, and taken back if exec
  * fails), _exit and _Exit (no atexit handlers run, so we write the report here). */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -11,14 +12,19 @@
 #include "../track/model.h"
 #include "hook.h"
 
+/* Set while our fork hook runs, so the atfork handlers below leave the work to it. */
+static __thread int in_fork_hook __attribute__((tls_model("initial-exec")));
+
 HOOK pid_t fork(void)
 {
 	if (!hook_active())
 		return REAL(fork)();
 	hook_busy++;
+	in_fork_hook = 1;
 	model_fork_prepare();
 	pid_t p = REAL(fork)();
 	int saved = errno;
+	in_fork_hook = 0;
 	if (p == 0) {
 		hook_after_fork_child();
 		model_fork_child();
@@ -26,15 +32,57 @@ HOOK pid_t fork(void)
 	} else {
 		model_fork_parent(p);
 	}
-	hook_busy--;
+	hook_leave();
 	errno = saved;
 	return p;
+}
+
+/* Forks made inside libc (daemon() calls __fork, which no symbol of ours catches) still
+ * run the atfork handlers: the same work, without the child's pid. */
+static __thread int atfork_locked __attribute__((tls_model("initial-exec")));
+
+static void atfork_prepare(void)
+{
+	atfork_locked = !in_fork_hook && hook_active();
+	if (atfork_locked) {
+		hook_busy++;
+		model_fork_prepare();
+	}
+}
+
+static void atfork_parent(void)
+{
+	if (atfork_locked) {
+		atfork_locked = 0;
+		model_fork_parent(0);
+		hook_leave();
+	}
+}
+
+static void atfork_child(void)
+{
+	if (atfork_locked) {
+		atfork_locked = 0;
+		hook_after_fork_child();
+		model_fork_child();
+		agent_after_fork_child();
+		hook_leave();
+	} else if (!in_fork_hook && hook_enabled && hook_busy) {
+		/* Forked from a handler that interrupted connleak: the locks may be held by a
+		 * call that will never finish in this child. Stay out of the model. */
+		hook_enabled = 0;
+	}
+}
+
+void hook_register_atfork(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 /* Must end in a tail call: the child returns straight to our caller, and a frame of ours
  * left on the shared stack would be clobbered before the parent resumes. The flag, set in
  * the calling thread, makes hooks check the pid until the parent is back. */
-HOOK pid_t vfork(void)
+HOOK __attribute__((optimize("O2", "optimize-sibling-calls"))) pid_t vfork(void)
 {
 	pid_t (*fn)(void) = REAL(vfork);
 	hook_vfork = 1;

@@ -54,15 +54,18 @@ HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	return r;
 }
 
-static int accepted(int lfd, int fd, struct sockaddr *addr, socklen_t *len)
+/* `room` is the caller's buffer size before the call: the kernel reports the full address
+ * length, which may be more than it wrote. */
+static int accepted(int lfd, int fd, struct sockaddr *addr, socklen_t *len, socklen_t room)
 {
+	socklen_t got = addr && len ? (*len < room ? *len : room) : 0;
 	if (fd >= 0 && hook_interrupted())
-		hook_defer_new(fd, addr && len ? addr->sa_family : AF_UNSPEC, SOCK_STREAM,
+		hook_defer_new(fd, got ? addr->sa_family : AF_UNSPEC, SOCK_STREAM,
 			       ORIGIN_ACCEPT);
 	if (!hook_active())
 		return fd;
 	if (fd >= 0)
-		TRACK(model_accepted(lfd, fd, addr, addr && len ? *len : 0));
+		TRACK(model_accepted(lfd, fd, addr, got));
 	else
 		note_exhaustion(fd);
 	return fd;
@@ -70,10 +73,12 @@ static int accepted(int lfd, int fd, struct sockaddr *addr, socklen_t *len)
 
 HOOK int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return accepted(fd, REAL(accept)(fd, addr, len), addr, len);
+	socklen_t room = addr && len ? *len : 0;
+	return accepted(fd, REAL(accept)(fd, addr, len), addr, len, room);
 }
 
 HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-	return accepted(fd, REAL(accept4)(fd, addr, len, flags), addr, len);
+	socklen_t room = addr && len ? *len : 0;
+	return accepted(fd, REAL(accept4)(fd, addr, len, flags), addr, len, room);
 }

@@ -7,13 +7,14 @@
  * reading them, or close them. Calls that come from libunwind (by return address, and only
  * while connleak is busy, the only time it unwinds) are answered here: pipe2 hands out no
  * descriptor, read says "empty", the write checks the address with process_vm_readv, close
- * does nothing. The same syscall() hook sees raw close_range calls of the program. */
+ * does nothing. The same syscall() hook sees the program's raw close and close_range. */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "../track/fdtable.h"
 #include "../track/model.h"
 #include "hook.h"
 #include "unwinder.h"
@@ -56,6 +57,15 @@ HOOK long syscall(long number, ...)
 	va_end(ap);
 	if (number == SYS_write && FROM_UNWINDER())
 		return probe((const void *)a[1]);
+	if (number == SYS_close && hook_active() &&
+	    (fdt_sock((int)a[0]) || fdt_was_closed_socket((int)a[0]))) {
+		struct close_ctx c;
+		TRACK(model_close_begin((int)a[0], 0, &c));
+		long r = REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+		int err = r == 0 ? 0 : errno;
+		TRACK(model_close_end(&c, err));
+		return r;
+	}
 	long r = REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 	if (number == SYS_close_range && r == 0 && !(a[2] & 4 /* CLOSE_RANGE_CLOEXEC */) &&
 	    hook_active())

@@ -48,12 +48,16 @@ static int addr_key(const struct sockaddr *sa, struct in6_addr *k)
 void dns_answer_add(struct dns_answer *a, const struct sockaddr *sa)
 {
 	struct in6_addr k, other;
-	if (addr_key(sa, &k) != 0 || a->n >= DNS_ADDRS)
+	if (addr_key(sa, &k) != 0)
 		return;
 	for (int i = 0; i < a->n; i++)
 		if (addr_key((const struct sockaddr *)&a->addrs[i], &other) == 0 &&
 		    !memcmp(&k, &other, sizeof k))
 			return;
+	if (a->n >= DNS_ADDRS) {
+		a->truncated = 1;
+		return;
+	}
 	struct sockaddr_in6 *slot = &a->addrs[a->n++];
 	memset(slot, 0, sizeof *slot);
 	memcpy(slot, sa, sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof *slot);
@@ -108,11 +112,24 @@ static void format_answer(const struct dns_answer *a, struct finding *f)
 	}
 }
 
+/* Whether the answer holds any address of `family`: a lookup restricted to the other one
+ * (AF_INET6 after AF_INET, as happy-eyeballs clients do) says nothing about this peer. */
+static int answer_covers(const struct dns_answer *a, int family)
+{
+	for (int i = 0; i < a->n; i++)
+		if (a->addrs[i].sin6_family == family)
+			return 1;
+	return 0;
+}
+
 static void check_live(const char *name, const struct dns_answer *a)
 {
 	uint64_t now = clock_coarse_ms();
+	if (a->truncated)
+		return;
 	for (struct sock *s = sock_live_head(); s; s = s->next) {
 		if (!s->client || s->stale_dns || strcmp(s->host, name) != 0 || !s->peer_len ||
+		    !answer_covers(a, s->peer.ss_family) ||
 		    answer_has(a, (const struct sockaddr *)&s->peer))
 			continue;
 		s->stale_dns = 1;

@@ -14,6 +14,7 @@
 
 struct dns_answer {
 	int n;
+	int truncated; /* more addresses than DNS_ADDRS: absence proves nothing */
 	struct sockaddr_in6 addrs[DNS_ADDRS]; /* sin6_family says inet or inet6; no ports */
 };
 

@@ -43,7 +43,7 @@ static inline void io_read(struct sock *s, ssize_t r, size_t asked, int err, int
 			atomic_fetch_add_explicit(&s->replies, 1, RELAXED);
 		}
 		atomic_store_explicit(&s->reuse_pending, 0, RELAXED);
-	} else if (r == 0 && asked > 0 && s->type != SOCK_DGRAM) {
+	} else if (r == 0 && asked > 0 && s->type != SOCK_DGRAM && !s->shut_rd) {
 		if (!atomic_load_explicit(&s->t_eof, RELAXED))
 			atomic_store_explicit(&s->t_eof, clock_coarse_ms(), RELAXED);
 		if (atomic_load_explicit(&s->reuse_pending, RELAXED))

@@ -137,8 +137,6 @@ static struct sock *new_sock(int fd, int family, int type, int origin, int have_
 	uint32_t open = sock_live_count();
 	if (open > model_state.stats.peak_open)
 		model_state.stats.peak_open = open;
-	if (!s->inherited)
-		agent_ensure();
 	return s;
 }
 
@@ -188,6 +186,9 @@ void model_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		memcpy(s->host, host ? host : "", hl);
 		s->host[hl] = '\0';
 		if (!s->ep && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) {
+			/* The background thread serves network connections only: a process
+			 * with nothing but local sockets never gets a thread of ours. */
+			agent_ensure();
 			s->ep = endpoint_get(0, addr, len);
 			if (s->ep) {
 				endpoint_opened(s->ep);
@@ -217,6 +218,7 @@ void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len)
 			s->peer_len = len;
 		}
 		if (have_local && (local.ss_family == AF_INET || local.ss_family == AF_INET6)) {
+			agent_ensure();
 			s->ep = endpoint_get(1, (struct sockaddr *)&local, local_len);
 			if (s->ep)
 				endpoint_opened(s->ep);
@@ -310,6 +312,27 @@ static void shared_close_finding(struct sock *s, int other_fd, int forked)
 	f.other_fds = s->shared_close_others;
 	f.forked = forked;
 	findings_add(&f);
+}
+
+/* Whether a forked child may still hold the socket: running, not yet reaped or a zombie
+ * (whose descriptors are closed). An unknown child (0) is assumed alive. */
+static int child_alive(int pid)
+{
+	if (pid <= 0)
+		return 1;
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int fd = real.open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = real.read(fd, buf, sizeof buf - 1);
+	real.close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	const char *p = strrchr(buf, ')');
+	return !(p && p[1] == ' ' && p[2] == 'Z');
 }
 
 /* A close of a connection this process used, which leaves it open elsewhere. */
@@ -418,7 +441,7 @@ void model_close_end(struct close_ctx *c, int err)
 		if (s->shared_close_stack &&
 		    clock_coarse_ms() - s->t_shared_close > model_opt->close_wait_ms)
 			shared_close_finding(s, -1, 0);
-		else if (s->forked && close_would_end_use(s)) {
+		else if (s->forked && close_would_end_use(s) && child_alive(s->fork_child)) {
 			s->shared_close_stack = c->closed;
 			s->shared_close_fd = c->fd;
 			s->shared_close_gen = c->gen;
@@ -477,6 +500,8 @@ void model_shutdown(int fd, int how)
 	struct sock *s = fdt_sock(fd);
 	if (s && (how == SHUT_WR || how == SHUT_RDWR))
 		s->shut_wr = 1;
+	if (s && (how == SHUT_RD || how == SHUT_RDWR))
+		s->shut_rd = 1;
 }
 
 void model_received(const struct msghdr *msg)
@@ -647,8 +672,10 @@ void model_fork_parent(pid_t child)
 		 * those without FD_CLOEXEC. The usual fork is followed by exec. */
 		for (struct sock *s = sock_live_head(); s; s = s->next) {
 			int fl = real.fcntl(s->fd, F_GETFD);
-			if (fl >= 0 && !(fl & FD_CLOEXEC))
+			if (fl >= 0 && !(fl & FD_CLOEXEC)) {
 				s->forked = 1;
+				s->fork_child = (int)child;
+			}
 		}
 		model_add_event("fork", (long)child);
 	}

@@ -24,7 +24,9 @@ struct sock *sock_new(void)
 	}
 	struct sock *s = free_list;
 	free_list = s->next;
+	uint32_t incarnation = atomic_load(&s->incarnation);
 	memset(s, 0, sizeof *s);
+	atomic_store(&s->incarnation, incarnation + 1);
 	s->next = live;
 	if (live)
 		live->prev = s;

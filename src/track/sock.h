@@ -25,8 +25,10 @@ struct sock {
 	uint8_t origin;
 	uint8_t inherited; /* held by a parent process too: not this process's leak */
 	uint8_t forked;    /* a child was forked while this was open without FD_CLOEXEC */
+	int fork_child;    /* the last such child (0 when unknown) */
 	uint8_t client;    /* connect() was called on it: the program speaks first */
 	uint8_t shut_wr;   /* the program called shutdown(SHUT_WR/SHUT_RDWR) */
+	uint8_t shut_rd;   /* the program called shutdown(SHUT_RD/SHUT_RDWR): its EOF is its own */
 	uint8_t leased;    /* the lease acted (enforce) or was reported (report) */
 	uint8_t stale_dns; /* stale-dns already reported */
 	int nfds;          /* descriptors of this process that refer to it */
@@ -53,6 +55,10 @@ struct sock {
 	_Atomic uint32_t replies;
 	_Atomic uint8_t phase;
 	_Atomic uint8_t reuse_pending; /* a request went out on a reused connection, no byte back yet */
+
+	/* Bumped each time the record is reused: an I/O call that started on the previous
+	 * socket and returns after the record went to a new one must not update it. */
+	_Atomic uint32_t incarnation;
 
 	struct sock *prev, *next; /* live list, or free list through next */
 };

@@ -906,11 +906,12 @@ def thread_counts(opts, enabled=True):
     return r, out, ng
 
 
-def test_thread_starts_after_first_socket():
+def test_thread_starts_after_first_connection():
     r, out, _ = thread_counts({"sample_ms": SAMPLE_MS})
-    check(out["threads_before"] == "1", "%s threads before the program created a socket, "
-          "expected 1 (connleak's thread starts only once a socket exists)" % out["threads_before"])
-    check(out["threads_after"] == "2", "%s threads after the first socket, expected 2 "
+    check(out["threads_before"] == "1", "%s threads before the program connected, "
+          "expected 1 (connleak's thread starts with the first network connection)"
+          % out["threads_before"])
+    check(out["threads_after"] == "2", "%s threads after the first connection, expected 2 "
           "(the program's + connleak's)" % out["threads_after"])
 
 
@@ -919,6 +920,19 @@ def test_thread_not_started_when_no_option_needs_it():
     check(out["threads_before"] == "1" and out["threads_after"] == "1" and
           out["child_threads"] == "1",
           "with sample_ms=0, lease_ms=0, dns_check_ms=0 a thread was started: %s" % out)
+
+
+def test_thread_not_started_for_local_sockets_only():
+    # The thread serves network connections: a program with only a socketpair must stay
+    # single-threaded (unshare(CLONE_NEWUSER) fails with EINVAL in a threaded process).
+    bare = run([fixture("lease_local_only")], preload=False)
+    pre = run([fixture("lease_local_only")], {"sample_ms": SAMPLE_MS, "lease_ms": 300})
+    check(bare.rc == 0 and pre.rc == 0, "fixture failed: %s / %s" % (bare.describe(),
+                                                                    pre.describe()))
+    check(kv(pre.stdout).get("threads") == "1",
+          "a thread of connleak's runs in a process with only local sockets: %s" % pre.stdout)
+    check(pre.stdout == bare.stdout, "the program saw something else under the preload: "
+          "%r without, %r with" % (bare.stdout, pre.stdout))
 
 
 def test_thread_not_started_disabled():
