@@ -1242,6 +1242,129 @@ def test_connleak_run_cli():
 
 
 # ---------------------------------------------------------------------------
+# tests: review fixes (late I/O on a recycled record, own SHUT_RD, reaped fork
+# child, fork inside libc, short accept buffer)
+
+
+def recv_line(conn):
+    data = b""
+    while not data.endswith(b"\n"):
+        b = conn.recv(1)
+        if not b:
+            return None
+        data += b
+    return data
+
+
+def test_late_io_on_recycled_record_not_blamed_on_new_socket():
+    # recycled_record's peer: "hold" connections get nothing and are closed when the
+    # other connection says "release"; "ping" gets "pong".
+    released = threading.Event()
+
+    def handler(conn):
+        line = recv_line(conn)
+        if line == b"hold\n":
+            if not released.wait(TIMEOUT):
+                raise RuntimeError("never released")
+            return  # closing A: the blocked recv() on the closed fd returns 0
+        if line != b"ping\n":
+            raise RuntimeError("unexpected request %r" % line)
+        conn.sendall(b"pong\n")
+        line = recv_line(conn)
+        if line != b"release\n":
+            raise RuntimeError("unexpected line %r" % line)
+        released.set()
+        while conn.recv(4096):  # B stays open until the program closes it
+            pass
+
+    peer = PyPeer(handler).start()
+    try:
+        r = run([fixture("recycled_record"), str(peer.port), str(CLOSE_WAIT_HOLD_MS)],
+                {"close_wait_ms": SHORT_CLOSE_WAIT_MS})
+    finally:
+        peer.stop()
+    check(not peer.errors, "python peer failed: %s" % peer.errors)
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    check(not findings_of(rep, "close-wait"),
+          "close-wait blamed on the new socket (fd %s) for the EOF a late recv() saw on the "
+          "closed one: %s" % (out["fd"], summary(rep)))
+    expect_no_findings(rep)
+    check(stat_of(rep, "connects") == 2 and stat_of(rep, "open_at_exit") == 0,
+          "stats %s" % rep.get("stats"))
+
+
+def test_own_shutdown_rd_is_not_close_wait():
+    ng = nginx()
+    r = run([fixture("shut_rd_hold"), str(ng.port), str(CLOSE_WAIT_HOLD_MS)],
+            {"close_wait_ms": SHORT_CLOSE_WAIT_MS})
+    expect_fixture_ok(r)
+    rep = report_for_pid(r, kv(r.stdout)["pid"])
+    check(not findings_of(rep, "close-wait"),
+          "close-wait after the program's own shutdown(SHUT_RD) (nginx kept the connection "
+          "open): " + summary(rep))
+    expect_no_findings(rep)
+
+
+def test_shared_close_after_child_reaped_is_clean():
+    ng = nginx()
+    r = run([fixture("fork_exec_reaped"), str(ng.port)],
+            {"close_wait_ms": SHORT_CLOSE_WAIT_MS})
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    check(not findings_of(rep, "shared-close"),
+          "shared-close although the forked child (exec'd /bin/true) was reaped before the "
+          "close: " + summary(rep))
+    expect_no_findings(rep)
+    for other in r.reports:
+        check(not findings_of(other, "shared-close"), "shared-close in " + summary(other))
+
+
+def test_daemon_fork_inside_libc_child_tracked():
+    ng = nginx()
+    r = run([fixture("daemon_child"), str(ng.port)], {"sample_ms": 100})
+    expect_fixture_ok(r)  # the parent's status: it _exit(0)s inside daemon()
+    out = kv(r.stdout)
+    check("pid" in out and out["pid"] != out.get("parent"),
+          "the daemon child printed nothing: " + r.describe())
+    rep = report_for_pid(r, out["pid"])
+    check(rep.get("end", {}).get("how") == "exit", "child end %r" % rep.get("end"))
+    tl = rep.get("timeline")
+    check(isinstance(tl, list) and len(tl) >= 3,
+          "the daemon child's timeline has %s sample(s) over %s ms at sample_ms=100: "
+          "connleak's thread was not restarted after daemon()'s fork: %s"
+          % (len(tl) if isinstance(tl, list) else tl, rep.get("duration_ms"), tl))
+    check(any(s.get("open_sockets", 0) >= 1 for s in tl),
+          "no timeline sample saw the child's own connection: %s" % tl)
+    f = expect_single(rep, "leaked-socket")
+    check(f.get("fd") == int(out["fd"]), "fd %r, the child says %s" % (f.get("fd"), out["fd"]))
+    check(f.get("peer") == "127.0.0.1:%d" % ng.port, "peer %r" % f.get("peer"))
+    expect_stack_names(f, "created", "child_connect")
+    check(stat_of(rep, "connects") == 1, "child stats.connects %r, it connected once"
+          % stat_of(rep, "connects"))
+
+
+def test_accept_ipv6_into_short_buffer():
+    r = run([fixture("accept6_short")])
+    check(r.rc >= 0, "killed by signal %d: %s" % (-r.rc, r.describe()))
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    check(out.get("addrlen") == "28", "accept reported addrlen %r, expected 28 (test setup)"
+          % out.get("addrlen"))
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "leaked-socket")
+    check(f.get("fd") == int(out["accepted"]), "fd %r, the accepted socket is %s"
+          % (f.get("fd"), out["accepted"]))
+    check((f.get("socket") or {}).get("origin") == "accept", "socket %r" % f.get("socket"))
+    want = "[::1]:%s" % out["client_port"]
+    check(f.get("peer") in (None, want),
+          "peer %r, expected null or %s: read past the program's 16-byte accept buffer?"
+          % (f.get("peer"), want))
+
+
+# ---------------------------------------------------------------------------
 
 
 def one_line(text):
