@@ -40,6 +40,7 @@ BUILD = os.path.join(ROOT, "build")
 LIB = os.path.join(BUILD, "libconnleak.so")
 CLI = os.path.join(BUILD, "connleak")
 FIXTURE_BIN = os.path.join(BUILD, "fixtures")
+FIXTURE_SRC = os.path.join(HERE, "fixtures")
 
 NGINX = "/usr/sbin/nginx"
 CURL = "/usr/bin/curl"
@@ -182,11 +183,18 @@ def fixture(name):
     return os.path.join(FIXTURE_BIN, name)
 
 
-def build_fixtures():
+def fixture_targets(*patterns):
+    """make targets of the fixtures whose sources match the glob patterns."""
+    names = sorted(os.path.splitext(os.path.basename(p))[0]
+                   for pat in patterns for p in glob.glob(os.path.join(FIXTURE_SRC, pat)))
+    return ["build/fixtures/" + n for n in names]
+
+
+def build_fixtures(targets=("fixtures",)):
     """Builds missing or stale fixtures with the rules of fixtures.mk (the
     single place that knows each fixture's flags and libraries)."""
     cmd = ["make", "--no-print-directory", "-C", ROOT, "-f",
-           os.path.join(HERE, "fixtures.mk"), "fixtures"]
+           os.path.join(HERE, "fixtures.mk")] + list(targets)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if p.returncode != 0:
         sys.stdout.write("fixture build failed: %s\n%s%s" % (" ".join(cmd), p.stdout,
@@ -344,8 +352,8 @@ def free_port():
     return port
 
 
-def http_get(port, path="/", timeout=2.0):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def http_get(port, path="/", timeout=2.0, host="127.0.0.1"):
+    s = socket.create_connection((host, port), timeout=timeout)
     try:
         s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         data = b""
@@ -385,7 +393,19 @@ http {{
 """
 
 
-class Nginx:
+class Peer:
+    """A server process on 127.0.0.1:<free port>, in a fresh directory (self.prefix)
+    with its output in a log there.  start() tries up to 5 times (a free port can be
+    taken before the server binds it); a subclass says how to configure itself
+    (configure() writes its files and returns the argv) and when it is ready."""
+
+    NAME = "server"             # in the "did not start" failure
+    TAG = "peer"                # prefix of its directory
+    LOG = "stderr.log"          # its stdout and stderr, in its directory
+    STOP_SIGNAL = signal.SIGTERM
+    STOP_TIMEOUT = 10
+    NEW_SESSION = False
+
     def __init__(self, env=None):
         self.env = env or clean_env()
         self.proc = None
@@ -393,51 +413,58 @@ class Nginx:
         self.prefix = None
         self.log = None
 
+    def prepare(self):
+        """Once before the attempts."""
+
+    def configure(self):
+        """Writes the configuration into self.prefix for self.port; returns the argv."""
+        raise NotImplementedError
+
+    def ready(self):
+        """True once it serves; an OSError means not yet."""
+        raise NotImplementedError
+
     def start(self):
+        self.prepare()
         last = ""
         for _attempt in range(5):
-            self.prefix = new_dir("nginx")
+            self.prefix = new_dir(self.TAG)
             self.port = free_port()
-            conf = os.path.join(self.prefix, "nginx.conf")
-            with open(conf, "w") as f:
-                f.write(NGINX_CONF.format(prefix=self.prefix, port=self.port,
-                                          user="user root;" if os.geteuid() == 0 else ""))
-            self.log = open(os.path.join(self.prefix, "stderr.log"), "wb")
+            argv = self.configure()
+            self.log = open(os.path.join(self.prefix, self.LOG), "wb")
             self.proc = subprocess.Popen(
-                [NGINX, "-p", self.prefix, "-c", conf, "-e", "stderr"], env=self.env,
-                cwd=self.prefix, stdin=subprocess.DEVNULL, stdout=self.log,
-                stderr=subprocess.STDOUT)
+                argv, env=self.env, cwd=self.prefix, stdin=subprocess.DEVNULL,
+                stdout=self.log, stderr=subprocess.STDOUT, start_new_session=self.NEW_SESSION)
             deadline = time.time() + 10
             while time.time() < deadline:
                 if self.proc.poll() is not None:
                     break
                 try:
-                    if http_get(self.port).endswith(b"hello\n"):
+                    if self.ready():
                         return self
                 except OSError:
                     pass
                 time.sleep(0.05)
-            last = self.stderr_text()
+            last = self.log_text()
             self.stop()
-        raise TestFailure("nginx did not start: " + last[-1500:])
+        raise TestFailure("%s did not start: %s" % (self.NAME, last[-1500:]))
 
-    def stderr_text(self):
+    def log_text(self):
         try:
-            with open(os.path.join(self.prefix, "stderr.log"), "rb") as f:
+            with open(os.path.join(self.prefix, self.LOG), "rb") as f:
                 return f.read().decode(errors="replace")
         except OSError:
             return ""
 
-    def url(self, path="/"):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def stop(self, sig=signal.SIGQUIT, timeout=15):
-        """Graceful stop; returns the exit status (None when it had to be killed)."""
+    def stop(self, sig=None, timeout=None):
+        """Stops it (STOP_SIGNAL, then SIGKILL after STOP_TIMEOUT seconds); returns
+        the exit status (None when it had to be killed)."""
         status = None
         if self.proc and self.proc.poll() is None:
             try:
-                self.proc.send_signal(sig)
-                status = self.proc.wait(timeout=timeout)
+                self.proc.send_signal(self.STOP_SIGNAL if sig is None else sig)
+                status = self.proc.wait(timeout=self.STOP_TIMEOUT if timeout is None
+                                        else timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -448,6 +475,50 @@ class Nginx:
             self.log.close()
             self.log = None
         return status
+
+
+class Nginx(Peer):
+    """Debian's nginx on 127.0.0.1 from CONF; "/" answers "hello"."""
+
+    NAME = TAG = "nginx"
+    CONF = NGINX_CONF
+    STOP_SIGNAL = signal.SIGQUIT  # graceful
+    STOP_TIMEOUT = 15
+
+    def conf_args(self):
+        return {"user": "user root;" if os.geteuid() == 0 else ""}
+
+    def configure(self):
+        conf = os.path.join(self.prefix, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(self.CONF.format(prefix=self.prefix, port=self.port, **self.conf_args()))
+        return [NGINX, "-p", self.prefix, "-c", conf, "-e", "stderr"]
+
+    def ready(self):
+        return http_get(self.port).endswith(b"hello\n")
+
+    def url(self, path="/"):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+
+class Shared:
+    """A peer started on first use (again when restart_dead and it has died) and
+    stopped at the end of the suite."""
+
+    def __init__(self, make, restart_dead=False):
+        self.make = make
+        self.restart_dead = restart_dead
+        self.peer = None
+
+    def get(self):
+        if self.peer is None or (self.restart_dead and self.peer.proc.poll() is not None):
+            self.peer = self.make().start()
+        return self.peer
+
+    def stop(self):
+        if self.peer is not None:
+            self.peer.stop()
+            self.peer = None
 
 
 class PyPeer:
@@ -522,14 +593,11 @@ def close_after_first_reply(conn):
 # ---------------------------------------------------------------------------
 # shared nginx (started on first use, stopped at the end)
 
-_nginx = None
+_nginx = Shared(Nginx)
 
 
 def nginx():
-    global _nginx
-    if _nginx is None:
-        _nginx = Nginx().start()
-    return _nginx
+    return _nginx.get()
 
 
 _passthrough_baseline = None
@@ -1015,6 +1083,24 @@ def test_ab_keepalive_clean():
     expect_no_findings(rep)
 
 
+def check_nginx_reports(srv, status, reports, master, stderr_on_workers=False):
+    """After a preloaded nginx (master pid `master`) was stopped with SIGQUIT: it exited
+    0, `reports` holds one report of its master and one of each of its 2 workers, none
+    with a finding.  Returns the workers' reports."""
+    check(status == 0, "nginx exit status %r after SIGQUIT; stderr: %s"
+          % (status, srv.log_text()[-1500:]))
+    reps = load_reports(reports)
+    names = sorted(os.path.basename(x["_path"]) for x in reps)
+    masters = [x for x in reps if x["pid"] == master]
+    check(len(masters) == 1, "no report for the nginx master %d: %s" % (master, names))
+    workers = [x for x in reps if x.get("ppid") == master]
+    check(len(workers) == 2, "expected 2 worker reports (ppid %d), have %s" % (master, names)
+          + ("; nginx stderr: %s" % srv.log_text()[-800:] if stderr_on_workers else ""))
+    for rep in reps:
+        expect_no_findings(rep)
+    return workers
+
+
 def test_nginx_preloaded_under_ab():
     reports = new_dir("reports")
     env = preload_env({"report_dir": reports})
@@ -1027,16 +1113,7 @@ def test_nginx_preloaded_under_ab():
               "ab against preloaded nginx failed: " + r.describe())
     finally:
         status = srv.stop(signal.SIGQUIT)
-    check(status == 0, "nginx exit status %r after SIGQUIT; stderr: %s"
-          % (status, srv.stderr_text()[-1500:]))
-    reps = load_reports(reports)
-    names = sorted(os.path.basename(x["_path"]) for x in reps)
-    masters = [x for x in reps if x["pid"] == master]
-    check(len(masters) == 1, "no report for the nginx master %d: %s" % (master, names))
-    workers = [x for x in reps if x.get("ppid") == master]
-    check(len(workers) == 2, "expected 2 worker reports (ppid %d), have %s" % (master, names))
-    for rep in reps:
-        expect_no_findings(rep)
+    workers = check_nginx_reports(srv, status, reports, master)
     accepted = sum(x.get("stats", {}).get("sockets_accepted", 0) for x in workers)
     check(accepted >= 4, "workers accepted %d sockets in all, ab opened at least 4" % accepted)
 
@@ -1422,15 +1499,8 @@ def run_suite(names, session_prefix, build, cleanup=lambda: None):
     return 1 if failed else 0
 
 
-def stop_nginx():
-    global _nginx
-    if _nginx is not None:
-        _nginx.stop()
-        _nginx = None
-
-
 def main():
-    return run_suite(globals(), "connleak-it.", build_fixtures, stop_nginx)
+    return run_suite(globals(), "connleak-it.", build_fixtures, _nginx.stop)
 
 
 if __name__ == "__main__":

@@ -20,19 +20,13 @@ Shares its helpers with run.py.  Prints "PASS name" or "FAIL name: reason"
 per test, then exactly "N passed, N failed"; exits 1 when any test failed.
 """
 
-import argparse
-import glob
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -41,11 +35,9 @@ import run as base  # noqa: E402  (tests/integration/run.py)
 from run import (TestFailure, check, kv, brief, summary, findings_of,  # noqa: E402
                  PyPeer, read_request,
                  expect_fixture_ok, stat_of, only_report, report_for_pid, load_reports,
-                 new_dir, run, free_port, preload_env, clean_env, http_get, Nginx,
-                 Result, FIXTURE_FAIL, TIMEOUT)
+                 new_dir, run, free_port, preload_env, clean_env, http_get, Nginx, fixture,
+                 Result, TIMEOUT)
 
-FIXTURE_SRC = os.path.join(HERE, "fixtures")
-FIXTURE_BIN = base.FIXTURE_BIN
 UNSHARE = "/usr/bin/unshare"
 
 LEASE_MS = 300               # the short lease of the pooling tests
@@ -74,24 +66,8 @@ RESOLVER_MODES = ["getaddrinfo", "gethostbyname", "gethostbyname2", "gethostbyna
 # fixtures
 
 
-def fixture_names():
-    return sorted(os.path.splitext(os.path.basename(p))[0]
-                  for pat in ("lease_*.c", "dns_*.c")
-                  for p in glob.glob(os.path.join(FIXTURE_SRC, pat)))
-
-
 def build_lease_fixtures():
-    cmd = ["make", "--no-print-directory", "-C", base.ROOT, "-f",
-           os.path.join(HERE, "fixtures.mk")] + ["build/fixtures/" + n for n in fixture_names()]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        sys.stdout.write("fixture build failed: %s\n%s%s" % (" ".join(cmd), p.stdout,
-                                                            p.stderr[-4000:]))
-        sys.exit(2)
-
-
-def fixture(name):
-    return os.path.join(FIXTURE_BIN, name)
+    base.build_fixtures(base.fixture_targets("lease_*.c", "dns_*.c"))
 
 
 # ---------------------------------------------------------------------------
@@ -131,57 +107,24 @@ http {{
 
 
 class LeaseNginx(Nginx):
-    def start(self):
-        last = ""
-        for _attempt in range(5):
-            self.prefix = new_dir("nginx")
-            self.port = free_port()
-            html = os.path.join(self.prefix, "html")
-            os.mkdir(html)
-            with open(os.path.join(html, "big.bin"), "wb") as f:
-                f.write(big_content())
-            conf = os.path.join(self.prefix, "nginx.conf")
-            with open(conf, "w") as f:
-                f.write(LEASE_NGINX_CONF.format(
-                    prefix=self.prefix, port=self.port, rate=BIG_RATE,
-                    user="user root;" if os.geteuid() == 0 else ""))
-            self.log = open(os.path.join(self.prefix, "stderr.log"), "wb")
-            self.proc = subprocess.Popen(
-                [base.NGINX, "-p", self.prefix, "-c", conf, "-e", "stderr"], env=self.env,
-                cwd=self.prefix, stdin=subprocess.DEVNULL, stdout=self.log,
-                stderr=subprocess.STDOUT)
-            deadline = time.time() + 10
-            while time.time() < deadline:
-                if self.proc.poll() is not None:
-                    break
-                try:
-                    if (http_get(self.port).endswith(b"\r\n\r\n127.0.0.1\n") and
-                            http_get2(self.port).endswith(b"\r\n\r\n127.0.0.2\n")):
-                        return self
-                except OSError:
-                    pass
-                time.sleep(0.05)
-            last = self.stderr_text()
-            self.stop()
-        raise TestFailure("nginx did not start: " + last[-1500:])
+    CONF = LEASE_NGINX_CONF
+
+    def conf_args(self):
+        return dict(super().conf_args(), rate=BIG_RATE)
+
+    def configure(self):
+        html = os.path.join(self.prefix, "html")
+        os.mkdir(html)
+        with open(os.path.join(html, "big.bin"), "wb") as f:
+            f.write(big_content())
+        return super().configure()
+
+    def ready(self):
+        return (http_get(self.port).endswith(b"\r\n\r\n127.0.0.1\n") and
+                http_get(self.port, host="127.0.0.2").endswith(b"\r\n\r\n127.0.0.2\n"))
 
     def peer(self, addr="127.0.0.1"):
         return "%s:%d" % (addr, self.port)
-
-
-def http_get2(port):
-    s = socket.create_connection(("127.0.0.2", port), timeout=2.0)
-    try:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            b = s.recv(4096)
-            if not b:
-                break
-            data += b
-        return data
-    finally:
-        s.close()
 
 
 _big = None
@@ -194,14 +137,11 @@ def big_content():
     return _big
 
 
-_nginx = None
+_nginx = base.Shared(LeaseNginx, restart_dead=True)
 
 
 def nginx():
-    global _nginx
-    if _nginx is None or _nginx.proc.poll() is not None:
-        _nginx = LeaseNginx().start()
-    return _nginx
+    return _nginx.get()
 
 
 # ---------------------------------------------------------------------------
@@ -1069,7 +1009,7 @@ def test_timeline_off():
 def test_harness_peers_without_preload():
     ng = nginx()
     check(http_get(ng.port).endswith(b"127.0.0.1\n") and
-          http_get2(ng.port).endswith(b"127.0.0.2\n"), "nginx answers")
+          http_get(ng.port, host="127.0.0.2").endswith(b"127.0.0.2\n"), "nginx answers")
     r = run([fixture("dns_resolve"), "gethostbyname_r", str(ng.port)], preload=False)
     expect_fixture_ok(r)
     r = run([fixture("dns_pool"), "localhost", str(ng.port), "3", "10", "pool", "reresolve"],
@@ -1121,15 +1061,8 @@ def test_harness_peers_without_preload():
 # ---------------------------------------------------------------------------
 
 
-def stop_nginx():
-    global _nginx
-    if _nginx is not None:
-        _nginx.stop()
-        _nginx = None
-
-
 def main():
-    return base.run_suite(globals(), "connleak-lease.", build_lease_fixtures, stop_nginx)
+    return base.run_suite(globals(), "connleak-lease.", build_lease_fixtures, _nginx.stop)
 
 
 if __name__ == "__main__":

@@ -19,19 +19,13 @@ Shares its helpers with run.py.  Prints "PASS name" or "FAIL name: reason"
 per test, then exactly "N passed, N failed"; exits 1 when any test failed.
 """
 
-import argparse
-import glob
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
-import tempfile
-import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -39,11 +33,9 @@ sys.path.insert(0, HERE)
 import run as base  # noqa: E402  (tests/integration/run.py)
 from run import (TestFailure, check, kv, brief, summary, kinds, findings_of,  # noqa: E402
                  expect_fixture_ok, expect_no_findings, expect_stack_names, stat_of,
-                 only_report, report_for_pid, load_reports, new_dir, run, free_port,
+                 only_report, report_for_pid, new_dir, run, fixture,
                  preload_env, clean_env, PyPeer, read_request, FIXTURE_FAIL)
 
-FIXTURE_SRC = os.path.join(HERE, "fixtures")
-FIXTURE_BIN = base.FIXTURE_BIN
 OPENSSL = "/usr/bin/openssl"
 TINYPROXY = "/usr/bin/tinyproxy"
 WGET = "/usr/bin/wget"
@@ -64,19 +56,7 @@ SESSION_RE = re.compile(r"^0x[0-9a-f]+$")
 
 
 def build_tls_fixtures():
-    names = sorted(os.path.splitext(os.path.basename(p))[0]
-                   for p in glob.glob(os.path.join(FIXTURE_SRC, "tls_*.c")))
-    cmd = ["make", "--no-print-directory", "-C", base.ROOT, "-f",
-           os.path.join(HERE, "fixtures.mk")] + ["build/fixtures/" + n for n in names]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        sys.stdout.write("fixture build failed: %s\n%s%s" % (" ".join(cmd), p.stdout,
-                                                            p.stderr[-4000:]))
-        sys.exit(2)
-
-
-def fixture(name):
-    return os.path.join(FIXTURE_BIN, name)
+    base.build_fixtures(base.fixture_targets("tls_*.c"))
 
 
 # ---------------------------------------------------------------------------
@@ -150,7 +130,10 @@ class TlsServer:
             pass
 
 
-class Tinyproxy:
+class Tinyproxy(base.Peer):
+    NAME = TAG = "tinyproxy"
+    LOG = "log"
+    NEW_SESSION = True
     CONF = """\
 Port {port}
 Listen 127.0.0.1
@@ -162,54 +145,18 @@ LogLevel Info
 """
 
     def __init__(self, connect_port):
+        super().__init__()
         self.connect_port = connect_port
-        self.proc = None
-        self.port = None
-        self.dir = None
-        self.log = None
 
-    def start(self):
-        last = ""
-        for _attempt in range(5):
-            self.dir = new_dir("tinyproxy")
-            self.port = free_port()
-            conf = os.path.join(self.dir, "tinyproxy.conf")
-            with open(conf, "w") as f:
-                f.write(self.CONF.format(port=self.port, connect_port=self.connect_port))
-            self.log = open(os.path.join(self.dir, "log"), "wb")
-            self.proc = subprocess.Popen([TINYPROXY, "-d", "-c", conf], env=clean_env(),
-                                         cwd=self.dir, stdin=subprocess.DEVNULL,
-                                         stdout=self.log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-            deadline = time.time() + 10
-            while time.time() < deadline and self.proc.poll() is None:
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                    return self
-                except OSError:
-                    time.sleep(0.05)
-            last = self.log_text()
-            self.stop()
-        raise TestFailure("tinyproxy did not start: " + last[-1500:])
+    def configure(self):
+        conf = os.path.join(self.prefix, "tinyproxy.conf")
+        with open(conf, "w") as f:
+            f.write(self.CONF.format(port=self.port, connect_port=self.connect_port))
+        return [TINYPROXY, "-d", "-c", conf]
 
-    def log_text(self):
-        try:
-            with open(os.path.join(self.dir, "log"), "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.log:
-            self.log.close()
-            self.log = None
+    def ready(self):
+        socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        return True
 
     @property
     def addr(self):
@@ -264,35 +211,23 @@ class NginxTls(base.Nginx):
     """Debian's nginx serving TLS on 127.0.0.1.  Without a "user" directive, so
     when we are root its workers drop to nobody like in production."""
 
-    def start(self):
+    NAME = "nginx (ssl)"
+    TAG = "nginx-tls"
+    CONF = NGINX_TLS_CONF
+
+    def prepare(self):
+        cert()
+
+    def conf_args(self):
         crt, key = cert()
-        last = ""
-        for _attempt in range(5):
-            self.prefix = new_dir("nginx-tls")
-            os.chmod(self.prefix, 0o755)
-            self.port = free_port()
-            conf = os.path.join(self.prefix, "nginx.conf")
-            with open(conf, "w") as f:
-                f.write(NGINX_TLS_CONF.format(prefix=self.prefix, port=self.port, cert=crt,
-                                              key=key))
-            self.log = open(os.path.join(self.prefix, "stderr.log"), "wb")
-            self.proc = subprocess.Popen(
-                [base.NGINX, "-p", self.prefix, "-c", conf, "-e", "stderr"], env=self.env,
-                cwd=self.prefix, stdin=subprocess.DEVNULL, stdout=self.log,
-                stderr=subprocess.STDOUT)
-            deadline = time.time() + 10
-            while time.time() < deadline:
-                if self.proc.poll() is not None:
-                    break
-                try:
-                    if https_get(self.port).endswith(b"hello\n"):
-                        return self
-                except (OSError, ssl.SSLError):
-                    pass
-                time.sleep(0.05)
-            last = self.stderr_text()
-            self.stop()
-        raise TestFailure("nginx (ssl) did not start: " + last[-1500:])
+        return {"cert": crt, "key": key}
+
+    def configure(self):
+        os.chmod(self.prefix, 0o755)
+        return super().configure()
+
+    def ready(self):
+        return https_get(self.port).endswith(b"hello\n")  # ssl.SSLError is an OSError
 
 
 def world_writable_report_dir():
@@ -913,17 +848,7 @@ def test_nginx_tls_preloaded_under_ab():
               "ab against preloaded nginx (ssl) failed: " + r.describe())
     finally:
         status = srv.stop(signal.SIGQUIT)
-    check(status == 0, "nginx exit status %r after SIGQUIT; stderr: %s"
-          % (status, srv.stderr_text()[-1500:]))
-    reps = load_reports(reports)
-    names = sorted(os.path.basename(x["_path"]) for x in reps)
-    masters = [x for x in reps if x["pid"] == master]
-    check(len(masters) == 1, "no report for the nginx master %d: %s" % (master, names))
-    workers = [x for x in reps if x.get("ppid") == master]
-    check(len(workers) == 2, "expected 2 worker reports (ppid %d), have %s; nginx stderr: %s"
-          % (master, names, srv.stderr_text()[-800:]))
-    for rep in reps:
-        expect_no_findings(rep)
+    workers = base.check_nginx_reports(srv, status, reports, master, stderr_on_workers=True)
     sessions = sum(stat_of(x, "tls_sessions") for x in workers)
     check(sessions >= AB_REQUESTS, "the workers' stats.tls_sessions add up to %d; ab made %d "
           "TLS connections" % (sessions, AB_REQUESTS))
