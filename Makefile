@@ -48,11 +48,11 @@ check: deps
 	$(MAKE) all fixtures build/unit-tests build/report-unit-tests
 	./build/unit-tests --jobs 1
 	./build/report-unit-tests --jobs 1
+	$(MAKE) fuzz
 	python3 tests/integration/run.py
 	python3 tests/integration/run_tls.py
 	python3 tests/integration/run_lease.py
 	python3 tests/cli/run.py
-	$(MAKE) fuzz
 
 demo: deps all
 	bash examples/demo.sh
