@@ -504,6 +504,22 @@ void model_shutdown(int fd, int how)
 		s->shut_rd = 1;
 }
 
+/* A descriptor we did not see created (received, inherited): followed when it is a socket,
+ * with the family and type the kernel reports. Returns whether it was. */
+static int adopt(int fd, int origin)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return 0;
+	int family = AF_UNSPEC, type = 0;
+	socklen_t len = sizeof family;
+	getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len);
+	len = sizeof type;
+	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+	model_new_socket(fd, family, type, origin);
+	return 1;
+}
+
 void model_received(const struct msghdr *msg)
 {
 	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c;
@@ -515,15 +531,8 @@ void model_received(const struct msghdr *msg)
 		for (size_t i = 0; i < n; i++) {
 			int fd;
 			memcpy(&fd, fds + i, sizeof fd);
-			struct stat st;
-			if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+			if (!adopt(fd, ORIGIN_SCM_RIGHTS))
 				continue;
-			int family = AF_UNSPEC, type = 0;
-			socklen_t len = sizeof family;
-			getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len);
-			len = sizeof type;
-			getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
-			model_new_socket(fd, family, type, ORIGIN_SCM_RIGHTS);
 			model_lock();
 			struct sock *s = fdt_sock(fd);
 			if (s) {
@@ -645,15 +654,7 @@ void model_scan_inherited(void)
 		long fd = strtol(e->d_name, &end, 10);
 		if (*end || end == e->d_name || fd == self)
 			continue;
-		struct stat st;
-		if (fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode))
-			continue;
-		int family = AF_UNSPEC, type = 0;
-		socklen_t len = sizeof family;
-		getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &family, &len);
-		len = sizeof type;
-		getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &len);
-		model_new_socket((int)fd, family, type, ORIGIN_INHERITED);
+		adopt((int)fd, ORIGIN_INHERITED);
 	}
 	closedir(d);
 }
