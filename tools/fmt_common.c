@@ -1,5 +1,5 @@
 /* Pieces of text every writer of `connleak report` shares: a frame as a sanitizer prints
- * it, a stack's title, a finding's socket line and a process's label. */
+ * it, a stack's title, a finding's socket line, a process's label and the summary counts. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -93,4 +93,21 @@ void xml_escape(FILE *out, const char *s)
 				fputc(*p, out);
 		}
 	}
+}
+
+void summary_counts(FILE *out, const struct result *r)
+{
+	fprintf(out, "%" PRIu64 " finding(s) in %zu group(s) from %zu of %zu process(es)", r->total,
+		r->shown_groups, r->procs_with_findings, r->set->nprocs);
+	const char *sep = ": ";
+	for (int k = 0; k <= CONNLEAK_KIND_COUNT; k++)
+		if (r->per_rank[k]) {
+			fprintf(out, "%s%" PRIu64 " %s", sep, r->per_rank[k],
+				k < CONNLEAK_KIND_COUNT ? severity_order[k] : "of other kinds");
+			sep = ", ";
+		}
+	if (r->suppressed)
+		fprintf(out, "; %" PRIu64 " suppressed", r->suppressed);
+	if (r->set->nerrors)
+		fprintf(out, "; %zu unreadable report file(s)", r->set->nerrors);
 }

@@ -337,20 +337,8 @@ int fmt_html(FILE *out, const struct result *r)
 	fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 		     "<title>connleak report</title>\n<style>%s</style></head><body>\n",
 		css);
-	fprintf(out, "<h1>connleak report</h1>\n<p><b>%" PRIu64 " finding(s)</b> in %zu group(s) "
-		     "from %zu of %zu process(es)",
-		r->total, r->shown_groups, r->procs_with_findings, r->set->nprocs);
-	const char *sep = ": ";
-	for (int k = 0; k <= CONNLEAK_KIND_COUNT; k++)
-		if (r->per_rank[k]) {
-			fprintf(out, "%s%" PRIu64 " %s", sep, r->per_rank[k],
-				k < CONNLEAK_KIND_COUNT ? severity_order[k] : "of other kinds");
-			sep = ", ";
-		}
-	if (r->suppressed)
-		fprintf(out, "; %" PRIu64 " suppressed", r->suppressed);
-	if (r->set->nerrors)
-		fprintf(out, "; %zu unreadable report file(s)", r->set->nerrors);
+	fputs("<h1>connleak report</h1>\n<p>", out);
+	summary_counts(out, r);
 	fputs(".</p>\n<h2>Findings</h2>\n", out);
 	if (!r->shown_groups)
 		fputs("<p>No findings.</p>\n", out);

@@ -76,21 +76,8 @@ int fmt_text(FILE *out, const struct result *r)
 		if (any)
 			fputc('\n', out);
 	}
-	fprintf(out,
-		"SUMMARY: connleak: %" PRIu64 " finding(s) in %zu group(s) from %zu of %zu "
-		"process(es)",
-		r->total, r->shown_groups, r->procs_with_findings, r->set->nprocs);
-	const char *sep = ": ";
-	for (int k = 0; k <= CONNLEAK_KIND_COUNT; k++)
-		if (r->per_rank[k]) {
-			fprintf(out, "%s%" PRIu64 " %s", sep, r->per_rank[k],
-				k < CONNLEAK_KIND_COUNT ? severity_order[k] : "of other kinds");
-			sep = ", ";
-		}
-	if (r->suppressed)
-		fprintf(out, "; %" PRIu64 " suppressed", r->suppressed);
-	if (r->set->nerrors)
-		fprintf(out, "; %zu unreadable report file(s)", r->set->nerrors);
+	fputs("SUMMARY: connleak: ", out);
+	summary_counts(out, r);
 	fputc('\n', out);
 	return ferror(out) ? -1 : 0;
 }

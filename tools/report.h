@@ -174,6 +174,9 @@ void frame_line(const struct frame *f, size_t index, char *buf, size_t n);
 void finding_socket_line(const struct finding *f, char *buf, size_t n);
 /* "leak[1234]" */
 void process_label(const struct process *p, char *buf, size_t n);
+/* "N finding(s) in G group(s) from P of Q process(es): counts by kind; suppressed;
+ * unreadable files" (plain ASCII, safe in HTML too). */
+void summary_counts(FILE *out, const struct result *r);
 const char *json_str(json_t *obj, const char *key); /* NULL unless a string */
 long long json_int(json_t *obj, const char *key, long long dflt);
 

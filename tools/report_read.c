@@ -226,6 +226,16 @@ static void json_reason(const json_error_t *je, char *err, size_t errlen)
 		snprintf(err, errlen, "not valid JSON: %s", text);
 }
 
+/* A parsed document becomes a process, or an error with nothing left allocated. */
+static int from_root(json_t *root, const char *path, struct process *p, char *err, size_t errlen)
+{
+	if (parse_root(root, path, p, err, errlen)) {
+		process_free(p);
+		return -1;
+	}
+	return 0;
+}
+
 int report_parse(const char *text, size_t len, const char *path, struct process *p, char *err,
 		 size_t errlen)
 {
@@ -236,11 +246,7 @@ int report_parse(const char *text, size_t len, const char *path, struct process 
 		json_reason(&je, err, errlen);
 		return -1;
 	}
-	if (parse_root(root, path, p, err, errlen)) {
-		process_free(p);
-		return -1;
-	}
-	return 0;
+	return from_root(root, path, p, err, errlen);
 }
 
 int report_load_file(const char *path, struct process *p, char *err, size_t errlen)
@@ -262,11 +268,7 @@ int report_load_file(const char *path, struct process *p, char *err, size_t errl
 			json_reason(&je, err, errlen);
 		return -1;
 	}
-	if (parse_root(root, path, p, err, errlen)) {
-		process_free(p);
-		return -1;
-	}
-	return 0;
+	return from_root(root, path, p, err, errlen);
 }
 
 void process_free(struct process *p)
