@@ -187,6 +187,37 @@ static void emit_endpoint(const struct endpoint *e, void *ctx)
 	json_close(j, '}');
 }
 
+/* The busiest endpoints of one sample as {key: open}. A process that listens on an address
+ * and connects to it has a server and a client endpoint there: the server's key says so
+ * ("127.0.0.1:80 (server)"). Keys that still coincide (addresses that format alike, or not
+ * at all) are summed into one member, so the object never holds a key twice. */
+static void emit_timeline_endpoints(struct json *j, const struct tl_sample *t)
+{
+	char keys[TIMELINE_ENDPOINTS][192];
+	uint64_t open[TIMELINE_ENDPOINTS];
+	int n = 0;
+	for (int k = 0; k < t->nep; k++) {
+		char addr[160];
+		format_addr((const struct sockaddr_storage *)&t->ep[k].addr, t->ep[k].len, addr,
+			    sizeof addr);
+		char key[192];
+		snprintf(key, sizeof key, "%s%s", addr[0] ? addr : "unknown",
+			 t->ep[k].server ? " (server)" : "");
+		int i;
+		for (i = 0; i < n && strcmp(keys[i], key); i++)
+			;
+		if (i == n) {
+			memcpy(keys[n], key, sizeof key);
+			open[n++] = 0;
+		}
+		open[i] += t->ep[k].open;
+	}
+	json_open(j, "endpoints", '{');
+	for (int i = 0; i < n; i++)
+		json_uint(j, keys[i], open[i]);
+	json_close(j, '}');
+}
+
 static void emit_cmdline(struct json *j)
 {
 	json_open(j, "cmdline", '[');
@@ -274,13 +305,7 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 		json_uint(&j, "open_sockets", t->open);
 		json_uint(&j, "close_wait", t->close_wait);
 		json_uint(&j, "orphaned_sessions", t->orphaned);
-		json_open(&j, "endpoints", '{');
-		for (int k = 0; k < t->nep; k++) {
-			format_addr((const struct sockaddr_storage *)&t->ep[k].addr, t->ep[k].len,
-				    buf, sizeof buf);
-			json_uint(&j, buf, t->ep[k].open);
-		}
-		json_close(&j, '}');
+		emit_timeline_endpoints(&j, t);
 		json_close(&j, '}');
 	}
 	json_close(&j, ']');

@@ -26,6 +26,7 @@ static void add_endpoint(const struct endpoint *e, void *ctx)
 		return;
 	memcpy(&t->ep[at].addr, &e->addr, e->addr_len);
 	t->ep[at].len = e->addr_len;
+	t->ep[at].server = e->key.server;
 	t->ep[at].open = (uint32_t)e->open;
 	/* Keep the busiest endpoints first. */
 	for (int i = at; i > 0 && t->ep[i].open > t->ep[i - 1].open; i--) {

@@ -19,6 +19,7 @@ struct tl_sample {
 	struct {
 		struct sockaddr_in6 addr;
 		socklen_t len;
+		uint8_t server; /* accepted connections on a listening address */
 		uint32_t open;
 	} ep[TIMELINE_ENDPOINTS];
 };

@@ -221,6 +221,17 @@ def expect_fixture_ok(r, rc=0):
 # reports
 
 
+def unique_keys(pairs):
+    """json object hook: a key written twice makes the report unreadable to
+    strict readers (jansson's JSON_REJECT_DUPLICATES in `connleak report`)."""
+    seen = {}
+    for k, v in pairs:
+        if k in seen:
+            raise ValueError("duplicate key %r" % k)
+        seen[k] = v
+    return seen
+
+
 def load_reports(report_dir):
     """Loads every *.json of a report dir; checks what every report must
     satisfy: valid JSON, mode 0600, schema 1, pid/exe/findings, name
@@ -234,7 +245,7 @@ def load_reports(report_dir):
         with open(path, "rb") as f:
             raw = f.read()
         try:
-            rep = json.loads(raw.decode("utf-8"))
+            rep = json.loads(raw.decode("utf-8"), object_pairs_hook=unique_keys)
         except (ValueError, UnicodeDecodeError) as e:
             raise TestFailure("%s is not valid JSON (%s): %r" % (path, e, raw[:300]))
         check(isinstance(rep, dict), "%s: top level is not an object" % path)

@@ -71,7 +71,7 @@ Test(report_fmt, json)
 	setup_fx(&fx, "double-close:second_*\n");
 	char *t = render(fmt_json, &fx.r);
 	json_error_t e;
-	json_t *root = json_loads(t, 0, &e);
+	json_t *root = json_loads(t, JSON_REJECT_DUPLICATES, &e);
 	cr_assert_not_null(root, "%s: %s", e.text, t);
 	json_t *sum = json_object_get(root, "summary");
 	cr_assert_eq(json_integer_value(json_object_get(sum, "findings")), 4);
