@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "util/escape.h"
 
 const char *stack_title(const struct stack *s, char *buf, size_t n)
 {
@@ -75,10 +76,35 @@ void process_label(const struct process *p, char *buf, size_t n)
 	snprintf(buf, n, "%s[%lld]", p->name, p->pid);
 }
 
-void xml_escape(FILE *out, const char *s)
+/* One character XML 1.0 can hold (Char production), as UTF-8 at s; 0 when the bytes there
+ * are broken UTF-8 or a character XML cannot hold even escaped (C0 controls, U+FFFE,
+ * U+FFFF). */
+static int xml_char(const unsigned char *s, size_t left, uint32_t *cp)
 {
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		switch (*p) {
+	int k = utf8_seq(s, left, cp);
+	if (!k || *cp == 0xfffe || *cp == 0xffff)
+		return 0;
+	if (*cp < 0x20 && *cp != '\t' && *cp != '\n' && *cp != '\r')
+		return 0;
+	return k;
+}
+
+/* Markup characters as entities; what XML cannot hold as "\xNN" text, like the text
+ * report, so the document is well-formed for any input and nothing is silently lost. In
+ * an attribute, tab and line breaks are character references (a parser would turn them
+ * into spaces). */
+static void xml_put(FILE *out, const char *str, int attr)
+{
+	const unsigned char *s = (const unsigned char *)(str ? str : "");
+	size_t len = strlen((const char *)s);
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		int k = xml_char(s + i, len - i, &cp);
+		if (!k) {
+			fprintf(out, "\\x%02x", s[i++]);
+			continue;
+		}
+		switch (cp) {
 		case '&': fputs("&amp;", out); break;
 		case '<': fputs("&lt;", out); break;
 		case '>': fputs("&gt;", out); break;
@@ -86,12 +112,38 @@ void xml_escape(FILE *out, const char *s)
 		case '\'': fputs("&#39;", out); break;
 		case '\t':
 		case '\n':
-		case '\r': fputc(*p, out); break;
+		case '\r':
+			if (attr || cp == '\r')
+				fprintf(out, "&#%u;", (unsigned)cp);
+			else
+				fputc((int)cp, out);
+			break;
 		default:
-			/* XML 1.0 cannot hold other control characters, even escaped. */
-			if (*p >= 0x20)
-				fputc(*p, out);
+			fwrite(s + i, 1, (size_t)k, out);
 		}
+		i += (size_t)k;
+	}
+}
+
+void xml_escape(FILE *out, const char *s)
+{
+	xml_put(out, s, 0);
+}
+
+void xml_attr(FILE *out, const char *s)
+{
+	xml_put(out, s, 1);
+}
+
+void text_escape(FILE *out, const char *s)
+{
+	char buf[1024];
+	while (s && *s) {
+		size_t took = escape_text(buf, sizeof buf, s);
+		fputs(buf, out);
+		if (!took)
+			break;
+		s += took;
 	}
 }
 

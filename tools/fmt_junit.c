@@ -29,6 +29,19 @@ static void case_name(const struct group *g, char *buf, size_t n)
 	snprintf(buf, n, "%s", g->kind);
 }
 
+/* "2026-11-29T07:12:50..." (JUnit's timestamp is the first 19 characters); anything else
+ * a report holds there is left out rather than written into the attribute. */
+static int iso_timestamp(const char *t)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+	if (!t)
+		return 0;
+	for (size_t i = 0; i < sizeof shape - 1; i++)
+		if (shape[i] == 'd' ? (t[i] < '0' || t[i] > '9') : t[i] != shape[i])
+			return 0;
+	return 1;
+}
+
 /* The group's instance from this process: its message, socket and stacks. */
 static const struct finding *member_in(const struct group *g, const struct process *p)
 {
@@ -54,7 +67,7 @@ static void failure_body(FILE *out, const struct group *g, const struct process 
 		fprintf(m, "%s\n", line);
 	text_stacks(m, f, "");
 	fclose(m);
-	xml_escape(out, text);
+	xml_escape(out, text); /* element content */
 	free(text);
 }
 
@@ -93,10 +106,10 @@ int fmt_junit(FILE *out, const struct result *r)
 			}
 		process_label(p, label, sizeof label);
 		fprintf(out, "  <testsuite name=\"");
-		xml_escape(out, label);
+		xml_attr(out, label);
 		fprintf(out, "\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"%zu\"",
 			t ? t : 1, f, s);
-		if (p->start_time && strlen(p->start_time) >= 19)
+		if (iso_timestamp(p->start_time))
 			fprintf(out, " timestamp=\"%.19s\"", p->start_time);
 		long long ms = json_int(p->root, "duration_ms", -1);
 		if (ms >= 0)
@@ -105,9 +118,9 @@ int fmt_junit(FILE *out, const struct result *r)
 		fprintf(out, "      <property name=\"pid\" value=\"%lld\"/>\n", p->pid);
 		fprintf(out, "      <property name=\"ppid\" value=\"%lld\"/>\n", p->ppid);
 		fprintf(out, "      <property name=\"exe\" value=\"");
-		xml_escape(out, p->exe);
+		xml_attr(out, p->exe);
 		fprintf(out, "\"/>\n      <property name=\"report\" value=\"");
-		xml_escape(out, p->path);
+		xml_attr(out, p->path);
 		fprintf(out, "\"/>\n    </properties>\n");
 		const char *classname = p->name;
 		for (size_t gi = 0; gi < r->ngroups; gi++) {
@@ -116,23 +129,23 @@ int fmt_junit(FILE *out, const struct result *r)
 				continue;
 			case_name(g, name, sizeof name);
 			fprintf(out, "    <testcase classname=\"connleak.");
-			xml_escape(out, classname);
+			xml_attr(out, classname);
 			fprintf(out, "\" name=\"");
-			xml_escape(out, name);
+			xml_attr(out, name);
 			fprintf(out, "\">\n");
 			if (g->suppressed_by >= 0) {
 				const struct suppression *sp = &r->supp->items[g->suppressed_by];
 				fprintf(out, "      <skipped message=\"suppressed by ");
-				xml_escape(out, sp->kind);
+				xml_attr(out, sp->kind);
 				fputc(':', out);
-				xml_escape(out, sp->pattern);
+				xml_attr(out, sp->pattern);
 				fprintf(out, "\"/>\n");
 			} else {
 				const struct finding *ex = member_in(g, p);
 				fprintf(out, "      <failure type=\"");
-				xml_escape(out, g->kind);
+				xml_attr(out, g->kind);
 				fprintf(out, "\" message=\"");
-				xml_escape(out, ex->message ? ex->message : g->kind);
+				xml_attr(out, ex->message ? ex->message : g->kind);
 				fprintf(out, "\">");
 				failure_body(out, g, p);
 				fprintf(out, "</failure>\n");
@@ -141,7 +154,7 @@ int fmt_junit(FILE *out, const struct result *r)
 		}
 		if (!t) {
 			fprintf(out, "    <testcase classname=\"connleak.");
-			xml_escape(out, classname);
+			xml_attr(out, classname);
 			fprintf(out, "\" name=\"no connection findings\"/>\n");
 		}
 		fprintf(out, "  </testsuite>\n");

@@ -1,6 +1,8 @@
 /* `connleak report --format text`: the merged report for people, like a sanitizer's: one
  * block per finding group (kind, message, counts and processes, socket, stacks as
- * "#N 0x... in func file.c:12 (module+0x...)"), the suppressions used, and a SUMMARY. */
+ * "#N 0x... in func file.c:12 (module+0x...)"), the suppressions used, and a SUMMARY.
+ * Everything taken from a report is written through text_escape: names come from the
+ * program, and no control character in them may reach the terminal or forge a line. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -25,10 +27,10 @@ static void text_processes(FILE *out, const struct group *g)
 		char label[300];
 		process_label(p, label, sizeof label);
 		uint64_t c = group_count_in(g, p);
+		fputc(' ', out);
+		text_escape(out, label);
 		if (c > 1)
-			fprintf(out, " %s x%" PRIu64, label, c);
-		else
-			fprintf(out, " %s", label);
+			fprintf(out, " x%" PRIu64, c);
 	}
 	fputc('\n', out);
 }
@@ -38,10 +40,14 @@ void text_stacks(FILE *out, const struct finding *f, const char *indent)
 	char line[2048], title[64];
 	for (size_t s = 0; s < f->nstacks; s++) {
 		const struct stack *st = &f->stacks[s];
-		fprintf(out, "%s%s:\n", indent, stack_title(st, title, sizeof title));
+		fputs(indent, out);
+		text_escape(out, stack_title(st, title, sizeof title));
+		fputs(":\n", out);
 		for (size_t i = 0; i < st->nframes; i++) {
 			frame_line(&st->frames[i], i, line, sizeof line);
-			fprintf(out, "%s  %s\n", indent, line);
+			fprintf(out, "%s  ", indent);
+			text_escape(out, line);
+			fputc('\n', out);
 		}
 	}
 }
@@ -54,11 +60,18 @@ int fmt_text(FILE *out, const struct result *r)
 		if (g->suppressed_by >= 0 || !g->nmembers)
 			continue;
 		const struct finding *f = g->members[0];
-		fprintf(out, "connleak: %s: %s\n", g->kind, f->message ? f->message : "(no message)");
+		fputs("connleak: ", out);
+		text_escape(out, g->kind);
+		fputs(": ", out);
+		text_escape(out, f->message ? f->message : "(no message)");
+		fputc('\n', out);
 		text_processes(out, g);
 		finding_socket_line(f, line, sizeof line);
-		if (line[0])
-			fprintf(out, "  %s\n", line);
+		if (line[0]) {
+			fputs("  ", out);
+			text_escape(out, line);
+			fputc('\n', out);
+		}
 		text_stacks(out, f, "  ");
 		fputc('\n', out);
 	}
@@ -70,8 +83,11 @@ int fmt_text(FILE *out, const struct result *r)
 				continue;
 			if (!any++)
 				fprintf(out, "Suppressions used:\n  count  groups  suppression\n");
-			fprintf(out, "  %5" PRIu64 "  %6zu  %s:%s\n", s->hits, s->groups, s->kind,
-				s->pattern);
+			fprintf(out, "  %5" PRIu64 "  %6zu  ", s->hits, s->groups);
+			text_escape(out, s->kind);
+			fputc(':', out);
+			text_escape(out, s->pattern);
+			fputc('\n', out);
 		}
 		if (any)
 			fputc('\n', out);

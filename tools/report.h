@@ -156,8 +156,13 @@ int fmt_html(FILE *out, const struct result *r);
 
 /* fmt_json.c: the merged result as a JSON value (new reference). */
 json_t *result_json(const struct result *r);
-/* fmt_common.c: text with &<>"' escaped and characters XML cannot hold dropped. */
+/* fmt_common.c: text for XML element content (xml_escape) or an attribute value (xml_attr),
+ * well-formed for any input: &<>"' as entities, broken UTF-8 and characters XML cannot
+ * hold as "\xNN" text. */
 void xml_escape(FILE *out, const char *s);
+void xml_attr(FILE *out, const char *s);
+/* fmt_common.c: text for a terminal, control characters and broken UTF-8 as "\xNN". */
+void text_escape(FILE *out, const char *s);
 
 /* fmt_html.c: a process's timeline chart (SVG); returns the samples drawn. */
 int html_chart(FILE *out, const struct process *p);

@@ -8,14 +8,18 @@
 #   make cli-tests                   tests/cli/run.py: `connleak report` over real reports
 #   make fuzz                        libFuzzer on the report reader, FUZZ_TIME seconds
 #
-# Needs: libjansson-dev libdw-dev libelf-dev libcriterion-dev; clang and its libFuzzer
+# Needs: libjansson-dev libdw-dev libelf-dev libcriterion-dev libexpat1-dev (the tests check
+# that JUnit output is well-formed XML); clang and its libFuzzer
 # runtime (Debian: clang libclang-rt-dev) for `make fuzz`.
 
 TOOLS_SRC     := $(sort $(wildcard tools/*.c))
 TOOLS_HDR     := $(wildcard tools/*.h) include/connleak/connleak.h
 # Everything but main() and `run`: what the report unit tests link.
 TOOLS_LIB_SRC := $(filter-out tools/main.c tools/run.c,$(TOOLS_SRC))
-TOOLS_CFLAGS  := $(WARN) -D_GNU_SOURCE -Iinclude -Itools
+TOOLS_CFLAGS  := $(WARN) -D_GNU_SOURCE -Iinclude -Itools -Isrc
+# Pure helpers shared with the preload (escaping names for terminals and XML).
+TOOLS_SHARED  := src/util/escape.c
+TOOLS_HDR     += src/util/escape.h
 TOOLS_LIBS    := -ljansson -ldw -lelf
 
 # The report tests link tools/, not the preload's objects: keep them out of
@@ -26,19 +30,19 @@ UNIT_SRC := $(filter-out $(REPORT_TEST_SRC),$(UNIT_SRC))
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 30
 FUZZ_SRC  := tests/fuzz/fuzz_report_read.c tools/report_read.c tools/report_group.c \
-	     tools/suppress.c $(wildcard tools/fmt_*.c)
+	     tools/suppress.c $(wildcard tools/fmt_*.c) $(TOOLS_SHARED)
 
 .PHONY: report-unit cli-tests fuzz
 
 build/connleak: $(TOOLS_SRC) $(TOOLS_HDR)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(TOOLS_CFLAGS) -o $@ $(TOOLS_SRC) $(TOOLS_LIBS)
+	$(CC) $(CFLAGS) $(TOOLS_CFLAGS) -o $@ $(TOOLS_SRC) $(TOOLS_SHARED) $(TOOLS_LIBS)
 
-build/report-unit-tests: $(TOOLS_LIB_SRC) $(REPORT_TEST_SRC) $(TOOLS_HDR) \
+build/report-unit-tests: $(TOOLS_LIB_SRC) $(TOOLS_SHARED) $(REPORT_TEST_SRC) $(TOOLS_HDR) \
 		$(wildcard tests/unit/report_test.h)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(TOOLS_CFLAGS) -Itests/unit -o $@ $(TOOLS_LIB_SRC) $(REPORT_TEST_SRC) \
-		$(TOOLS_LIBS) -lcriterion
+	$(CC) $(CFLAGS) $(TOOLS_CFLAGS) -Itests/unit -o $@ $(TOOLS_LIB_SRC) $(TOOLS_SHARED) \
+		$(REPORT_TEST_SRC) $(TOOLS_LIBS) -lexpat -lcriterion
 
 report-unit: build/report-unit-tests
 	./build/report-unit-tests --jobs 1
@@ -49,7 +53,7 @@ cli-tests: build/libconnleak.so build/connleak fixtures
 build/fuzz-report-read: $(FUZZ_SRC) $(TOOLS_HDR)
 	@mkdir -p build
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		$(TOOLS_CFLAGS) -o $@ $(FUZZ_SRC) -ljansson
+		$(TOOLS_CFLAGS) -o $@ $(FUZZ_SRC) -ljansson -lexpat
 
 # The seed corpus stays as it is; what the fuzzer finds goes to build/fuzz-corpus.
 fuzz: build/fuzz-report-read

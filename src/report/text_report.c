@@ -1,5 +1,8 @@
 /* The sanitizer-style text report: a header line per finding group, its stacks as
- * "#N 0x... in func file:line (module+0x...)", and a SUMMARY line. */
+ * "#N 0x... in func file:line (module+0x...)", and a SUMMARY line. Every name in it comes
+ * from the program (host names, socket paths, modules, functions, files) and is shown with
+ * its control characters escaped, so none can move the cursor, clear the terminal or
+ * start a line that looks like ours. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +10,7 @@
 
 #include "../track/findings.h"
 #include "../track/model.h"
+#include "../util/escape.h"
 #include "describe.h"
 #include "frames.h"
 #include "report.h"
@@ -18,16 +22,33 @@ struct text_ctx {
 	int groups;
 };
 
+/* `s` escaped onto the report. */
+static void put_escaped(struct out *o, const char *s)
+{
+	char buf[1024];
+	while (*s) {
+		size_t took = escape_text(buf, sizeof buf, s);
+		out_puts(o, buf);
+		if (!took)
+			break;
+		s += took;
+	}
+}
+
 static void text_frame(int index, const struct frame_info *fi, void *ctx)
 {
 	struct text_ctx *t = ctx;
-	out_printf(t->o, "==%d==     #%d 0x%" PRIxPTR " in %s", t->pid, index, fi->pc,
-		   fi->function[0] ? fi->function : "??");
+	out_printf(t->o, "==%d==     #%d 0x%" PRIxPTR " in ", t->pid, index, fi->pc);
+	put_escaped(t->o, fi->function[0] ? fi->function : "??");
 	if (fi->file[0]) {
 		const char *base = strrchr(fi->file, '/');
-		out_printf(t->o, " %s:%d", base ? base + 1 : fi->file, fi->line);
+		out_puts(t->o, " ");
+		put_escaped(t->o, base ? base + 1 : fi->file);
+		out_printf(t->o, ":%d", fi->line);
 	}
-	out_printf(t->o, " (%s+0x%" PRIxPTR ")\n", fi->module, fi->offset);
+	out_puts(t->o, " (");
+	put_escaped(t->o, fi->module);
+	out_printf(t->o, "+0x%" PRIxPTR ")\n", fi->offset);
 }
 
 static void text_stack(struct text_ctx *t, const char *title, stack_id id)
@@ -45,7 +66,8 @@ static void text_finding(const struct finding *f, void *ctx)
 	finding_message(f, msg, sizeof msg);
 	t->per_kind[f->key.kind] += f->count;
 	t->groups++;
-	out_printf(t->o, "==%d== connleak: %s: %s", t->pid, kind_name(f->key.kind), msg);
+	out_printf(t->o, "==%d== connleak: %s: ", t->pid, kind_name(f->key.kind));
+	put_escaped(t->o, msg);
 	if (f->count > 1)
 		out_printf(t->o, " (%" PRIu64 " times)", f->count);
 	out_puts(t->o, "\n");
@@ -53,10 +75,12 @@ static void text_finding(const struct finding *f, void *ctx)
 	format_addr(&f->peer, f->peer_len, peer, sizeof peer);
 	if (f->origin >= 0) {
 		const char *state = tcp_state_name(f->tcp_state);
-		out_printf(t->o, "==%d==   fd %d (generation %u), %s %s, %s -> %s%s%s\n", t->pid,
-			   f->fd, f->gen, family_name(f->family), type_name(f->type),
-			   local[0] ? local : "?", peer[0] ? peer : "?", state ? ", " : "",
-			   state ? state : "");
+		out_printf(t->o, "==%d==   fd %d (generation %u), %s %s, ", t->pid, f->fd, f->gen,
+			   family_name(f->family), type_name(f->type));
+		put_escaped(t->o, local[0] ? local : "?");
+		out_puts(t->o, " -> ");
+		put_escaped(t->o, peer[0] ? peer : "?");
+		out_printf(t->o, "%s%s\n", state ? ", " : "", state ? state : "");
 	}
 	text_stack(t, "created at", f->key.created);
 	text_stack(t, "closed at", f->key.closed);

@@ -2,17 +2,40 @@
  * parsed report or a one-line error, never a crash, leak or hang. What parses is also
  * grouped, matched against suppressions and written in every format (to /dev/null), so
  * the writers see every shape the reader accepts. Symbolization is left out: it would
- * open whatever module paths the input names.
+ * open whatever module paths the input names. The JUnit output must also be well-formed
+ * XML (checked with expat) whatever names the input holds.
  *
  *   make fuzz    (clang -fsanitize=fuzzer,address; FUZZ_TIME seconds, corpus in
  *                 tests/fuzz/corpus) */
+#include <expat.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "report.h"
 
 static FILE *sink;
+
+static void junit_well_formed(const struct result *r)
+{
+	char *xml = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&xml, &len);
+	if (!m)
+		return;
+	fmt_junit(m, r);
+	fclose(m);
+	XML_Parser p = XML_ParserCreate(NULL);
+	if (XML_Parse(p, xml, (int)len, 1) != XML_STATUS_OK) {
+		fprintf(stderr, "JUnit output is not well-formed XML: %s at line %lu column %lu\n",
+			XML_ErrorString(XML_GetErrorCode(p)), XML_GetCurrentLineNumber(p),
+			XML_GetCurrentColumnNumber(p));
+		__builtin_trap();
+	}
+	XML_ParserFree(p);
+	free(xml);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -42,6 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fmt_html(sink, &r);
 		fflush(sink);
 	}
+	junit_well_formed(&r);
 	result_free(&r);
 	suppressions_free(&supp);
 	process_free(&p);

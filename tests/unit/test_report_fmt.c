@@ -127,14 +127,15 @@ Test(report_fmt, junit)
 	teardown_fx(&fx);
 }
 
-Test(report_fmt, xml_escape_drops_control_characters)
+Test(report_fmt, xml_escape_shows_control_characters_as_text)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&buf, &len);
-	xml_escape(m, "a\x01<b>\x1f&\"'\tc\n");
+	xml_escape(m, "a\x01<b>\x1f&\"'\tc\n\r");
+	xml_attr(m, "|\t\n\r|");
 	fclose(m);
-	cr_assert_str_eq(buf, "a&lt;b&gt;&amp;&quot;&#39;\tc\n");
+	cr_assert_str_eq(buf, "a\\x01&lt;b&gt;\\x1f&amp;&quot;&#39;\tc\n&#13;|&#9;&#10;&#13;|");
 	free(buf);
 }
 
