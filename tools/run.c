@@ -52,7 +52,10 @@ static int find_library(char *out, size_t n)
 static int make_dir(const char *dir)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s", dir);
+	if ((size_t)snprintf(path, sizeof path, "%s", dir) >= sizeof path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	for (char *p = path + 1; *p; p++)
 		if (*p == '/') {
 			*p = '\0';
@@ -173,15 +176,31 @@ int cmd_run(int argc, char **argv)
 	if (!realpath(dir, absdir))
 		snprintf(absdir, sizeof absdir, "%s", dir);
 
-	/* Options: the caller's CONNLEAK_OPTIONS, then ours (later keys win). */
+	/* Options: the caller's CONNLEAK_OPTIONS, then ours (later keys win). The directory
+	 * is quoted, so that spaces, ':' or "exitcode=42" in its name stay part of it. */
+	char quote = strchr(absdir, '\'') ? '"' : '\'';
+	if (strchr(absdir, '\'') && strchr(absdir, '"')) {
+		fprintf(stderr, "connleak: the report directory's name holds both ' and \"; "
+				"CONNLEAK_OPTIONS cannot quote it\n");
+		return 2;
+	}
 	const char *prev_opts = getenv("CONNLEAK_OPTIONS");
 	size_t olen = (prev_opts ? strlen(prev_opts) : 0) + strlen(absdir) + (extra ? strlen(extra) : 0) + 32;
 	char *opts = malloc(olen);
-	snprintf(opts, olen, "%s%sreport_dir=%s%s%s", prev_opts ? prev_opts : "",
-		 prev_opts && *prev_opts ? ":" : "", absdir, extra ? ":" : "", extra ? extra : "");
+	if (!opts) {
+		perror("connleak");
+		return 2;
+	}
+	snprintf(opts, olen, "%s%sreport_dir=%c%s%c%s%s", prev_opts ? prev_opts : "",
+		 prev_opts && *prev_opts ? ":" : "", quote, absdir, quote, extra ? ":" : "",
+		 extra ? extra : "");
 	const char *prev_pre = getenv("LD_PRELOAD");
 	size_t plen = strlen(lib) + (prev_pre ? strlen(prev_pre) : 0) + 2;
 	char *preload = malloc(plen);
+	if (!preload) {
+		perror("connleak");
+		return 2;
+	}
 	snprintf(preload, plen, "%s%s%s", lib, prev_pre && *prev_pre ? ":" : "",
 		 prev_pre ? prev_pre : "");
 	setenv("CONNLEAK", "1", 1);

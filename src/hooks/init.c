@@ -1,5 +1,5 @@
-/* Switching connleak on: the constructor reads CONNLEAK and CONNLEAK_OPTIONS (ignored in
- * setuid programs), records the inherited sockets, and arranges the exit report. */
+/* Switching connleak on: the constructor reads CONNLEAK and CONNLEAK_OPTIONS (connleak
+ * stays off and silent in setuid/AT_SECURE programs), records the inherited sockets, and arranges the exit report. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,10 +144,12 @@ __attribute__((constructor)) static void connleak_init(void)
 	const char *on = getenv("CONNLEAK");
 	if (!on || strcmp(on, "1") != 0)
 		return;
+	/* A setuid, setgid or file-capability program: its caller may not choose files for it
+	 * to write, nor read its addresses and stacks. connleak stays off and silent. */
+	if (getauxval(AT_SECURE))
+		return;
 	options_defaults(&opts);
-	/* A setuid or setgid program must not take file paths from its caller. */
-	if (!getauxval(AT_SECURE))
-		options_parse(&opts, getenv("CONNLEAK_OPTIONS"), option_error, NULL);
+	options_parse(&opts, getenv("CONNLEAK_OPTIONS"), option_error, NULL);
 	if (opts.help)
 		options_help(help_line, NULL);
 	hook_pid = getpid();

@@ -1,7 +1,10 @@
 /* Table-driven parser for CONNLEAK_OPTIONS. Every option is one row: its name, where it
  * lives in struct options, what it accepts and its default, so help, parsing, errors and the
- * report's "options" object can never disagree. */
+ * report's "options" object can never disagree. The text comes from whoever started the
+ * program: what it shows back is escaped and the number of lines it prints is capped. */
 #include "options.h"
+
+#include "escape.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -23,9 +26,11 @@ struct opt_row {
 #define F(field) offsetof(struct options, field), sizeof(((struct options *)0)->field)
 
 static const struct opt_row rows[] = {
-	{"report_dir", T_PATH, F(report_dir), 0, 0, "",
+	/* For paths, max is the longest value accepted: report_dir leaves room for the file
+	 * name (<exe>.<pid>.<n>.json, exe cut to 200 bytes), log_path for %p expansions. */
+	{"report_dir", T_PATH, F(report_dir), 0, PATH_MAX - 256, "",
 	 "directory for one JSON report per process (<exe>.<pid>.json); empty = none"},
-	{"log_path", T_PATH, F(log_path), 0, 0, "stderr",
+	{"log_path", T_PATH, F(log_path), 0, PATH_MAX - 32, "stderr",
 	 "text report when there are findings: stderr, or a file path (%p = pid)"},
 	{"exitcode", T_INT, F(exitcode), 0, 255, "0",
 	 "exit status forced when findings remain at exit; 0 = leave it alone"},
@@ -55,12 +60,28 @@ static const struct opt_row rows[] = {
 
 #define NROWS (sizeof rows / sizeof rows[0])
 
+/* Longest value a string row takes. A log_path's %p grows by up to 8 bytes (a pid has
+ * at most 10 digits): checked in fits(). */
+static long long max_len(const struct opt_row *r)
+{
+	return r->max ? r->max : (long long)r->size - 1;
+}
+
+static int fits(const struct opt_row *r, const char *v)
+{
+	long long len = (long long)strlen(v);
+	if (!strcmp(r->name, "log_path"))
+		for (const char *p = v; (p = strstr(p, "%p")); p += 2)
+			len += 8;
+	return len <= max_len(r);
+}
+
 static const char *type_accepts(const struct opt_row *r, char *buf, size_t n)
 {
 	switch (r->type) {
 	case T_PATH:
 	case T_STRING:
-		snprintf(buf, n, "a string of at most %zu bytes", r->size - 1);
+		snprintf(buf, n, "a string of at most %lld bytes", max_len(r));
 		break;
 	case T_UINT:
 	case T_INT:
@@ -82,13 +103,11 @@ static int set_value(struct options *o, const struct opt_row *r, const char *v)
 	char *dst = (char *)o + r->offset;
 	switch (r->type) {
 	case T_PATH:
-	case T_STRING: {
-		size_t len = strlen(v);
-		if (len >= r->size)
+	case T_STRING:
+		if (!fits(r, v))
 			return -1;
-		memcpy(dst, v, len + 1);
+		memcpy(dst, v, strlen(v) + 1);
 		return 0;
-	}
 	case T_UINT:
 	case T_INT:
 	case T_BOOL: {
@@ -129,11 +148,67 @@ static int is_sep(char c)
 	return c == ':' || c == ',' || c == ' ' || c == '\t' || c == '\n';
 }
 
+/* Text from the spec, shown escaped and cut to an excerpt. */
+static void shown(const char *text, size_t len, int cut, char *buf, size_t n)
+{
+	char raw[64];
+	if (len > 40) {
+		len = 40;
+		cut = 1;
+	}
+	memcpy(raw, text, len);
+	raw[len] = '\0';
+	escape_text(buf, n - 4, raw);
+	if (cut)
+		strcat(buf, "...");
+}
+
+/* The current value of r in o, as text (for "keeping ..."). */
+static void value_text(const struct options *o, const struct opt_row *r, char *buf, size_t n)
+{
+	const char *field = (const char *)o + r->offset;
+	switch (r->type) {
+	case T_PATH:
+	case T_STRING: {
+		char esc[200];
+		shown(field, strlen(field), 0, esc, sizeof esc);
+		snprintf(buf, n, "'%s'", esc);
+		break;
+	}
+	case T_UINT:
+		snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)field);
+		break;
+	case T_INT:
+	case T_BOOL:
+		snprintf(buf, n, "%d", *(const int *)field);
+		break;
+	case T_LEASE_MODE:
+		snprintf(buf, n, "%s", *(const int *)field == LEASE_REPORT ? "report" : "enforce");
+		break;
+	}
+}
+
+/* At most this many problem lines; the rest are counted in one last line, so a huge or
+ * garbled CONNLEAK_OPTIONS cannot flood the program's stderr. */
+#define MAX_ERROR_LINES 8
+
+struct reporter {
+	void (*error)(const char *msg, void *ctx);
+	void *ctx;
+	int problems;
+};
+
+static void problem(struct reporter *rep, const char *msg)
+{
+	if (rep->problems++ < MAX_ERROR_LINES)
+		rep->error(msg, rep->ctx);
+}
+
 int options_parse(struct options *o, const char *spec,
 		  void (*error)(const char *msg, void *ctx), void *ctx)
 {
-	char msg[512], accepts[96];
-	int problems = 0;
+	char msg[640], accepts[96], key_shown[200], val_shown[200], now[210];
+	struct reporter rep = {error, ctx, 0};
 	const char *p = spec ? spec : "";
 
 	while (*p) {
@@ -152,13 +227,13 @@ int options_parse(struct options *o, const char *spec,
 			p++;
 		}
 		key[kn] = '\0';
+		shown(key, kn, key_too_long, key_shown, sizeof key_shown);
 		if (*p != '=') {
 			snprintf(msg, sizeof msg,
-				 "connleak: CONNLEAK_OPTIONS: '%s%s' has no value; write key=value "
+				 "connleak: CONNLEAK_OPTIONS: '%s' has no value; write key=value "
 				 "(help=1 lists the options)",
-				 key, key_too_long ? "..." : "");
-			error(msg, ctx);
-			problems++;
+				 key_shown);
+			problem(&rep, msg);
 			continue;
 		}
 		p++;
@@ -171,9 +246,11 @@ int options_parse(struct options *o, const char *spec,
 				val_too_long = 1;
 			p++;
 		}
+		int unterminated = quote && *p != quote;
 		if (quote && *p == quote)
 			p++;
 		val[vn] = '\0';
+		shown(val, vn, val_too_long, val_shown, sizeof val_shown);
 
 		const struct opt_row *r = NULL;
 		for (size_t i = 0; i < NROWS; i++)
@@ -181,28 +258,33 @@ int options_parse(struct options *o, const char *spec,
 				r = &rows[i];
 		if (!r) {
 			snprintf(msg, sizeof msg,
-				 "connleak: unknown option '%s%s' in CONNLEAK_OPTIONS, ignored "
+				 "connleak: unknown option '%s' in CONNLEAK_OPTIONS, ignored "
 				 "(help=1 lists the options)",
-				 key, key_too_long ? "..." : "");
-			error(msg, ctx);
-			problems++;
+				 key_shown);
+			problem(&rep, msg);
 			continue;
 		}
-		if (val_too_long || set_value(o, r, val) != 0) {
-			char shown[80];
-			snprintf(shown, sizeof shown, "%.60s%s", val,
-				 (val_too_long || vn > 60) ? "..." : "");
-			set_value(o, r, r->def);
+		/* A bad value leaves the key as it was: its default, or an earlier setting. */
+		value_text(o, r, now, sizeof now);
+		if (unterminated) {
 			snprintf(msg, sizeof msg,
-				 "connleak: bad value '%s' for option %s: expects %s; using the "
-				 "default %s",
-				 shown, r->name, type_accepts(r, accepts, sizeof accepts),
-				 *r->def ? r->def : "(empty)");
-			error(msg, ctx);
-			problems++;
+				 "connleak: the %c quote of option %s is never closed in "
+				 "CONNLEAK_OPTIONS; keeping %s",
+				 quote, r->name, now);
+			problem(&rep, msg);
+		} else if (val_too_long || set_value(o, r, val) != 0) {
+			snprintf(msg, sizeof msg,
+				 "connleak: bad value '%s' for option %s: expects %s; keeping %s",
+				 val_shown, r->name, type_accepts(r, accepts, sizeof accepts), now);
+			problem(&rep, msg);
 		}
 	}
-	return problems;
+	if (rep.problems > MAX_ERROR_LINES) {
+		snprintf(msg, sizeof msg, "connleak: %d more problem(s) in CONNLEAK_OPTIONS not shown",
+			 rep.problems - MAX_ERROR_LINES);
+		error(msg, ctx);
+	}
+	return rep.problems;
 }
 
 void options_help(void (*line)(const char *text, void *ctx), void *ctx)

@@ -30,9 +30,10 @@ struct options {
 
 void options_defaults(struct options *o);
 
-/* Parses `spec` into `o`, leaving a key at its default when its value is bad.
- * Calls `error(msg, ctx)` once per problem with a complete one-line message.
- * Returns the number of problems. */
+/* Parses `spec` into `o`. A key whose value is bad (or whose quote is never closed) keeps
+ * what it had: its default or an earlier valid setting. Calls `error(msg, ctx)` with a
+ * complete one-line message (text from the spec escaped as \xNN) for each of the first 8
+ * problems, then once more with how many were not shown. Returns the number of problems. */
 int options_parse(struct options *o, const char *spec,
 		  void (*error)(const char *msg, void *ctx), void *ctx);
 

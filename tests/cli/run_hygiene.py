@@ -183,6 +183,147 @@ def test_report_command_escapes_names():
 
 
 # ---------------------------------------------------------------------------
+# Items 11 and 12: options and `connleak run`
+
+
+def unix_listener(d):
+    path = os.path.join(d, "sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(8)
+    return srv, path
+
+
+def test_bad_value_keeps_earlier_setting():
+    d = new_dir("opts")
+    srv, path = unix_listener(d)
+    try:
+        argv = [sys.executable, "-c", LEAK_UNIX, path]
+        bare = run(argv, clean_env())
+        pre = run(argv, preload_env("exitcode=5:exitcode=x"))
+    finally:
+        srv.close()
+    check(bare.returncode == 0 and pre.stdout == bare.stdout, "bare %d %r, preloaded %r"
+          % (bare.returncode, bare.stdout, pre.stdout))
+    check(pre.returncode == 5, "exitcode=5:exitcode=x exited %d, expected the 5 kept; %r"
+          % (pre.returncode, pre.stderr[-600:]))
+    check(b"bad value 'x' for option exitcode" in pre.stderr and b"keeping 5" in pre.stderr,
+          "message: %r" % pre.stderr[-600:])
+
+
+def test_option_errors_capped_and_escaped():
+    spec = ":".join(["k%d\x1b]0;pwned\x07\x1b[2J=1" % i for i in range(40)])
+    bare, pre = bare_and_preloaded([sys.executable, "-c", "print('hello')"], spec)
+    lines = pre.stderr.decode("latin-1").splitlines()
+    check(len(lines) == 9, "expected 8 problem lines and a count, got %d:\n%s"
+          % (len(lines), "\n".join(lines)))
+    check("32 more problem(s)" in lines[-1], lines[-1])
+    bad = RAW_CONTROL.search(pre.stderr.decode("latin-1"))
+    check(not bad, "raw control byte %r echoed: %r" % (bad and bad.group(), pre.stderr))
+    check("'k0\\x1b]0;pwned\\x07\\x1b[2J'" in lines[0], lines[0])
+
+
+def test_unterminated_quote_is_an_error():
+    d = new_dir("quote")
+    srv, path = unix_listener(d)
+    try:
+        bare, pre = bare_and_preloaded([sys.executable, "-c", LEAK_UNIX, path],
+                                       "report_dir=\"%s:exitcode=42" % d)
+    finally:
+        srv.close()
+    check(pre.returncode == 0, "exit %d: the text after the quote was read as options"
+          % pre.returncode)
+    check(b"quote of option report_dir is never closed" in pre.stderr, pre.stderr[-600:])
+    check(not glob.glob(os.path.join(d, "*.json")), "a report was written")
+
+
+def test_run_report_dir_with_space_and_exitcode_text():
+    d = new_dir("rundir")
+    srv, path = unix_listener(d)
+    rdir = os.path.join(d, "my reports:exitcode=42")
+    env = clean_env()
+    env["CONNLEAK_LIB"] = lib()
+    if os.environ.get("LD_PRELOAD"):
+        env["LD_PRELOAD"] = os.environ["LD_PRELOAD"]
+    try:
+        p = subprocess.run([CLI, "run", "--report-dir", rdir, "--", sys.executable, "-c",
+                            LEAK_UNIX, path], env=env, capture_output=True, timeout=TIMEOUT)
+    finally:
+        srv.close()
+    check(p.returncode == 0, "connleak run exited %d (the name's exitcode=42 was read as an "
+          "option?): %r" % (p.returncode, p.stderr[-600:]))
+    files = glob.glob(os.path.join(glob.escape(rdir), "*.json"))
+    check(len(files) == 1, "reports in %r: %r; stderr %r" % (rdir, os.listdir(d), p.stderr))
+    check(b"1 process report(s)" in p.stderr, p.stderr[-600:])
+
+
+SETUID_PROG = r"""
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+int main(int argc, char **argv)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1])),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+        return 99;
+    printf("connected\n");
+    return 0; /* the socket is never closed: a leak connleak would report */
+}
+"""
+
+
+def test_setuid_program_silent_and_untouched():
+    """glibc ignores LD_PRELOAD paths in AT_SECURE processes, so the program links the
+    library (absolute rpath) and is made setuid root, then run as nobody."""
+    if os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("cc"):
+        print("  (skipped: needs root, setpriv and cc to run a setuid program as nobody)")
+        return
+    d = new_dir("setuid")
+    os.chmod(TMP, 0o755)
+    os.chmod(d, 0o755)
+    src, exe = os.path.join(d, "prog.c"), os.path.join(d, "prog")
+    with open(src, "w") as f:
+        f.write(SETUID_PROG)
+    libdir = os.path.dirname(os.path.abspath(lib()))
+    link = ["cc", "-o", exe, src, "-L" + libdir, "-l:" + os.path.basename(lib()),
+            "-Wl,-rpath," + libdir]
+    c = subprocess.run(link, capture_output=True, text=True)
+    check(c.returncode == 0, "cc: %s" % c.stderr)
+    reports = os.path.join(d, "reports")
+    os.mkdir(reports)
+    os.chmod(reports, 0o777)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = str(srv.getsockname()[1])
+    env = preload_env("report_dir=%s:exitcode=7:help=1" % reports)
+    env.pop("LD_PRELOAD")  # linked, not preloaded
+    try:
+        # Not setuid: the linked library is on (proof the test can see it).
+        on = run([exe, port], env)
+        check(on.returncode == 7 and b"connleak options" in on.stderr,
+              "linked library inactive: exit %d %r" % (on.returncode, on.stderr[-400:]))
+        for f in glob.glob(os.path.join(reports, "*")):
+            os.unlink(f)
+        os.chmod(exe, 0o4755)
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        bare = run(nobody + [exe, port], clean_env())
+        sec = run(nobody + [exe, port], env)
+    finally:
+        srv.close()
+    check(bare.returncode == 0 and bare.stdout == b"connected\n", "bare setuid run: %d %r %r"
+          % (bare.returncode, bare.stdout, bare.stderr))
+    check(sec.returncode == 0, "setuid run exited %d (exitcode applied?)" % sec.returncode)
+    check(sec.stdout == bare.stdout, "stdout %r" % sec.stdout)
+    check(sec.stderr == b"", "setuid run printed: %r" % sec.stderr[-600:])
+    check(os.listdir(reports) == [], "reports written: %r" % os.listdir(reports))
+
+
+# ---------------------------------------------------------------------------
 
 
 def main():

@@ -234,13 +234,86 @@ Test(options, bad_backtrace_depth)
 	bad_value("backtrace_depth=65", "backtrace_depth");
 }
 
-Test(options, bad_value_resets_earlier_setting_to_default)
+Test(options, bad_value_keeps_earlier_setting)
 {
-	/* The header's contract: a key with a bad value is left at its default. */
+	/* The header's contract: a key with a bad value keeps what it had. */
 	struct options o;
 	struct errs e;
-	cr_assert_eq(parse(&o, "exitcode=5:exitcode=999", &e), 1);
+	cr_assert_eq(parse(&o, "exitcode=5:exitcode=x", &e), 1);
+	cr_assert_eq(o.exitcode, 5);
+	cr_assert(strstr(e.msg[0], "bad value 'x' for option exitcode"), "%s", e.msg[0]);
+	cr_assert(strstr(e.msg[0], "keeping 5"), "%s", e.msg[0]);
+	cr_assert_eq(parse(&o, "report_dir=/a:report_dir='/b", &e), 1);
+	cr_assert_str_eq(o.report_dir, "/a");
+	cr_assert(strstr(e.msg[0], "keeping '/a'"), "%s", e.msg[0]);
+}
+
+Test(options, unterminated_quote_is_an_error)
+{
+	struct options o;
+	struct errs e;
+	cr_assert_eq(parse(&o, "exitcode=3:report_dir=\"/tmp/my reports:exitcode=42", &e), 1);
+	cr_assert_str_eq(o.report_dir, "", "an unterminated value is not taken");
+	cr_assert_eq(o.exitcode, 3, "nor is what follows the quote read as options");
+	cr_assert(strstr(e.msg[0], "quote of option report_dir is never closed"), "%s", e.msg[0]);
+}
+
+Test(options, quoted_value_holds_exitcode_text)
+{
+	struct options o;
+	struct errs e;
+	cr_assert_eq(parse(&o, "report_dir='/tmp/a:exitcode=42':close_wait_ms=7", &e), 0);
+	cr_assert_str_eq(o.report_dir, "/tmp/a:exitcode=42");
 	cr_assert_eq(o.exitcode, 0);
+	cr_assert_eq(o.close_wait_ms, 7);
+}
+
+Test(options, control_bytes_escaped_in_messages)
+{
+	struct options o;
+	struct errs e;
+	parse(&o, "k\x1b[2J=1:exitcode=\x1b]0;t\x07", &e);
+	cr_assert_eq(e.n, 2);
+	for (int i = 0; i < 2; i++)
+		for (const char *c = e.msg[i]; *c; c++)
+			cr_assert((unsigned char)*c >= 0x20, "raw control byte in %s", e.msg[i]);
+	cr_assert(strstr(e.msg[0], "'k\\x1b[2J'"), "%s", e.msg[0]);
+	cr_assert(strstr(e.msg[1], "'\\x1b]0;t\\x07'"), "%s", e.msg[1]);
+}
+
+Test(options, error_lines_capped)
+{
+	struct options o;
+	struct errs e;
+	char spec[2000] = "";
+	for (int i = 0; i < 50; i++)
+		strcat(spec, "bogus=1:");
+	strcat(spec, "exitcode=9");
+	cr_assert_eq(parse(&o, spec, &e), 50);
+	cr_assert_eq(e.n, 9, "8 problems and one line counting the rest");
+	cr_assert(strstr(e.msg[8], "42 more problem(s)"), "%s", e.msg[8]);
+	cr_assert_eq(o.exitcode, 9);
+}
+
+Test(options, paths_that_would_not_fit_are_errors)
+{
+	struct options o;
+	struct errs e;
+	static char spec[PATH_MAX + 64];
+	/* report_dir must leave room for "/<exe>.<pid>.<n>.json". */
+	strcpy(spec, "report_dir=/");
+	memset(spec + strlen(spec), 'd', PATH_MAX - 200);
+	cr_assert_eq(parse(&o, spec, &e), 1);
+	cr_assert_str_eq(o.report_dir, "");
+	/* log_path with %p must fit once every %p is a 10-digit pid. */
+	strcpy(spec, "log_path=/");
+	size_t n = strlen(spec);
+	for (size_t i = 0; i < (PATH_MAX - 40) / 2; i++, n += 2)
+		memcpy(spec + n, "%p", 2);
+	spec[n] = '\0';
+	cr_assert_eq(parse(&o, spec, &e), 1);
+	cr_assert_str_eq(o.log_path, "stderr");
+	cr_assert_eq(parse(&o, "log_path=/tmp/x.%p.log", &e), 0);
 }
 
 Test(options, bad_value_message_says_what_is_accepted)
