@@ -279,6 +279,26 @@ def test_fail_on_exit_codes():
     check("unknown finding kind 'leaky-socket'" in p.stderr, "stderr %r" % p.stderr)
 
 
+def test_fail_on_any_counts_kinds_newer_than_the_cli():
+    """A report from a newer preload can carry a kind this command does not know:
+    `--fail-on any` must still fail on it, a list of known kinds must not."""
+    d = new_dir("future-kind")
+    src = glob.glob(os.path.join(R["all"], "leak.*.json"))[0]
+    with open(src) as f:
+        rep = json.load(f)
+    check(rep["findings"] and rep["findings"][0]["kind"] == "leaked-socket",
+          "leak report without its finding: %s" % src)
+    rep["findings"] = rep["findings"][:1]
+    rep["findings"][0]["kind"] = "socket-spill-from-the-future"
+    dst = os.path.join(d, os.path.basename(src))
+    with open(dst, "w") as f:
+        json.dump(rep, f)
+    p = report(d, expect_rc=0)
+    check("socket-spill-from-the-future" in p.stdout, "the new kind is not shown:\n" + p.stdout)
+    report("--fail-on", "any", d, expect_rc=1)
+    report("--fail-on", "leaked-socket,close-wait", d, expect_rc=0)
+
+
 def test_junit_parses():
     out = os.path.join(new_dir("junit"), "connleak.xml")
     p = report("--format", "junit", "--output", out, R["all"], expect_rc=0)

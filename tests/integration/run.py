@@ -700,8 +700,25 @@ def test_close_wait_held_to_exit():
     r = run([fixture("close_wait"), "hold", str(ng.port), str(CLOSE_WAIT_HOLD_MS)],
             {"close_wait_ms": SHORT_CLOSE_WAIT_MS})
     expect_fixture_ok(r)
-    rep = report_for_pid(r, kv(r.stdout)["pid"])
-    check(findings_of(rep, "close-wait"), "no close-wait finding: " + summary(rep))
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    # Held to exit after EOF: the socket is both leaked and in close-wait, one of each.
+    check(sorted(kinds(rep)) == ["close-wait", "leaked-socket"],
+          "expected one close-wait and one leaked-socket, got " + summary(rep))
+    leak, f = findings_of(rep, "leaked-socket")[0], findings_of(rep, "close-wait")[0]
+    for fnd in (leak, f):
+        check(fnd.get("count", 1) == 1, "count %r: %s" % (fnd.get("count"), brief(fnd)))
+        check(fnd.get("fd") == int(out["fd"]), "fd %r, program says %s"
+              % (fnd.get("fd"), out["fd"]))
+        check(fnd.get("peer") == "127.0.0.1:%d" % ng.port, "peer %r" % fnd.get("peer"))
+        check(fnd.get("local") == out["local"], "local %r, program says %s"
+              % (fnd.get("local"), out["local"]))
+        check(fnd.get("tcp_state") == "CLOSE_WAIT", "tcp_state %r" % fnd.get("tcp_state"))
+        expect_stack_names(fnd, "created", "read_until_peer_closes")
+    held = f.get("held_after_eof_ms")
+    check(isinstance(held, int) and CLOSE_WAIT_HOLD_MS - 50 <= held < 5000,
+          "held_after_eof_ms %r, the program held the socket %d ms after EOF"
+          % (held, CLOSE_WAIT_HOLD_MS))
 
 
 def test_close_wait_prompt_close_is_clean():
@@ -820,6 +837,27 @@ def test_fd_exhaustion():
     check(sum(g.get("count", 0) for g in groups) == opened,
           "group counts sum to %d, expected %d" % (sum(g.get("count", 0) for g in groups),
                                                    opened))
+    # Largest group first: pool a opened twice as many as pool b.
+    check(na > nb, "the fixture opened a=%d b=%d (test setup)" % (na, nb))
+    counts = [g.get("count", 0) for g in groups]
+    check(counts == sorted(counts, reverse=True), "groups not largest first: %r" % counts)
+    first = [fr.get("function") for fr in (groups[0].get("stack") or [])]
+    check("open_from_pool_a" in first and groups[0].get("count") == na,
+          "first group is %r x%r, expected open_from_pool_a() x%d"
+          % (first, groups[0].get("count"), na))
+
+
+def test_errno_kept_across_failed_and_successful_close():
+    """connleak changes errno inside the close hook (a reaped child's /proc file, libunwind's
+    validation while capturing the double-close stack); the program must see close()'s own."""
+    r = run([fixture("errno_kept")])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    for step in ("reaped", "double", "plain"):
+        check(out.get(step) == "OK", "%s close: errno not kept: %s" % (step, r.stdout))
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "double-close", count=8)
+    expect_stack_names(f, "closed", "second_close")
 
 
 def test_clean_client():

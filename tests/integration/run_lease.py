@@ -745,7 +745,18 @@ def test_dns_check_off_no_resolution_no_finding():
     r = run_in_ns(hosts, argv, {"lease_ms": 0, "dns_check_ms": 0},
                   on_line=switch_after(hosts, DNS_SWITCH_AFTER))
     expect_fixture_ok(r)
+    # The name really moved while the connection lived (else a clean report proves nothing):
+    # the hosts file was rewritten mid-run and the live connection stayed on the old address.
+    check(hosts.switched_at is not None, "the hosts file was never rewritten: " + r.describe())
+    check("127.0.0.2 " + DNS_HOST in hosts.content(), "hosts file after the switch: %r"
+          % hosts.content())
+    served = expect_all_served(r, DNS_REQUESTS)
+    check(set(served) == {"127.0.0.1"}, "served by %s" % served)
+    check(len(served) > DNS_SWITCH_AFTER, "no request after the switch: %s" % served)
     rep = only_report(r)
+    ep = endpoint_for(rep, ng.peer("127.0.0.1"))
+    check(ep["hostname"] == DNS_HOST and ep["connections"] == 1,
+          "the connection did not come from the name: %s" % ep)
     check(not findings_of(rep, "stale-dns"), "stale-dns with dns_check_ms=0 and no resolution "
           "by the program: %s" % summary(rep))
 

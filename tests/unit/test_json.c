@@ -200,6 +200,20 @@ Test(json, above_max_code_point_stays_valid)
 	stays_valid("arg\xf4\x90\x80\x80");
 }
 
+Test(json, overlong_four_byte_sequence_is_escaped)
+{
+	/* F0 followed by 80..8F is a 4-byte form of a code point below U+10000: overlong.
+	 * Written raw, strict readers reject the whole report. */
+	char *e = escaped("x\xf0\x8f\xbf\xbf", 5);
+	cr_assert_str_eq(e, "x\\u00f0\\u008f\\u00bf\\u00bf");
+	free(e);
+	stays_valid("x\xf0\x80\x80\xaf");
+	/* The smallest real 4-byte code point, U+10000, passes through. */
+	e = escaped("\xf0\x90\x80\x80", 4);
+	cr_assert_str_eq(e, "\xf0\x90\x80\x80");
+	free(e);
+}
+
 Test(json, key_is_escaped)
 {
 	struct doc *d = doc_new();

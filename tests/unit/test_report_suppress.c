@@ -94,6 +94,36 @@ Test(report_suppress, matches_function_file_module_of_any_frame)
 	cr_assert_eq(match_one("double-close:helper\nleaked-socket:nothing\n*:conn*", F_LEAK), 2);
 }
 
+Test(report_suppress, matches_the_reports_own_name_when_symbolized_differently)
+{
+	/* The offline symbolizer can name a frame differently from the process (another
+	 * symbol at the same address, a rebuilt module): a pattern naming either matches. */
+	long pids[] = {1};
+	const char *f[] = {F_LEAK};
+	struct report_set *set = make_set(1, pids, f);
+	struct frame *fr = &set->procs[0].findings[0].stacks[0].frames[0];
+	cr_assert_str_eq(fr->rep_function, "helper");
+	fr->function = "helper_alias";
+	fr->file = "other.c";
+	struct suppressions s = {0};
+	char err[256];
+	cr_assert_eq(suppressions_parse(&s, "leaked-socket:helper\n", err, sizeof err), 0);
+	cr_assert_eq(suppression_match(&s, &set->procs[0].findings[0]), 0,
+		     "the report's own function name no longer matched");
+	suppressions_free(&s);
+	cr_assert_eq(suppressions_parse(&s, "leaked-socket:helper_alias\n", err, sizeof err), 0);
+	cr_assert_eq(suppression_match(&s, &set->procs[0].findings[0]), 0);
+	suppressions_free(&s);
+	cr_assert_eq(suppressions_parse(&s, "leaked-socket:conn.c\n", err, sizeof err), 0);
+	cr_assert_eq(suppression_match(&s, &set->procs[0].findings[0]), 0,
+		     "the report's own file name no longer matched");
+	suppressions_free(&s);
+	cr_assert_eq(suppressions_parse(&s, "leaked-socket:other.c\n", err, sizeof err), 0);
+	cr_assert_eq(suppression_match(&s, &set->procs[0].findings[0]), 0);
+	suppressions_free(&s);
+	free_set(set);
+}
+
 Test(report_suppress, matches_closed_and_exhaustion_group_stacks)
 {
 	const char *dc = "{\"kind\":\"double-close\",\"stacks\":{\"closed\":[" FRAME("1", "a", "a.c", 1)
