@@ -49,7 +49,11 @@ void frame_line(const struct frame *f, size_t index, char *buf, size_t n)
 			ADD("+0x%" PRIx64, f->fn_offset);
 		}
 	}
-	if (f->module && f->has_offset)
+	if (f->jit && f->function && *f->function) {
+		/* JIT'd code: the map that named it, as perf prints such frames. */
+		const char *map = f->perf_map ? strrchr(f->perf_map, '/') : NULL;
+		ADD(" [jit] (%s)", map ? map + 1 : f->perf_map ? f->perf_map : "perf map");
+	} else if (f->module && f->has_offset)
 		ADD(" (%s+0x%" PRIx64 ")", f->module, f->offset);
 	else if (f->module)
 		ADD(" (%s)", f->module);

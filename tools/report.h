@@ -27,6 +27,10 @@ struct frame {
 	long line;
 	uint64_t fn_offset; /* from the start of `function`, when has_fn_offset */
 	int has_fn_offset;
+	/* JIT'd code (in no module): named from a perf map; `perf_map` is the map's path as
+	 * the process saw it ("/tmp/perf-4242.map"). Grouped by name, not address. */
+	int jit;
+	const char *perf_map;
 };
 
 struct stack {
@@ -90,6 +94,10 @@ extern const char *const severity_order[CONNLEAK_KIND_COUNT];
 /* Symbolizes every frame of every finding from module+offset (elfutils libdwfl, offline),
  * falling back to the names the report carries. */
 void symbolize_set(struct report_set *set);
+/* The name of the JIT'd code holding return address `pc` in the perf map file `path`
+ * (tools/perfmap.c, files cached until perfmap_cleanup), or NULL. */
+const char *perfmap_lookup_file(const char *path, uint64_t pc, uint64_t *start);
+void perfmap_cleanup(void);
 /* One frame; exposed for tests. */
 void symbolize_frame(struct frame *f);
 void symbolize_cleanup(void);

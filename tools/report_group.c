@@ -21,7 +21,10 @@ char *finding_key(const struct finding *f)
 		fprintf(m, "\n%s:", st->name);
 		for (size_t i = 0; i < st->nframes; i++) {
 			const struct frame *fr = &st->frames[i];
-			if (fr->has_offset)
+			/* JIT'd code moves from run to run: its name is what stays. */
+			if (fr->jit && fr->function)
+				fprintf(m, " jit:%s", fr->function);
+			else if (fr->has_offset)
 				fprintf(m, " %s+0x%" PRIx64, fr->module ? fr->module : "?", fr->offset);
 			else
 				fprintf(m, " %s@%s", fr->module ? fr->module : "?",

@@ -68,6 +68,8 @@ static void read_frame(json_t *fo, struct frame *f)
 	f->function = f->rep_function;
 	f->file = f->rep_file;
 	f->line = f->rep_line;
+	f->jit = json_is_true(json_object_get(fo, "jit"));
+	f->perf_map = json_str(fo, "perf_map");
 }
 
 static int read_stack(json_t *arr, const char *name, long long group_count, struct stack *s)

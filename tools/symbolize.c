@@ -6,6 +6,8 @@
  * function/file/line) are used; without either, the writers print module+offset. */
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -171,9 +173,69 @@ static void frame_apply(struct frame *f, int trust_module)
 	}
 }
 
+/* libstdc++'s demangler (C ABI), as the sanitizers print C++ names. */
+extern char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
+
+static void demangle(struct frame *f)
+{
+	if (!f->function || strncmp(f->function, "_Z", 2) != 0)
+		return;
+	int status = -1;
+	char *d = __cxa_demangle(f->function, NULL, NULL, &status);
+	if (status == 0 && d)
+		f->function = keep(d);
+	free(d);
+}
+
+/* A frame in no module: JIT'd code, named from the process's perf map when one is at
+ * hand (the copy beside the report first: /tmp may have been cleaned, or the pid reused). */
+static void jit_apply(struct frame *f, const char *map_copy, const char *tmp_map,
+		      const char *tmp_path)
+{
+	if (f->module || !f->pc)
+		return;
+	char *end;
+	uint64_t pc = strtoull(f->pc, &end, 16);
+	if (end == f->pc || *end)
+		return;
+	const char *maps[2] = {map_copy, tmp_map};
+	for (int i = 0; i < 2; i++) {
+		uint64_t start;
+		const char *name = maps[i] ? perfmap_lookup_file(maps[i], pc, &start) : NULL;
+		if (name) {
+			f->function = keep(name);
+			f->jit = 1;
+			f->file = NULL;
+			f->line = 0;
+			f->has_fn_offset = 0;
+			if (!f->perf_map)
+				f->perf_map = keep(tmp_path);
+			return;
+		}
+	}
+}
+
 void symbolize_frame(struct frame *f)
 {
 	frame_apply(f, 1);
+	demangle(f);
+}
+
+/* The perf map copy the report names (a bare file name beside the report), and the map the
+ * process wrote in /tmp, into buffers of PATH_MAX-ish size; empty when there is none. */
+static void map_paths(const struct process *proc, char *copy, size_t ncopy, char *tmp,
+		      size_t ntmp)
+{
+	copy[0] = tmp[0] = '\0';
+	const char *name = json_str(proc->root, "perf_map");
+	if (name && *name && !strchr(name, '/')) {
+		const char *slash = strrchr(proc->path, '/');
+		if (slash)
+			snprintf(copy, ncopy, "%.*s/%s", (int)(slash - proc->path), proc->path, name);
+		else
+			snprintf(copy, ncopy, "%s", name);
+	}
+	snprintf(tmp, ntmp, "/tmp/perf-%lld.map", proc->pid);
 }
 
 /* "2026-11-21T23:16:35.872Z" -> seconds, or -1. */
@@ -194,6 +256,14 @@ void symbolize_set(struct report_set *set)
 	for (size_t p = 0; p < set->nprocs; p++) {
 		struct process *proc = &set->procs[p];
 		time_t written = parse_time(json_str(proc->root, "end_time"));
+		char copy[4096], tmp[64];
+		map_paths(proc, copy, sizeof copy, tmp, sizeof tmp);
+		/* /tmp/perf-<pid>.map only if it is not newer than the report: else the pid was
+		 * reused by another process since. */
+		struct stat tst;
+		const char *tmp_map = tmp;
+		if (stat(tmp, &tst) != 0 || (written != -1 && tst.st_mtime > written + 1))
+			tmp_map = NULL;
 		for (size_t i = 0; i < proc->nfindings; i++) {
 			struct finding *fd = &proc->findings[i];
 			for (size_t s = 0; s < fd->nstacks; s++)
@@ -208,6 +278,8 @@ void symbolize_set(struct report_set *set)
 							trust = 0;
 					}
 					frame_apply(f, trust);
+					jit_apply(f, copy[0] ? copy : NULL, tmp_map, tmp);
+					demangle(f);
 				}
 		}
 	}
@@ -228,4 +300,5 @@ void symbolize_cleanup(void)
 	free(strs);
 	strs = NULL;
 	nstrs = capstrs = 0;
+	perfmap_cleanup();
 }

@@ -2,7 +2,8 @@
 # top-level Makefile in place of the old single-file build/connleak rule, before the
 # build/unit-tests rule (it takes the report tests out of UNIT_SRC, see below):
 #
-#   make build/connleak              the command: run + report (jansson, libdw, libelf)
+#   make build/connleak              the command: run + report (jansson, libdw, libelf;
+#                                    libstdc++ for __cxa_demangle)
 #   make build/report-unit-tests     criterion tests of tools/ (tests/unit/test_report_*.c)
 #   make report-unit                 builds and runs them
 #   make cli-tests                   tests/cli/run.py: `connleak report` over real reports
@@ -20,7 +21,7 @@ TOOLS_CFLAGS  := $(WARN) -D_GNU_SOURCE -Iinclude -Itools -Isrc
 # Pure helpers shared with the preload (escaping names for terminals and XML).
 TOOLS_SHARED  := src/util/escape.c
 TOOLS_HDR     += src/util/escape.h
-TOOLS_LIBS    := -ljansson -ldw -lelf
+TOOLS_LIBS    := -ljansson -ldw -lelf -lstdc++
 
 # The report tests link tools/, not the preload's objects: keep them out of
 # build/unit-tests (whose sources are tests/unit/*.c).

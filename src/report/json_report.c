@@ -18,6 +18,7 @@
 #include "describe.h"
 #include "frames.h"
 #include "json.h"
+#include "perfmap_copy.h"
 #include "report.h"
 
 static void iso_time(uint64_t wall_ms, char *buf, size_t n)
@@ -54,6 +55,10 @@ static void emit_frame(int index, const struct frame_info *fi, void *ctx)
 		json_int(j, "line", fi->line);
 	else
 		json_null(j, "line");
+	if (fi->jit) {
+		json_bool(j, "jit", 1);
+		json_str(j, "perf_map", fi->perf_map);
+	}
 	json_close(j, '}');
 }
 
@@ -252,6 +257,8 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	buf[n > 0 ? n : 0] = '\0';
 	json_str(&j, "exe", buf);
 	emit_cmdline(&j);
+	/* The copy of the process's perf map beside this file, naming JIT frames offline. */
+	json_str(&j, "perf_map", perfmap_copy_name());
 	iso_time(model_state.start_wall_ms, buf, sizeof buf);
 	json_str(&j, "start_time", buf);
 	uint64_t now = clock_wall_ms();

@@ -14,6 +14,7 @@
 #include "../util/log.h"
 #include "../util/real.h"
 #include "../util/symbolize.h"
+#include "perfmap_copy.h"
 
 static void exe_base(char *buf, size_t n)
 {
@@ -80,6 +81,8 @@ void report_write(const struct options *o, const struct report_end *end, char *p
 				  o->report_dir, strerror(errno));
 			path[0] = '\0';
 		} else {
+			if (findings_total())
+				perfmap_copy(path);
 			out_init(&out, fd);
 			json_report(&out, o, end);
 			if (out_flush(&out) != 0)

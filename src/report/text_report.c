@@ -46,6 +46,14 @@ static void text_frame(int index, const struct frame_info *fi, void *ctx)
 		put_escaped(t->o, base ? base + 1 : fi->file);
 		out_printf(t->o, ":%d", fi->line);
 	}
+	if (fi->jit) {
+		/* JIT'd code: the map that named it, as perf prints such frames. */
+		const char *base = strrchr(fi->perf_map, '/');
+		out_puts(t->o, " [jit] (");
+		put_escaped(t->o, base ? base + 1 : fi->perf_map);
+		out_puts(t->o, ")\n");
+		return;
+	}
 	out_puts(t->o, " (");
 	put_escaped(t->o, fi->module);
 	out_printf(t->o, "+0x%" PRIxPTR ")\n", fi->offset);

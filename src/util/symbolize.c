@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "demangle.h"
+#include "perfmap.h"
+
 static struct {
 	void *lib;
 	Dwfl *dwfl;
@@ -23,6 +26,7 @@ static struct {
 
 void symbolize_begin(void)
 {
+	perfmap_begin();
 	if (dw.dwfl)
 		return;
 	dw.lib = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -79,9 +83,20 @@ void symbolize(uintptr_t pc, struct frame_info *fi)
 		}
 		if (info.dli_sname)
 			copy(fi->function, sizeof fi->function, info.dli_sname);
-	}
-	if (!dw.dwfl)
+	} else {
+		/* In no module: JIT'd code, named by the runtime's perf map if it has one. */
+		uintptr_t start;
+		if (perfmap_lookup(pc, fi->function, sizeof fi->function, &start)) {
+			fi->jit = 1;
+			fi->offset = pc - start;
+			copy(fi->perf_map, sizeof fi->perf_map, perfmap_path());
+		}
 		return;
+	}
+	if (!dw.dwfl) {
+		demangle_in_place(fi->function, sizeof fi->function);
+		return;
+	}
 	/* A return address points after the call; look up the call itself. */
 	Dwarf_Addr addr = pc ? pc - 1 : pc;
 	Dwfl_Module *m = dw.addrmodule(dw.dwfl, addr);
@@ -99,6 +114,7 @@ void symbolize(uintptr_t pc, struct frame_info *fi)
 			fi->line = lineno;
 		}
 	}
+	demangle_in_place(fi->function, sizeof fi->function);
 }
 
 void symbolize_end(void)
@@ -106,6 +122,7 @@ void symbolize_end(void)
 	if (dw.dwfl)
 		dw.end(dw.dwfl);
 	dw.dwfl = NULL;
+	perfmap_end();
 	/* The library stays loaded: unloading during exit gains nothing and risks a
 	 * destructor running after ours. */
 }

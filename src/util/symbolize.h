@@ -12,6 +12,8 @@ struct frame_info {
 	char function[256]; /* empty when unknown */
 	char file[256];     /* empty when unknown */
 	int line;           /* 0 when unknown */
+	int jit;            /* in no module, named from the perf map; offset is from the code's start */
+	char perf_map[64];  /* the map that named it ("/tmp/perf-<pid>.map") */
 };
 
 /* Loads elfutils' libdw on first use (dlopen: never linked into the program). */
