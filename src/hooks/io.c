@@ -59,12 +59,14 @@ static inline void stale_check(int fd, ssize_t r)
 		}                                            \
 	} while (0)
 
-#define AFTER_WRITE(s, r)                                    \
+/* `iov`/`niov`: what was written, looked at only when a request starts on a connection
+ * that already carried a reply (track/keepalive.h). */
+#define AFTER_WRITE(s, r, iov, niov)                         \
 	do {                                                 \
 		if (IO_SAME(s)) {                                     \
 			int e_ = errno;                      \
 			hook_busy++;                         \
-			io_wrote(s, r, e_);                  \
+			io_wrote_vec(s, r, e_, iov, niov);   \
 			hook_leave();                         \
 			errno = e_;                          \
 		}                                            \
@@ -95,7 +97,8 @@ HOOK ssize_t write(int fd, const void *buf, size_t n)
 	IO_BEGIN(fd);
 	ssize_t r = REAL(write)(fd, buf, n);
 	stale_check(fd, r);
-	AFTER_WRITE(s, r);
+	struct iovec v = {(void *)buf, n};
+	AFTER_WRITE(s, r, &v, 1);
 	return r;
 }
 
@@ -122,7 +125,8 @@ HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 	IO_BEGIN(fd);
 	ssize_t r = REAL(send)(fd, buf, n, flags);
 	stale_check(fd, r);
-	AFTER_WRITE(s, r);
+	struct iovec v = {(void *)buf, n};
+	AFTER_WRITE(s, r, &v, 1);
 	return r;
 }
 
@@ -152,7 +156,8 @@ HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct s
 	IO_BEGIN(fd);
 	ssize_t r = REAL(sendto)(fd, buf, n, flags, addr, alen);
 	stale_check(fd, r);
-	AFTER_WRITE(s, r);
+	struct iovec v = {(void *)buf, n};
+	AFTER_WRITE(s, r, &v, 1);
 	return r;
 }
 
@@ -178,7 +183,7 @@ HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	IO_BEGIN(fd);
 	ssize_t r = REAL(sendmsg)(fd, msg, flags);
 	stale_check(fd, r);
-	AFTER_WRITE(s, r);
+	AFTER_WRITE(s, r, r > 0 ? msg->msg_iov : NULL, r > 0 ? msg->msg_iovlen : 0);
 	return r;
 }
 
@@ -211,7 +216,8 @@ HOOK int sendmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags)
 		hook_busy++;
 		for (int i = 0; i < r; i++)
 			if (vec[i].msg_len)
-				io_wrote(s, vec[i].msg_len, 0);
+				io_wrote_vec(s, vec[i].msg_len, 0, vec[i].msg_hdr.msg_iov,
+					     vec[i].msg_hdr.msg_iovlen);
 		hook_leave();
 		errno = e;
 	}
@@ -232,6 +238,6 @@ HOOK ssize_t writev(int fd, const struct iovec *iov, int n)
 	IO_BEGIN(fd);
 	ssize_t r = REAL(writev)(fd, iov, n);
 	stale_check(fd, r);
-	AFTER_WRITE(s, r);
+	AFTER_WRITE(s, r, iov, n > 0 ? (size_t)n : 0);
 	return r;
 }

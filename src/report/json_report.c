@@ -114,6 +114,7 @@ static void emit_finding(const struct finding *f, void *ctx)
 	case CONNLEAK_KEEPALIVE_RACE:
 		json_uint(j, "replies_before", f->replies);
 		json_str(j, "answer", f->answer);
+		json_uint(j, "idle_before_ms", f->idle_before_ms);
 		break;
 	case CONNLEAK_CLOSED_BUT_REFERENCED:
 	case CONNLEAK_STALE_FD_USE:

@@ -36,6 +36,7 @@ struct finding {
 	int other_fds, forked;      /* shared-close */
 	uint32_t replies;           /* keepalive-race */
 	const char *answer;         /* keepalive-race: "eof", "ECONNRESET", "EPIPE" */
+	uint64_t idle_before_ms;    /* keepalive-race: idle before the request */
 	int err;                    /* fd-exhaustion */
 	uint32_t open_sockets;
 	/* closed-but-referenced, stale-fd-use */

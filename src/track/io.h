@@ -6,29 +6,50 @@
 
 #include <errno.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "../util/clock.h"
+#include "keepalive.h"
 #include "model.h"
 #include "sock.h"
 
 #define RELAXED memory_order_relaxed
 
-static inline void io_wrote(struct sock *s, ssize_t r, int err)
+/* `iov`/`niov`: what a successful write wrote (NULL when unknown), looked at only when a
+ * request starts on a connection that already carried a reply. */
+static inline void io_wrote_vec(struct sock *s, ssize_t r, int err, const struct iovec *iov,
+				size_t niov)
 {
 	if (r > 0) {
 		atomic_fetch_add_explicit(&s->bytes_out, (uint64_t)r, RELAXED);
-		atomic_store_explicit(&s->t_last_io, clock_coarse_ms(), RELAXED);
+		uint64_t now = clock_coarse_ms();
+		uint64_t prev = atomic_load_explicit(&s->t_last_io, RELAXED);
+		atomic_store_explicit(&s->t_last_io, now, RELAXED);
 		uint8_t ph = atomic_load_explicit(&s->phase, RELAXED);
 		if (ph != PHASE_WROTE) {
 			atomic_store_explicit(&s->phase, PHASE_WROTE, RELAXED);
-			/* A request on a connection that already carried a reply: reused. */
-			if (ph == PHASE_REPLIED && s->client)
+			/* A request on a connection that already carried a reply: reused. Not
+			 * when the program had read the peer's EOF already, nor a goodbye the
+			 * peer answers by closing (keepalive.h). */
+			if (ph == PHASE_REPLIED && s->client &&
+			    !atomic_load_explicit(&s->t_eof, RELAXED) &&
+			    !keepalive_goodbye_vec(iov, niov, (size_t)r)) {
+				atomic_store_explicit(&s->reuse_idle_ms,
+						      prev && now > prev ? (uint32_t)(now - prev) : 0,
+						      RELAXED);
 				atomic_store_explicit(&s->reuse_pending, 1, RELAXED);
+			}
 		}
 	} else if (r < 0 && (err == EPIPE || err == ECONNRESET) && s->client &&
-		   atomic_load_explicit(&s->phase, RELAXED) == PHASE_REPLIED) {
-		model_keepalive_race(s, err == EPIPE ? "EPIPE" : "ECONNRESET");
+		   atomic_load_explicit(&s->phase, RELAXED) == PHASE_REPLIED &&
+		   !atomic_load_explicit(&s->t_eof, RELAXED)) {
+		model_keepalive_race(s, err == EPIPE ? "EPIPE" : "ECONNRESET", 1);
 	}
+}
+
+static inline void io_wrote(struct sock *s, ssize_t r, int err)
+{
+	io_wrote_vec(s, r, err, NULL, 0);
 }
 
 /* `asked` is the buffer size: a zero-length read returning 0 is not EOF. */
@@ -47,10 +68,10 @@ static inline void io_read(struct sock *s, ssize_t r, size_t asked, int err, int
 		if (!atomic_load_explicit(&s->t_eof, RELAXED))
 			atomic_store_explicit(&s->t_eof, clock_coarse_ms(), RELAXED);
 		if (atomic_load_explicit(&s->reuse_pending, RELAXED))
-			model_keepalive_race(s, "eof");
+			model_keepalive_race(s, "eof", 0);
 	} else if (r < 0 && err == ECONNRESET &&
 		   atomic_load_explicit(&s->reuse_pending, RELAXED)) {
-		model_keepalive_race(s, "ECONNRESET");
+		model_keepalive_race(s, "ECONNRESET", 0);
 	}
 }
 

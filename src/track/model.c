@@ -22,6 +22,7 @@
 #include "tls.h"
 #include "agent.h"
 #include "dns.h"
+#include "keepalive.h"
 #include "lease.h"
 #include "timeline.h"
 
@@ -620,7 +621,7 @@ void model_stale_fd(int fd)
 	model_unlock();
 }
 
-void model_keepalive_race(struct sock *s, const char *answer)
+void model_keepalive_race(struct sock *s, const char *answer, int on_write)
 {
 	stack_id used = model_capture();
 	model_lock();
@@ -629,6 +630,14 @@ void model_keepalive_race(struct sock *s, const char *answer)
 		struct finding f;
 		memset(&f, 0, sizeof f);
 		model_describe(&f, s, s->nfds > 0 ? s->fd : -1, s->gen);
+		/* A failed write measures the gap up to now; a request that went out, up to
+		 * when it was written. */
+		f.idle_before_ms = on_write ? f.idle_ms : atomic_load(&s->reuse_idle_ms);
+		if (!keepalive_is_race(s, answer, on_write, f.tcp_state, f.idle_before_ms)) {
+			atomic_store(&s->phase, PHASE_IDLE);
+			model_unlock();
+			return;
+		}
 		f.key.kind = CONNLEAK_KEEPALIVE_RACE;
 		f.key.created = s->created;
 		f.key.used = used;

@@ -73,7 +73,10 @@ void model_exhausted(int err);
 struct dns_answer;
 /* `name` resolved to `a` (the program's lookup or our re-resolution). */
 void model_dns(const char *name, const struct dns_answer *a);
-void model_keepalive_race(struct sock *s, const char *answer);
+/* A reply-less EOF/reset after a request on a reused connection, or (`on_write`) a write
+ * that failed on a connection that had carried a reply: a finding when keepalive.h says
+ * it is the keep-alive race. */
+void model_keepalive_race(struct sock *s, const char *answer, int on_write);
 /* I/O on fd failed with EBADF: a finding when the program had closed the socket there. */
 void model_stale_fd(int fd);
 void model_scan_inherited(void);

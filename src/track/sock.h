@@ -55,6 +55,7 @@ struct sock {
 	_Atomic uint32_t replies;
 	_Atomic uint8_t phase;
 	_Atomic uint8_t reuse_pending; /* a request went out on a reused connection, no byte back yet */
+	_Atomic uint32_t reuse_idle_ms; /* how long it sat idle before that request */
 
 	/* Bumped each time the record is reused: an I/O call that started on the previous
 	 * socket and returns after the record went to a new one must not update it. */

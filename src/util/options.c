@@ -38,6 +38,9 @@ static const struct opt_row rows[] = {
 	 "frames recorded per stack (0 = no stacks)"},
 	{"close_wait_ms", T_UINT, F(close_wait_ms), 0, 86400000, "5000",
 	 "how long a socket may stay open after its peer closed before it is close-wait"},
+	{"keepalive_idle_ms", T_UINT, F(keepalive_idle_ms), 0, 86400000, "1000",
+	 "keepalive-race: idle time before a request on a reused connection that the peer "
+	 "had already closed (a shorter gap is a write right after a closing reply)"},
 	{"symbolize", T_BOOL, F(symbolize), 0, 1, "1",
 	 "name functions and file:line in reports at exit (libdw); 0 = module+offset and "
 	 "exported names only, for `connleak report` to symbolize later"},

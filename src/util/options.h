@@ -15,6 +15,7 @@ struct options {
 	int exitcode;
 	int backtrace_depth;
 	uint64_t close_wait_ms;
+	uint64_t keepalive_idle_ms;
 	int halt_on_error;
 	int symbolize;
 	uint64_t lease_ms;

@@ -55,7 +55,7 @@ KINDS = {"leaked-socket", "close-wait", "closed-but-referenced", "stale-fd-use",
          "lease-expired", "fd-exhaustion"}
 OPTION_KEYS = ["report_dir", "log_path", "exitcode", "backtrace_depth", "close_wait_ms",
                "halt_on_error", "lease_ms", "lease_mode", "lease_peers", "dns_check_ms",
-               "sample_ms", "suppressions"]
+               "sample_ms", "suppressions", "keepalive_idle_ms"]
 STATS_KEYS = ["sockets_created", "sockets_accepted", "sockets_received", "sockets_inherited",
               "connects", "closes", "peak_open", "open_at_exit", "findings"]
 FINDING_KEYS = ["kind", "count", "message", "fd", "fd_generation", "socket", "local", "peer",
@@ -783,7 +783,10 @@ def test_double_close():
 def test_keepalive_race():
     peer = PyPeer(close_after_first_reply).start()
     try:
-        r = run([fixture("keepalive_race"), "race", str(peer.port), "200"])
+        # The peer closes right after its reply; the 200 ms pause is an idle spell
+        # longer than keepalive_idle_ms=100 (a busy machine only makes it longer).
+        r = run([fixture("keepalive_race"), "race", str(peer.port), "200"],
+                {"keepalive_idle_ms": 100})
     finally:
         peer.stop()
     check(not peer.errors, "python peer failed: %s" % peer.errors)

@@ -1,0 +1,26 @@
+/* keepalive-race precision: the facts that tell a request written on a reused idle
+ * connection the peer had already closed (the server's keep-alive timeout racing the
+ * client) from closes that belong to the protocol: a goodbye the peer answers by closing
+ * (memcached/SMTP/POP3/FTP/redis QUIT, IMAP LOGOUT, a TLS close_notify alert, also when a
+ * proxy relays it), a write after the program had itself read EOF, and a write made right
+ * after a reply that came with the close (an SMTP 451-and-hang-up). */
+#ifndef CONNLEAK_KEEPALIVE_H
+#define CONNLEAK_KEEPALIVE_H
+
+#include <stddef.h>
+#include <sys/uio.h>
+
+#include "sock.h"
+
+/* Whether the first `n` bytes of a write are a goodbye rather than a request: the peer
+ * closing in answer is the protocol, not a race. Looks at no more than 32 bytes. */
+int keepalive_goodbye(const void *head, size_t n);
+/* The same for a vector write that wrote `written` bytes: its first non-empty buffer. */
+int keepalive_goodbye_vec(const struct iovec *iov, size_t niov, size_t written);
+
+/* At a reply-less EOF/reset after a reused request (or a failed write on a replied
+ * connection, `on_write`): whether it is the keep-alive race. Model lock held. */
+int keepalive_is_race(struct sock *s, const char *answer, int on_write, int tcp_state,
+		      uint64_t idle_before_ms);
+
+#endif
