@@ -52,6 +52,7 @@ check: deps
 	python3 tests/integration/run.py
 	python3 tests/integration/run_tls.py
 	python3 tests/integration/run_lease.py
+	python3 tests/integration/run_robust.py
 	python3 tests/cli/run.py
 	python3 tests/cli/run_hygiene.py
 

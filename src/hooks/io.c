@@ -173,8 +173,14 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recvmsg)(fd, msg, flags);
 	stale_check(fd, r);
-	AFTER_READ(s, r, iov_total(msg->msg_iov, msg->msg_iovlen), flags & MSG_PEEK);
-	received(msg, r);
+	/* The msghdr and its iovec are read only after the kernel accepted them: a call the
+	 * kernel rejected (NULL, unmapped, a huge msg_iovlen) must fail as it does bare. */
+	if (r >= 0) {
+		AFTER_READ(s, r, iov_total(msg->msg_iov, msg->msg_iovlen), flags & MSG_PEEK);
+		received(msg, r);
+	} else {
+		AFTER_READ(s, r, 0, flags & MSG_PEEK);
+	}
 	return r;
 }
 
@@ -229,7 +235,7 @@ HOOK ssize_t readv(int fd, const struct iovec *iov, int n)
 	IO_BEGIN(fd);
 	ssize_t r = REAL(readv)(fd, iov, n);
 	stale_check(fd, r);
-	AFTER_READ(s, r, n > 0 ? iov_total(iov, (size_t)n) : 0, 0);
+	AFTER_READ(s, r, r >= 0 && n > 0 ? iov_total(iov, (size_t)n) : 0, 0);
 	return r;
 }
 

@@ -54,18 +54,26 @@ HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	return r;
 }
 
-/* `room` is the caller's buffer size before the call: the kernel reports the full address
- * length, which may be more than it wrote. */
-static int accepted(int lfd, int fd, struct sockaddr *addr, socklen_t *len, socklen_t room)
+/* The peer address comes from the kernel, never from the caller's buffer: the caller's
+ * length is read by the kernel (an unmapped one fails with EFAULT, as bare), and a buffer
+ * shorter than the address holds only part of it. */
+static int accepted(int lfd, int fd, int want_peer)
 {
-	socklen_t got = addr && len ? (*len < room ? *len : room) : 0;
+	struct sockaddr_storage peer;
+	socklen_t got = 0;
+	if (fd >= 0 && want_peer) {
+		int e = errno;
+		got = sizeof peer;
+		if (getpeername(fd, (struct sockaddr *)&peer, &got) != 0)
+			got = 0;
+		errno = e;
+	}
 	if (fd >= 0 && hook_interrupted())
-		hook_defer_new(fd, got ? addr->sa_family : AF_UNSPEC, SOCK_STREAM,
-			       ORIGIN_ACCEPT);
+		hook_defer_new(fd, got ? peer.ss_family : AF_UNSPEC, SOCK_STREAM, ORIGIN_ACCEPT);
 	if (!hook_active())
 		return fd;
 	if (fd >= 0)
-		TRACK(model_accepted(lfd, fd, addr, got));
+		TRACK(model_accepted(lfd, fd, got ? (struct sockaddr *)&peer : NULL, got));
 	else
 		note_exhaustion(fd);
 	return fd;
@@ -73,12 +81,10 @@ static int accepted(int lfd, int fd, struct sockaddr *addr, socklen_t *len, sock
 
 HOOK int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	socklen_t room = addr && len ? *len : 0;
-	return accepted(fd, REAL(accept)(fd, addr, len), addr, len, room);
+	return accepted(fd, REAL(accept)(fd, addr, len), addr && len);
 }
 
 HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-	socklen_t room = addr && len ? *len : 0;
-	return accepted(fd, REAL(accept4)(fd, addr, len, flags), addr, len, room);
+	return accepted(fd, REAL(accept4)(fd, addr, len, flags), addr && len);
 }
