@@ -59,10 +59,20 @@ static inline int hook_interrupted(void)
 void hook_defer_new(int fd, int family, int type, int origin);
 void hook_defer_close(int fd);
 
+/* Program signals that arrived while connleak was busy on this thread (signals.c): they
+ * are pending and blocked until hook_leave() unblocks them. */
+extern __thread unsigned long long hook_deferred_sigs __attribute__((tls_model("initial-exec")));
+void hook_release_signals(void);
+void hook_wrap_signals(void);
+
 static inline void hook_leave(void)
 {
-	if (--hook_busy == 0 && __builtin_expect(hook_pending, 0))
-		hook_drain();
+	if (--hook_busy == 0) {
+		if (__builtin_expect(hook_pending, 0))
+			hook_drain();
+		if (__builtin_expect(hook_deferred_sigs != 0, 0))
+			hook_release_signals();
+	}
 }
 
 /* Runs the model update with errno preserved and re-entry blocked. */

@@ -69,7 +69,7 @@ void hook_finish_exit(int how, int status)
 	struct report_end end = {.how = how, .status = hook_forced_status(status)};
 	char path[PATH_MAX];
 	report_write(&opts, &end, path, sizeof path);
-	hook_busy--;
+	hook_leave();
 }
 
 void hook_halt(void)
@@ -110,7 +110,7 @@ void hook_before_exec(const char *path)
 	hook_busy++;
 	struct report_end end = {.how = END_EXEC, .exec_path = path};
 	report_write(&opts, &end, exec_report, sizeof exec_report);
-	hook_busy--;
+	hook_leave();
 }
 
 void hook_exec_failed(void)
@@ -158,8 +158,9 @@ __attribute__((constructor)) static void connleak_init(void)
 	agent_setup(agent_thread_init);
 	model_init(&opts);
 	model_scan_inherited();
-	hook_busy--;
+	hook_leave();
 	on_exit(at_exit, NULL);
 	hook_register_atfork();
 	hook_enabled = 1;
+	hook_wrap_signals();
 }

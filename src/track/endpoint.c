@@ -1,11 +1,12 @@
 /* Endpoint statistics table (uthash keyed by role and address). */
 #include "endpoint.h"
 
-#include <stdlib.h>
 #include <netinet/in.h>
 #include <string.h>
 
 static struct endpoint *table;
+/* Records a forked child cleared, for reuse: arena memory is never returned. */
+static struct endpoint *spare;
 static uint32_t count;
 static uint64_t dropped;
 
@@ -36,9 +37,13 @@ struct endpoint *endpoint_get(int server, const struct sockaddr *addr, socklen_t
 		dropped++;
 		return NULL;
 	}
-	e = calloc(1, sizeof *e);
-	if (!e)
+	if (spare) {
+		e = spare;
+		spare = spare->hh.next;
+		memset(e, 0, sizeof *e);
+	} else if (!(e = arena_alloc(sizeof *e))) {
 		return NULL;
+	}
 	e->key = key;
 	memcpy(&e->addr, addr, len);
 	e->addr_len = len;
@@ -126,7 +131,8 @@ void endpoint_clear(void)
 	struct endpoint *e, *tmp;
 	HASH_ITER(hh, table, e, tmp) {
 		HASH_DEL(table, e);
-		free(e);
+		e->hh.next = spare;
+		spare = e;
 	}
 	count = 0;
 	dropped = 0;

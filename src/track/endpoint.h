@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 #include <sys/socket.h>
-#include <uthash.h>
+#include "../util/hashtable.h"
 
 #define ENDPOINT_MAX 4096
 #define LIFETIME_BUCKETS 96

@@ -1,8 +1,9 @@
 /* Chunked fd table. Chunks are never freed, so a lock-free reader can never see freed
- * memory; memory is bounded by the highest descriptor number used. */
+ * memory; memory is bounded by the highest descriptor number used. Chunks come from the
+ * arena (no malloc: this runs in signal handlers too). */
 #include "fdtable.h"
 
-#include <stdlib.h>
+#include "../util/arena.h"
 
 _Atomic(struct fd_slot *) fdt_chunks[FDT_CHUNKS];
 static int limit;
@@ -16,7 +17,7 @@ struct fd_slot *fdt_slot(int fd, int create)
 	if (!c) {
 		if (!create)
 			return NULL;
-		c = calloc(FDT_CHUNK, sizeof *c);
+		c = arena_alloc(FDT_CHUNK * sizeof *c);
 		if (!c)
 			return NULL;
 		atomic_store_explicit(&fdt_chunks[ci], c, memory_order_release);

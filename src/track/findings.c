@@ -1,10 +1,12 @@
 /* Grouped findings store (uthash keyed by kind and stacks). Callers hold the model lock. */
 #include "findings.h"
 
-#include <stdlib.h>
+#include "../util/arena.h"
 #include <string.h>
 
 static struct finding *groups;
+/* Groups a forked child cleared, for reuse: arena memory is never returned. */
+static struct finding *spare;
 static uint64_t next_seq, total, per_kind[CONNLEAK_KIND_COUNT];
 
 void findings_add(const struct finding *f)
@@ -18,9 +20,12 @@ void findings_add(const struct finding *f)
 		g->count++;
 		return;
 	}
-	g = malloc(sizeof *g);
-	if (!g)
+	if (spare) {
+		g = spare;
+		spare = spare->hh.next;
+	} else if (!(g = arena_alloc(sizeof *g))) {
 		return;
+	}
 	*g = *f;
 	memset(&g->hh, 0, sizeof g->hh);
 	g->count = 1;
@@ -50,7 +55,8 @@ void findings_clear(void)
 	struct finding *g, *tmp;
 	HASH_ITER(hh, groups, g, tmp) {
 		HASH_DEL(groups, g);
-		free(g);
+		g->hh.next = spare;
+		spare = g;
 	}
 	total = 0;
 	memset(per_kind, 0, sizeof per_kind);

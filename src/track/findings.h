@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 #include <sys/socket.h>
-#include <uthash.h>
+#include "../util/hashtable.h"
 
 #include "../../include/connleak/connleak.h"
 #include "stacks.h"

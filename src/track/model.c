@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../util/arena.h"
 #include "../util/clock.h"
 #include "../util/real.h"
 #include "endpoint.h"
@@ -193,8 +194,12 @@ void model_connect(int fd, const struct sockaddr *addr, socklen_t len)
 			s->ep = endpoint_get(0, addr, len);
 			if (s->ep) {
 				endpoint_opened(s->ep);
-				if (s->host[0])
-					snprintf(s->ep->host, sizeof s->ep->host, "%s", s->host);
+				if (hl) {
+					size_t n = hl < sizeof s->ep->host - 1 ? hl
+									       : sizeof s->ep->host - 1;
+					memcpy(s->ep->host, s->host, n);
+					s->ep->host[n] = '\0';
+				}
 			}
 		}
 	}
@@ -250,7 +255,12 @@ void model_describe(struct finding *f, const struct sock *s, int fd, uint32_t ge
 	f->origin = s->origin;
 	f->peer = s->peer;
 	f->peer_len = s->peer_len;
-	snprintf(f->hostname, sizeof f->hostname, "%s", s->host);
+	/* A plain copy (no stdio): this may run in a signal handler. */
+	size_t hl = strnlen(s->host, sizeof s->host);
+	if (hl > sizeof f->hostname - 1)
+		hl = sizeof f->hostname - 1;
+	memcpy(f->hostname, s->host, hl);
+	f->hostname[hl] = '\0';
 	f->tcp_state = -1;
 	f->age_ms = now - s->t_created;
 	uint64_t last = atomic_load(&s->t_last_io);
@@ -571,7 +581,7 @@ void model_exhausted(int err)
 	struct group {
 		stack_id stack;
 		uint32_t count;
-	} *all = cap ? calloc(cap, sizeof *all) : NULL;
+	} *all = cap ? arena_map(cap * sizeof *all) : NULL; /* no malloc: see arena.h */
 	for (struct sock *s = sock_live_head(); s && all; s = s->next) {
 		uint32_t i;
 		for (i = 0; i < n; i++)
@@ -593,7 +603,8 @@ void model_exhausted(int err)
 		f.groups[k].count = all[k].count;
 		f.ngroups = (int)k + 1;
 	}
-	free(all);
+	if (all)
+		arena_unmap(all, cap * sizeof *all);
 	findings_add(&f);
 	model_unlock();
 }

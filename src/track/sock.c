@@ -1,9 +1,11 @@
 /* Pool and live list of socket records. The pool only grows to the peak number of live
- * sockets; closed records go back on the free list. */
+ * sockets; closed records go back on the free list. Blocks come from the arena: a socket
+ * may be created in a signal handler that interrupted malloc. */
 #include "sock.h"
 
-#include <stdlib.h>
 #include <string.h>
+
+#include "../util/arena.h"
 
 #define BLOCK 256
 
@@ -14,7 +16,7 @@ static uint32_t nlive;
 struct sock *sock_new(void)
 {
 	if (!free_list) {
-		struct sock *block = calloc(BLOCK, sizeof *block);
+		struct sock *block = arena_alloc(BLOCK * sizeof *block);
 		if (!block)
 			return NULL;
 		for (int i = 0; i < BLOCK; i++) {

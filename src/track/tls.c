@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
+#include "../util/hashtable.h"
 
 #include "../util/clock.h"
 #include "endpoint.h"

@@ -76,6 +76,11 @@ void real_init(void)
 	R(gethostbyname2, "gethostbyname2");
 	R(gethostbyname_r, "gethostbyname_r");
 	R(gethostbyname2_r, "gethostbyname2_r");
+	R(sigaction, "sigaction");
+	R(signal, "signal");
+	R(sysv_signal, "sysv_signal");
+	R(sigset, "sigset");
+	R(clone, "clone");
 #undef R
 	if (!real.fcntl64)
 		real.fcntl64 = real.fcntl;

@@ -4,6 +4,7 @@
 #define CONNLEAK_REAL_H
 
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -63,6 +64,11 @@ struct real_fns {
 			       int *);
 	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t,
 				struct hostent **, int *);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	__sighandler_t (*signal)(int, __sighandler_t);
+	__sighandler_t (*sysv_signal)(int, __sighandler_t);
+	__sighandler_t (*sigset)(int, __sighandler_t);
+	int (*clone)(int (*)(void *), void *, int, void *, ...);
 };
 
 extern struct real_fns real;

@@ -1,0 +1,228 @@
+/* The program's signal handlers never run inside connleak. Every asynchronous handler the
+ * program installs (sigaction, signal, sysv_signal, sigset, bsd_signal) is installed behind
+ * a wrapper; when a signal arrives while this thread is inside connleak (hook_busy: the
+ * model lock may be held, a record half made), the wrapper does not run the handler: it
+ * queues the same signal again to this thread (same siginfo where the kernel allows it),
+ * and blocks it in the interrupted context, so it stays pending until connleak's call ends
+ * and unblocks it (hook_leave). The handler then runs where the program was, outside any
+ * lock of ours: it may call socket() and close(), siglongjmp out, or _exit, and nothing of
+ * ours is left held or half done. The cost on the hot path is nothing: hook_busy is the
+ * flag connleak already keeps. Synchronous signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+ * SIGTRAP, SIGSYS, SIGABRT) and SA_RESETHAND handlers are not wrapped: they cannot wait.
+ * What the program reads back (old actions, signal()'s return) is its own handler and
+ * flags, never the wrapper. Handlers installed with a raw rt_sigaction system call are not
+ * wrapped; their socket calls go through the deferred-event queue (deferred.c). */
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "hook.h"
+
+#define NSIGS _NSIG
+
+/* The program's handler for one signal. Two records per signal, the current one named by
+ * `cur`: an update writes the other record, then flips, so a handler running at that
+ * moment reads a whole record. */
+struct prog_handler {
+	void *fn;
+	int siginfo;
+};
+
+static struct prog_handler prog[NSIGS][2];
+static _Atomic int cur[NSIGS];
+
+__thread unsigned long long hook_deferred_sigs __attribute__((tls_model("initial-exec")));
+
+static int wrappable(int sig)
+{
+	switch (sig) {
+	case SIGSEGV:
+	case SIGBUS:
+	case SIGILL:
+	case SIGFPE:
+	case SIGTRAP:
+	case SIGSYS:
+	case SIGABRT:
+	case SIGKILL:
+	case SIGSTOP:
+		return 0;
+	default:
+		return sig > 0 && sig < NSIGS;
+	}
+}
+
+static void wrapper(int sig, siginfo_t *info, void *uc);
+
+static int is_function(void *fn)
+{
+	return fn != (void *)SIG_DFL && fn != (void *)SIG_IGN && fn != (void *)SIG_ERR &&
+	       fn != (void *)wrapper;
+}
+
+static void *handler_of(const struct sigaction *a)
+{
+	return (a->sa_flags & SA_SIGINFO) ? (void *)a->sa_sigaction : (void *)a->sa_handler;
+}
+
+/* Runs `sig` again once connleak's call on this thread is over. */
+static void defer(int sig, siginfo_t *info, ucontext_t *uc)
+{
+	hook_deferred_sigs |= 1ull << (sig - 1);
+	/* Blocked when the interrupted code resumes (sigreturn restores this mask). */
+	sigaddset(&uc->uc_sigmask, sig);
+	pid_t pid = (pid_t)syscall(SYS_getpid), tid = (pid_t)syscall(SYS_gettid);
+	/* The kernel takes the original siginfo back for the main thread or a user code;
+	 * otherwise the signal comes back as from tgkill (si_code SI_TKILL). */
+	if (!info || syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, info) != 0)
+		syscall(SYS_tgkill, pid, tid, sig);
+}
+
+static void wrapper(int sig, siginfo_t *info, void *uc)
+{
+	if (__builtin_expect(hook_busy, 0) && !hook_own_thread && uc) {
+		int saved = errno;
+		defer(sig, info, uc);
+		errno = saved;
+		return;
+	}
+	const struct prog_handler *h = &prog[sig][atomic_load_explicit(&cur[sig],
+								       memory_order_acquire)];
+	void *fn = h->fn;
+	if (fn == (void *)SIG_IGN || !fn)
+		return;
+	if (fn == (void *)SIG_DFL) {
+		/* The program set the default while this signal was on its way: act as the
+		 * default would, by delivering it again without us. */
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof dfl);
+		dfl.sa_handler = SIG_DFL;
+		REAL(sigaction)(sig, &dfl, NULL);
+		syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), (pid_t)syscall(SYS_gettid), sig);
+		return;
+	}
+	if (h->siginfo)
+		((void (*)(int, siginfo_t *, void *))fn)(sig, info, uc);
+	else
+		((void (*)(int))fn)(sig);
+}
+
+void hook_release_signals(void)
+{
+	unsigned long long d = hook_deferred_sigs;
+	hook_deferred_sigs = 0;
+	sigset_t set;
+	sigemptyset(&set);
+	for (int sig = 1; sig < NSIGS && d; sig++, d >>= 1)
+		if (d & 1)
+			sigaddset(&set, sig);
+	int saved = errno;
+	/* The pending signals are delivered as this returns, to the program's handlers. */
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	errno = saved;
+}
+
+static void remember(int sig, void *fn, int siginfo)
+{
+	int next = !atomic_load_explicit(&cur[sig], memory_order_relaxed);
+	prog[sig][next].fn = fn;
+	prog[sig][next].siginfo = siginfo;
+	atomic_store_explicit(&cur[sig], next, memory_order_release);
+}
+
+/* The action the program asked for, as it will read it back. */
+static void as_program_sees(int sig, struct sigaction *a)
+{
+	if ((a->sa_flags & SA_SIGINFO) && a->sa_sigaction == wrapper) {
+		const struct prog_handler *h = &prog[sig][atomic_load(&cur[sig])];
+		if (h->siginfo) {
+			a->sa_sigaction = (void (*)(int, siginfo_t *, void *))h->fn;
+		} else {
+			a->sa_flags &= ~SA_SIGINFO;
+			a->sa_handler = (__sighandler_t)h->fn;
+		}
+	}
+}
+
+static int want_wrap(int sig, const struct sigaction *a)
+{
+	return hook_enabled && wrappable(sig) && is_function(handler_of(a)) &&
+	       !(a->sa_flags & SA_RESETHAND) && !hook_in_vfork_child();
+}
+
+HOOK int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (sig <= 0 || sig >= NSIGS)
+		return REAL(sigaction)(sig, act, old);
+	struct sigaction mine, prev;
+	const struct sigaction *use = act;
+	if (act && want_wrap(sig, act)) {
+		mine = *act;
+		remember(sig, handler_of(act), !!(act->sa_flags & SA_SIGINFO));
+		mine.sa_sigaction = wrapper;
+		mine.sa_flags |= SA_SIGINFO;
+		use = &mine;
+	}
+	int r = REAL(sigaction)(sig, use, &prev);
+	if (r == 0 && old) {
+		as_program_sees(sig, &prev);
+		*old = prev;
+	}
+	return r;
+}
+
+/* After signal() and its relatives installed a handler their own way (glibc keeps
+ * siginterrupt() state we cannot see): put the wrapper in front of it. */
+static void wrap_installed(int sig)
+{
+	struct sigaction a;
+	if (sig <= 0 || sig >= NSIGS || REAL(sigaction)(sig, NULL, &a) != 0 || !want_wrap(sig, &a))
+		return;
+	remember(sig, handler_of(&a), !!(a.sa_flags & SA_SIGINFO));
+	a.sa_sigaction = wrapper;
+	a.sa_flags |= SA_SIGINFO;
+	REAL(sigaction)(sig, &a, NULL);
+}
+
+static __sighandler_t program_view(int sig, __sighandler_t h)
+{
+	if ((void *)h == (void *)wrapper)
+		return (__sighandler_t)prog[sig][atomic_load(&cur[sig])].fn;
+	return h;
+}
+
+#define SIGNAL_HOOK(name)                                              \
+	HOOK __sighandler_t name(int sig, __sighandler_t handler)      \
+	{                                                              \
+		int saved = errno;                                     \
+		__sighandler_t r = REAL(name)(sig, handler);           \
+		if (r == SIG_ERR)                                      \
+			return r;                                      \
+		saved = errno;                                         \
+		wrap_installed(sig);                                   \
+		errno = saved;                                         \
+		return program_view(sig, r);                           \
+	}
+
+SIGNAL_HOOK(signal)
+SIGNAL_HOOK(sysv_signal)
+SIGNAL_HOOK(sigset)
+
+HOOK __sighandler_t bsd_signal(int sig, __sighandler_t handler)
+{
+	return signal(sig, handler);
+}
+
+HOOK __sighandler_t __sysv_signal(int sig, __sighandler_t handler)
+{
+	return sysv_signal(sig, handler);
+}
+
+/* Handlers installed before connleak switched on (by another library's constructor). */
+void hook_wrap_signals(void)
+{
+	for (int sig = 1; sig < NSIGS; sig++)
+		if (wrappable(sig))
+			wrap_installed(sig);
+}
