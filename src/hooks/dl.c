@@ -53,13 +53,37 @@ static void *dlsym_tls(void *handle, const char *name, const struct tls_hook *h)
 	return *h->real == p ? h->hook : p;
 }
 
+static void *in_module_of(const void *addr, const char *name);
+
+/* A TLS name looked up in the global scope (RTLD_DEFAULT, RTLD_NEXT): our exported hook
+ * would answer even in a process without libssl, where the program must get NULL, as it
+ * does bare (it probes before calling). The answer is NULL unless a real function exists
+ * after us in the global scope or in the scope of the module that asked; then our hook
+ * (which calls it), or the real one when connleak is off. Enabled or not. */
+static void *dlsym_global_tls(const char *name, const struct tls_hook *h, const void *caller)
+{
+	void *p = get_real_dlsym()(RTLD_NEXT, name);
+	if (!p)
+		p = in_module_of(caller, name);
+	if (!p || p == h->hook)
+		return NULL;
+	if (!hook_enabled)
+		return p;
+	if (!*h->real)
+		*h->real = p;
+	return *h->real == p ? h->hook : p;
+}
+
 /* The pass-through path must stay a tail call whatever the build's flags. */
 HOOK __attribute__((optimize("O2", "optimize-sibling-calls"))) void *dlsym(void *handle,
 									     const char *name)
 {
 	const struct tls_hook *h;
-	if (handle == RTLD_NEXT || handle == RTLD_DEFAULT || !hook_enabled ||
-	    !(h = find_hook(name)))
+	if (!(h = find_hook(name)))
+		return get_real_dlsym()(handle, name);
+	if (handle == RTLD_NEXT || handle == RTLD_DEFAULT)
+		return dlsym_global_tls(name, h, __builtin_return_address(0));
+	if (!hook_enabled)
 		return get_real_dlsym()(handle, name);
 	return dlsym_tls(handle, name, h);
 }

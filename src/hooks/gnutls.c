@@ -10,6 +10,7 @@
 typedef struct gnutls_session_int *gnutls_session_t;
 
 #define GNUTLS_NAME_DNS 1
+#define GNUTLS_E_INTERNAL_ERROR (-59)
 
 static struct {
 	int (*gnutls_init)(gnutls_session_t *, unsigned);
@@ -31,7 +32,8 @@ static struct {
 
 HOOK int gnutls_init(gnutls_session_t *s, unsigned flags)
 {
-	int r = REAL_GNUTLS(gnutls_init)(s, flags);
+	REAL_OR_FAIL(REAL_GNUTLS(gnutls_init), GNUTLS_E_INTERNAL_ERROR);
+	int r = real_(s, flags);
 	if (r == 0 && hook_active())
 		TRACK(tls_new(*s, TLS_GNUTLS));
 	return r;
@@ -39,14 +41,16 @@ HOOK int gnutls_init(gnutls_session_t *s, unsigned flags)
 
 HOOK void gnutls_deinit(gnutls_session_t s)
 {
+	REAL_OR_FAIL(REAL_GNUTLS(gnutls_deinit));
 	if (s && hook_active())
 		TRACK(tls_free(s));
-	REAL_GNUTLS(gnutls_deinit)(s);
+	real_(s);
 }
 
 HOOK void gnutls_transport_set_int2(gnutls_session_t s, int recv_fd, int send_fd)
 {
-	REAL_GNUTLS(gnutls_transport_set_int2)(s, recv_fd, send_fd);
+	REAL_OR_FAIL(REAL_GNUTLS(gnutls_transport_set_int2));
+	real_(s, recv_fd, send_fd);
 	(void)send_fd;
 	if (hook_active())
 		TRACK(tls_bind(s, recv_fd));
@@ -63,21 +67,24 @@ static void bind_ptr(gnutls_session_t s, void *p)
 
 HOOK void gnutls_transport_set_ptr(gnutls_session_t s, void *p)
 {
-	REAL_GNUTLS(gnutls_transport_set_ptr)(s, p);
+	REAL_OR_FAIL(REAL_GNUTLS(gnutls_transport_set_ptr));
+	real_(s, p);
 	bind_ptr(s, p);
 }
 
 HOOK void gnutls_transport_set_ptr2(gnutls_session_t s, void *recv_p, void *send_p)
 {
-	REAL_GNUTLS(gnutls_transport_set_ptr2)(s, recv_p, send_p);
+	REAL_OR_FAIL(REAL_GNUTLS(gnutls_transport_set_ptr2));
+	real_(s, recv_p, send_p);
 	bind_ptr(s, recv_p);
 }
 
 HOOK int gnutls_handshake(gnutls_session_t s)
 {
+	REAL_OR_FAIL(REAL_GNUTLS(gnutls_handshake), GNUTLS_E_INTERNAL_ERROR);
 	if (!tls_call_enter(s))
-		return REAL_GNUTLS(gnutls_handshake)(s);
-	int r = REAL_GNUTLS(gnutls_handshake)(s);
+		return real_(s);
+	int r = real_(s);
 	tls_call_leave();
 	if (r == 0 && hook_active()) {
 		int (*resumed)(gnutls_session_t) = REAL_GNUTLS(gnutls_session_is_resumed);
@@ -88,34 +95,38 @@ HOOK int gnutls_handshake(gnutls_session_t s)
 
 HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *buf, size_t n)
 {
+	REAL_OR_FAIL(REAL_GNUTLS(gnutls_record_send), GNUTLS_E_INTERNAL_ERROR);
 	if (!tls_call_enter(s))
-		return REAL_GNUTLS(gnutls_record_send)(s, buf, n);
-	ssize_t r = REAL_GNUTLS(gnutls_record_send)(s, buf, n);
+		return real_(s, buf, n);
+	ssize_t r = real_(s, buf, n);
 	tls_call_leave();
 	return r;
 }
 
 HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *buf, size_t n)
 {
+	REAL_OR_FAIL(REAL_GNUTLS(gnutls_record_recv), GNUTLS_E_INTERNAL_ERROR);
 	if (!tls_call_enter(s))
-		return REAL_GNUTLS(gnutls_record_recv)(s, buf, n);
-	ssize_t r = REAL_GNUTLS(gnutls_record_recv)(s, buf, n);
+		return real_(s, buf, n);
+	ssize_t r = real_(s, buf, n);
 	tls_call_leave();
 	return r;
 }
 
 HOOK int gnutls_bye(gnutls_session_t s, int how)
 {
+	REAL_OR_FAIL(REAL_GNUTLS(gnutls_bye), GNUTLS_E_INTERNAL_ERROR);
 	if (!tls_call_enter(s))
-		return REAL_GNUTLS(gnutls_bye)(s, how);
-	ssize_t r = REAL_GNUTLS(gnutls_bye)(s, how);
+		return real_(s, how);
+	ssize_t r = real_(s, how);
 	tls_call_leave();
 	return r;
 }
 
 HOOK int gnutls_server_name_set(gnutls_session_t s, int type, const void *name, size_t len)
 {
-	int r = REAL_GNUTLS(gnutls_server_name_set)(s, type, name, len);
+	REAL_OR_FAIL(REAL_GNUTLS(gnutls_server_name_set), GNUTLS_E_INTERNAL_ERROR);
+	int r = real_(s, type, name, len);
 	if (r == 0 && type == GNUTLS_NAME_DNS && name && hook_active()) {
 		char host[256];
 		size_t n = len < sizeof host - 1 ? len : sizeof host - 1;

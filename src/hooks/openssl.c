@@ -57,7 +57,8 @@ static void bind_lazily(SSL *s)
 
 HOOK SSL *SSL_new(SSL_CTX *ctx)
 {
-	SSL *s = REAL_SSL(SSL_new)(ctx);
+	REAL_OR_FAIL(REAL_SSL(SSL_new), NULL);
+	SSL *s = real_(ctx);
 	if (s && hook_active())
 		TRACK(tls_new(s, TLS_OPENSSL));
 	return s;
@@ -65,9 +66,10 @@ HOOK SSL *SSL_new(SSL_CTX *ctx)
 
 HOOK void SSL_free(SSL *s)
 {
+	REAL_OR_FAIL(REAL_SSL(SSL_free));
 	if (s && hook_active())
 		TRACK(tls_free(s));
-	REAL_SSL(SSL_free)(s);
+	real_(s);
 }
 
 static int bound(SSL *s, int fd, int r)
@@ -79,36 +81,42 @@ static int bound(SSL *s, int fd, int r)
 
 HOOK int SSL_set_fd(SSL *s, int fd)
 {
-	return bound(s, fd, REAL_SSL(SSL_set_fd)(s, fd));
+	REAL_OR_FAIL(REAL_SSL(SSL_set_fd), 0);
+	return bound(s, fd, real_(s, fd));
 }
 
 HOOK int SSL_set_rfd(SSL *s, int fd)
 {
-	return bound(s, fd, REAL_SSL(SSL_set_rfd)(s, fd));
+	REAL_OR_FAIL(REAL_SSL(SSL_set_rfd), 0);
+	return bound(s, fd, real_(s, fd));
 }
 
 HOOK int SSL_set_wfd(SSL *s, int fd)
 {
-	return bound(s, fd, REAL_SSL(SSL_set_wfd)(s, fd));
+	REAL_OR_FAIL(REAL_SSL(SSL_set_wfd), 0);
+	return bound(s, fd, real_(s, fd));
 }
 
 HOOK void SSL_set_bio(SSL *s, BIO *rbio, BIO *wbio)
 {
-	REAL_SSL(SSL_set_bio)(s, rbio, wbio);
+	REAL_OR_FAIL(REAL_SSL(SSL_set_bio));
+	real_(s, rbio, wbio);
 	if (hook_active())
 		TRACK(bind_lazily(s));
 }
 
 HOOK void SSL_set0_rbio(SSL *s, BIO *rbio)
 {
-	REAL_SSL(SSL_set0_rbio)(s, rbio);
+	REAL_OR_FAIL(REAL_SSL(SSL_set0_rbio));
+	real_(s, rbio);
 	if (hook_active())
 		TRACK(bind_lazily(s));
 }
 
 HOOK void SSL_set0_wbio(SSL *s, BIO *wbio)
 {
-	REAL_SSL(SSL_set0_wbio)(s, wbio);
+	REAL_OR_FAIL(REAL_SSL(SSL_set0_wbio));
+	real_(s, wbio);
 	if (hook_active())
 		TRACK(bind_lazily(s));
 }
@@ -124,90 +132,100 @@ static int handshake(SSL *s, int r)
 
 HOOK int SSL_connect(SSL *s)
 {
+	REAL_OR_FAIL(REAL_SSL(SSL_connect), -1);
 	if (!tls_call_enter(s))
-		return REAL_SSL(SSL_connect)(s);
-	int r = REAL_SSL(SSL_connect)(s);
+		return real_(s);
+	int r = real_(s);
 	tls_call_leave();
 	return handshake(s, r);
 }
 
 HOOK int SSL_accept(SSL *s)
 {
+	REAL_OR_FAIL(REAL_SSL(SSL_accept), -1);
 	if (!tls_call_enter(s))
-		return REAL_SSL(SSL_accept)(s);
-	int r = REAL_SSL(SSL_accept)(s);
+		return real_(s);
+	int r = real_(s);
 	tls_call_leave();
 	return handshake(s, r);
 }
 
 HOOK int SSL_do_handshake(SSL *s)
 {
+	REAL_OR_FAIL(REAL_SSL(SSL_do_handshake), -1);
 	if (!tls_call_enter(s))
-		return REAL_SSL(SSL_do_handshake)(s);
-	int r = REAL_SSL(SSL_do_handshake)(s);
+		return real_(s);
+	int r = real_(s);
 	tls_call_leave();
 	return handshake(s, r);
 }
 
 HOOK int SSL_read(SSL *s, void *buf, int n)
 {
+	REAL_OR_FAIL(REAL_SSL(SSL_read), -1);
 	if (!tls_call_enter(s))
-		return REAL_SSL(SSL_read)(s, buf, n);
-	int r = REAL_SSL(SSL_read)(s, buf, n);
+		return real_(s, buf, n);
+	int r = real_(s, buf, n);
 	tls_call_leave();
 	return r;
 }
 
 HOOK int SSL_read_ex(SSL *s, void *buf, size_t n, size_t *got)
 {
+	REAL_OR_FAIL(REAL_SSL(SSL_read_ex), 0);
 	if (!tls_call_enter(s))
-		return REAL_SSL(SSL_read_ex)(s, buf, n, got);
-	int r = REAL_SSL(SSL_read_ex)(s, buf, n, got);
+		return real_(s, buf, n, got);
+	int r = real_(s, buf, n, got);
 	tls_call_leave();
 	return r;
 }
 
 HOOK int SSL_peek(SSL *s, void *buf, int n)
 {
+	REAL_OR_FAIL(REAL_SSL(SSL_peek), -1);
 	if (!tls_call_enter(s))
-		return REAL_SSL(SSL_peek)(s, buf, n);
-	int r = REAL_SSL(SSL_peek)(s, buf, n);
+		return real_(s, buf, n);
+	int r = real_(s, buf, n);
 	tls_call_leave();
 	return r;
 }
 
 HOOK int SSL_peek_ex(SSL *s, void *buf, size_t n, size_t *got)
 {
+	REAL_OR_FAIL(REAL_SSL(SSL_peek_ex), 0);
 	if (!tls_call_enter(s))
-		return REAL_SSL(SSL_peek_ex)(s, buf, n, got);
-	int r = REAL_SSL(SSL_peek_ex)(s, buf, n, got);
+		return real_(s, buf, n, got);
+	int r = real_(s, buf, n, got);
 	tls_call_leave();
 	return r;
 }
 
 HOOK int SSL_write(SSL *s, const void *buf, int n)
 {
+	REAL_OR_FAIL(REAL_SSL(SSL_write), -1);
 	if (!tls_call_enter(s))
-		return REAL_SSL(SSL_write)(s, buf, n);
-	int r = REAL_SSL(SSL_write)(s, buf, n);
+		return real_(s, buf, n);
+	int r = real_(s, buf, n);
 	tls_call_leave();
 	return r;
 }
 
 HOOK int SSL_write_ex(SSL *s, const void *buf, size_t n, size_t *done)
 {
+	REAL_OR_FAIL(REAL_SSL(SSL_write_ex), 0);
 	if (!tls_call_enter(s))
-		return REAL_SSL(SSL_write_ex)(s, buf, n, done);
-	int r = REAL_SSL(SSL_write_ex)(s, buf, n, done);
+		return real_(s, buf, n, done);
+	int r = real_(s, buf, n, done);
 	tls_call_leave();
 	return r;
 }
 
 HOOK int SSL_shutdown(SSL *s)
 {
+	REAL_OR_FAIL(REAL_SSL(SSL_shutdown), -1);
 	if (!tls_call_enter(s))
-		return REAL_SSL(SSL_shutdown)(s);
-	int r = REAL_SSL(SSL_shutdown)(s);
+		return real_(s);
+	int r = real_(s);
 	tls_call_leave();
 	return r;
 }
@@ -215,7 +233,8 @@ HOOK int SSL_shutdown(SSL *s)
 /* SSL_set_tlsext_host_name() is a macro over SSL_ctrl. */
 HOOK long SSL_ctrl(SSL *s, int cmd, long larg, void *parg)
 {
-	long r = REAL_SSL(SSL_ctrl)(s, cmd, larg, parg);
+	REAL_OR_FAIL(REAL_SSL(SSL_ctrl), 0);
+	long r = real_(s, cmd, larg, parg);
 	if (cmd == SSL_CTRL_SET_TLSEXT_HOSTNAME && larg == TLSEXT_NAMETYPE_host_name && r == 1 &&
 	    hook_active())
 		TRACK(tls_set_host(s, parg));

@@ -28,6 +28,15 @@ void *tls_real(void **slot, const char *name, void *anchor, const void *caller);
 int tls_call_enter(void *session);
 void tls_call_leave(void);
 
+/* A hook's real function, into `real_`. Without one in the process (our exported name was
+ * reached anyway: a weak reference, a pointer kept from before), the hook fails the way the
+ * library reports failure (the value after the expression; nothing for void) instead of
+ * calling through NULL. */
+#define REAL_OR_FAIL(fn, ...)            \
+	__typeof__(fn) real_ = (fn);     \
+	if (!real_)                      \
+		return __VA_ARGS__
+
 /* The real dlsym, for looking up symbols in a library handle. */
 void *real_dlsym(void *handle, const char *name);
 

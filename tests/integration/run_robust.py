@@ -126,6 +126,31 @@ def test_signal_handlers_read_back_as_installed():
     check("usr2 sigqueue got=12 code=-1 value=4242" in r.stdout, "fixture output: " + r.stdout)
 
 
+# ---------------------------------------------------------------------------
+# item 8: exported TLS names
+
+
+def test_tls_probe_without_libssl_enabled():
+    """dlsym(RTLD_DEFAULT/RTLD_NEXT, "SSL_new") is NULL without libssl, as bare; a weak
+    reference (bound to our hook at load time) fails cleanly instead of calling NULL."""
+    r = same_as_bare([fixture("probe_tls_symbols")])
+    check("default SSL_new=null" in r.stdout and "weak calls failed cleanly=1" in r.stdout,
+          "fixture output: " + r.stdout)
+
+
+def test_tls_probe_without_libssl_disabled():
+    """Preloaded without CONNLEAK=1: the same answers."""
+    r = same_as_bare([fixture("probe_tls_symbols")], enabled=False)
+    check("default SSL_new=null" in r.stdout, "fixture output: " + r.stdout)
+
+
+def test_tls_probe_after_dlopen_libssl():
+    """Once libssl is loaded the names are found, and calls through them reach it."""
+    r = same_as_bare([fixture("probe_tls_symbols"), "load"])
+    check("default SSL_new=found" in r.stdout and "call=null" in r.stdout,
+          "fixture output: " + r.stdout)
+
+
 def build():
     build_fixtures(fixture_targets("*.c"))
 
