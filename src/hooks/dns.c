@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <string.h>
 
+#include "../track/agent.h"
 #include "../track/dns.h"
 #include "../track/model.h"
 #include "hook.h"
@@ -48,12 +49,24 @@ static void from_hostent(const char *name, const struct hostent *h)
 	model_dns(name, &a);
 }
 
+/* Without a background thread, live connections' names are re-resolved here and in
+ * connect(), where the program already waits on the network (agent.h). */
+void hook_dns_recheck(void)
+{
+	if (model_opt && model_opt->dns_check_ms && hook_active() && !agent_running()) {
+		int saved = errno;
+		agent_dns_due();
+		errno = saved;
+	}
+}
+
 HOOK int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
 		     struct addrinfo **res)
 {
 	int r = REAL(getaddrinfo)(node, service, hints, res);
 	if (r == 0 && node && !is_literal(node) && hook_active())
 		TRACK(from_addrinfo(node, *res));
+	hook_dns_recheck();
 	return r;
 }
 

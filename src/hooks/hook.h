@@ -85,6 +85,10 @@ static inline void hook_leave(void)
 		errno = saved_errno_;                \
 	} while (0)
 
+/* Re-resolves live connections' names when dns_check_ms has passed and no thread of ours
+ * does it (dns.c). */
+void hook_dns_recheck(void);
+
 /* The end of the process as seen from a hook (report written, exit status forced). */
 void hook_finish_exit(int how, int status);
 int hook_forced_status(int status);

@@ -132,6 +132,11 @@ void hook_after_fork_child(void)
 /* The background thread is connleak's own: every call it makes passes straight through. */
 __thread int hook_own_thread __attribute__((tls_model("initial-exec")));
 
+static void agent_enter(void)
+{
+	hook_busy++;
+}
+
 static void agent_thread_init(void)
 {
 	hook_own_thread = 1;
@@ -155,7 +160,7 @@ __attribute__((constructor)) static void connleak_init(void)
 	hook_pid = getpid();
 	hook_busy++;
 	backtrace_init();
-	agent_setup(agent_thread_init);
+	agent_setup(agent_thread_init, agent_enter, hook_leave);
 	model_init(&opts);
 	model_scan_inherited();
 	hook_leave();

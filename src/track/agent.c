@@ -1,7 +1,12 @@
-/* The background thread. It sleeps on the monotonic clock, then takes the model lock for
- * one short pass (sample, lease check) and resolves hostnames with no lock held. All
- * signals are blocked in it, so the program's signals keep going to the program's threads.
- * It is detached: exit() does not wait for it. */
+/* The background thread, and the periodic work that runs without it. A thread changes a
+ * program (CPython warns at fork, unshare(CLONE_NEWUSER) fails with EINVAL, glibc leaves its
+ * single-thread fast paths), so it starts only for leases, which must act while the program
+ * is idle. It sleeps on the monotonic clock, takes the model lock for one short pass (the
+ * lease check; the timeline catches up inside model_lock) and resolves hostnames with no
+ * lock held. All signals are blocked in it, so the program's signals keep going to the
+ * program's threads. It is detached: exit() does not wait for it. Without it, live
+ * connections' names are re-resolved from the connect and getaddrinfo hooks, where the
+ * program is already waiting on the network, when dns_check_ms has passed. */
 #include "agent.h"
 
 #include <netdb.h>
@@ -20,20 +25,21 @@
 
 #define DNS_NAMES_PER_PASS 32
 
-static void (*init_fn)(void);
+static void (*init_fn)(void), (*enter_fn)(void), (*leave_fn)(void);
 static atomic_int running;
+static _Atomic uint64_t next_dns;
 
-void agent_setup(void (*thread_init)(void))
+void agent_setup(void (*thread_init)(void), void (*enter)(void), void (*leave)(void))
 {
 	init_fn = thread_init;
+	enter_fn = enter;
+	leave_fn = leave;
 }
 
 static uint64_t tick_ms(const struct options *o)
 {
 	uint64_t t = 0;
-	if (o->sample_ms)
-		t = o->sample_ms;
-	if (o->dns_check_ms && (!t || o->dns_check_ms < t))
+	if (o->dns_check_ms)
 		t = o->dns_check_ms;
 	if (o->lease_ms) {
 		/* Check a lease often enough to act within a quarter of it. */
@@ -47,9 +53,11 @@ static uint64_t tick_ms(const struct options *o)
 static void resolve_live_names(void)
 {
 	char names[DNS_NAMES_PER_PASS][128];
+	enter_fn();
 	model_lock();
 	int n = dns_live_names(names, DNS_NAMES_PER_PASS);
 	model_unlock();
+	leave_fn();
 	for (int i = 0; i < n; i++) {
 		struct addrinfo hints, *res = NULL;
 		memset(&hints, 0, sizeof hints);
@@ -62,7 +70,9 @@ static void resolve_live_names(void)
 			if (ai->ai_addr)
 				dns_answer_add(&a, ai->ai_addr);
 		real.freeaddrinfo(res);
+		enter_fn();
 		model_dns(names[i], &a);
+		leave_fn();
 	}
 }
 
@@ -72,32 +82,40 @@ static void *agent_main(void *arg)
 	if (init_fn)
 		init_fn();
 	const struct options *o = model_opt;
-	uint64_t tick = tick_ms(o), next_sample = 0, next_dns = 0;
+	uint64_t tick = tick_ms(o);
 	for (;;) {
 		struct timespec ts = {(time_t)(tick / 1000), (long)(tick % 1000) * 1000000L};
 		while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) != 0)
 			;
-		uint64_t now = clock_coarse_ms();
 		model_lock();
-		if (o->sample_ms && now >= next_sample) {
-			timeline_tick();
-			next_sample = now + o->sample_ms;
-		}
 		lease_check();
 		model_unlock();
-		if (o->dns_check_ms && now >= next_dns) {
-			resolve_live_names();
-			next_dns = now + o->dns_check_ms;
-		}
+		agent_dns_due();
 	}
 	return NULL;
+}
+
+/* Claims the re-resolution that is due (one caller wins when several threads ask). */
+void agent_dns_due(void)
+{
+	const struct options *o = model_opt;
+	if (!o || !o->dns_check_ms)
+		return;
+	uint64_t now = clock_coarse_ms(), due = atomic_load_explicit(&next_dns, memory_order_relaxed);
+	if (!due) {
+		/* The first period starts with the first connection. */
+		atomic_compare_exchange_strong(&next_dns, &due, now + o->dns_check_ms);
+		return;
+	}
+	if (now < due || !atomic_compare_exchange_strong(&next_dns, &due, now + o->dns_check_ms))
+		return;
+	resolve_live_names();
 }
 
 void agent_ensure(void)
 {
 	const struct options *o = model_opt;
-	if (!o || atomic_load_explicit(&running, memory_order_relaxed) ||
-	    !(o->sample_ms || o->lease_ms || o->dns_check_ms))
+	if (!o || atomic_load_explicit(&running, memory_order_relaxed) || !o->lease_ms)
 		return;
 	if (atomic_exchange(&running, 1))
 		return;
@@ -115,8 +133,14 @@ void agent_ensure(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+int agent_running(void)
+{
+	return atomic_load_explicit(&running, memory_order_relaxed);
+}
+
 void agent_after_fork_child(void)
 {
+	atomic_store(&next_dns, 0);
 	if (atomic_exchange(&running, 0))
 		agent_ensure();
 }

@@ -42,11 +42,19 @@ void model_init(const struct options *o)
 	lease_configure(o->lease_peers);
 	model_state.start_wall_ms = clock_wall_ms();
 	model_state.start_mono_ms = clock_coarse_ms();
+	timeline_start(model_state.start_mono_ms, o->sample_ms);
 }
 
 void model_lock(void)
 {
 	pthread_mutex_lock(&lock);
+	/* The timeline's samples due since the last model event (timeline.h): one clock read
+	 * and a compare when sampling is on. */
+	if (model_opt && model_opt->sample_ms) {
+		uint64_t now = clock_coarse_ms();
+		if (now >= timeline_due_ms)
+			timeline_catch_up(now, model_opt->sample_ms);
+	}
 }
 
 void model_unlock(void)
@@ -727,6 +735,7 @@ void model_fork_child(void)
 	model_state.events_dropped = 0;
 	model_state.start_wall_ms = clock_wall_ms();
 	model_state.start_mono_ms = clock_coarse_ms();
+	timeline_start(model_state.start_mono_ms, model_opt->sample_ms);
 }
 
 static int is_listening(int fd)

@@ -36,10 +36,13 @@ static void add_endpoint(const struct endpoint *e, void *ctx)
 	}
 }
 
-void timeline_tick(void)
+uint64_t timeline_due_ms = UINT64_MAX;
+
+/* One sample as of `at` (coarse monotonic ms). Between two model events the set of live
+ * sockets, endpoints and sessions does not change, so the state now is the state at `at`;
+ * only the peer's EOF is read outside the model, and it carries its own time. */
+static void sample_at(uint64_t at)
 {
-	if (ticks++ % stride)
-		return;
 	if (count == TIMELINE_MAX) {
 		for (int i = 0; i < TIMELINE_MAX / 2; i++)
 			samples[i] = samples[2 * i];
@@ -48,16 +51,38 @@ void timeline_tick(void)
 	}
 	struct tl_sample *t = &samples[count++];
 	memset(t, 0, sizeof *t);
-	t->t_ms = clock_coarse_ms() - model_state.start_mono_ms;
+	t->t_ms = at - model_state.start_mono_ms;
 	for (struct sock *s = sock_live_head(); s; s = s->next) {
 		if (s->nfds <= 0)
 			continue;
 		t->open++;
-		if (atomic_load(&s->t_eof) && !s->leased)
+		uint64_t eof = atomic_load(&s->t_eof);
+		if (eof && eof <= at && !s->leased)
 			t->close_wait++;
 	}
 	t->orphaned = tls_orphaned_count();
 	endpoint_each(add_endpoint, t);
+}
+
+void timeline_catch_up(uint64_t now, uint64_t period)
+{
+	if (!period)
+		return;
+	while (timeline_due_ms <= now) {
+		/* Only every stride-th tick is kept: jump over the others. */
+		uint64_t skip = ticks % stride ? stride - ticks % stride : 0;
+		uint64_t left = (now - timeline_due_ms) / period + 1;
+		if (skip >= left) {
+			ticks += (unsigned)left;
+			timeline_due_ms += left * period;
+			break;
+		}
+		ticks += (unsigned)skip;
+		timeline_due_ms += skip * period;
+		ticks++;
+		sample_at(timeline_due_ms);
+		timeline_due_ms += period;
+	}
 }
 
 int timeline_count(void)
@@ -70,9 +95,15 @@ const struct tl_sample *timeline_get(int i)
 	return i >= 0 && i < count ? &samples[i] : NULL;
 }
 
+void timeline_start(uint64_t start, uint64_t period)
+{
+	timeline_due_ms = period ? start + period : UINT64_MAX;
+}
+
 void timeline_clear(void)
 {
 	count = 0;
 	stride = 1;
 	ticks = 0;
+	timeline_due_ms = UINT64_MAX;
 }

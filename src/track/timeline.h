@@ -1,5 +1,8 @@
 /* The timeline: samples of open sockets, close-wait sockets, orphaned TLS sessions and
- * connections per endpoint, taken by the background thread every sample_ms. Bounded: when
+ * connections per endpoint, one every sample_ms. No thread takes them: the model state only
+ * changes at model events, so when the model is entered (model_lock) the samples due since
+ * the last event are filled in with the state that held over that time, and at exit the
+ * rest. Bounded: when
  * TIMELINE_MAX samples are kept, every other one is dropped and the period doubles, so a run
  * of any length fits and still spans its whole duration. Model lock held. */
 #ifndef CONNLEAK_TIMELINE_H
@@ -24,8 +27,13 @@ struct tl_sample {
 	} ep[TIMELINE_ENDPOINTS];
 };
 
-/* Called every tick; keeps one sample per `stride` ticks. */
-void timeline_tick(void);
+/* Adds the samples due up to `now` (coarse monotonic ms), one per `period` ms, keeping one
+ * per `stride` ticks. timeline_due_ms is when the next one is due (UINT64_MAX before the
+ * first call), for a one-compare check. */
+extern uint64_t timeline_due_ms;
+void timeline_catch_up(uint64_t now, uint64_t period);
+/* The first sample is due `period` ms after `start` (0: no timeline). */
+void timeline_start(uint64_t start, uint64_t period);
 int timeline_count(void);
 const struct tl_sample *timeline_get(int i);
 void timeline_clear(void);

@@ -56,6 +56,9 @@ DNS_PAUSE_MS = 200           # ... this far apart (not a divisor of LEASE_MS: se
 DNS_SWITCH_AFTER = 4         # the hosts file is rewritten after this many answers
 DNS_CHECK_MS = 200
 SAMPLE_MS = 100
+# A lease that never comes due in a test: it only starts connleak's background thread,
+# which re-resolves names while the program makes no call (issue 8: no thread otherwise).
+NEVER_LEASE_MS = 3600000
 TIMELINE_MAX = 512
 EXIT_BOUND_S = 3.0           # a hang check, not a performance threshold
 RESOLVER_MODES = ["getaddrinfo", "gethostbyname", "gethostbyname2", "gethostbyname_r",
@@ -667,7 +670,7 @@ def test_dns_change_requests_without_lease_stays_and_is_stale():
     hosts = HostsFile()
     url = "http://%s:%d/" % (DNS_HOST, ng.port)
     r = run_in_ns(hosts, requests_argv(url, DNS_REQUESTS, DNS_PAUSE_MS / 1000.0),
-                  {"lease_ms": 0, "dns_check_ms": DNS_CHECK_MS},
+                  {"lease_ms": NEVER_LEASE_MS, "dns_check_ms": DNS_CHECK_MS},
                   on_line=switch_after(hosts, DNS_SWITCH_AFTER))
     check(r.rc == 0, "requests client exited %r: %s" % (r.rc, r.describe()))
     check(hosts.switched_at is not None, "the hosts file was never rewritten: " + r.describe())
@@ -708,11 +711,11 @@ def test_dns_change_requests_with_lease_moves():
 
 def test_dns_change_c_client_background_check():
     """dns_pool resolves once and never again: only connleak's own re-resolution
-    (dns_check_ms) can see the change."""
+    (dns_check_ms, in the background thread a lease starts) can see the change."""
     ng = nginx()
     hosts = HostsFile()
     argv = [fixture("dns_pool"), DNS_HOST, str(ng.port), str(DNS_REQUESTS), str(DNS_PAUSE_MS)]
-    r = run_in_ns(hosts, argv, {"lease_ms": 0, "dns_check_ms": DNS_CHECK_MS},
+    r = run_in_ns(hosts, argv, {"lease_ms": NEVER_LEASE_MS, "dns_check_ms": DNS_CHECK_MS},
                   on_line=switch_after(hosts, DNS_SWITCH_AFTER))
     expect_fixture_ok(r)
     served = expect_all_served(r, DNS_REQUESTS)
@@ -721,6 +724,38 @@ def test_dns_change_c_client_background_check():
     expect_stale_dns(rep, ng)
     ep = endpoint_for(rep, ng.peer("127.0.0.1"))
     check(ep["hostname"] == DNS_HOST, "endpoint hostname %r" % ep["hostname"])
+
+
+NO_THREAD_RECHECK_PY = r"""
+import os, socket, sys, time
+host, port, wait_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+pooled = socket.create_connection((host, port))   # resolved: 127.0.0.1
+print("req=0 served=connected", flush=True)        # the test switches the hosts file here
+time.sleep(wait_s)
+other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+other.connect(("127.0.0.3", 9))                    # a literal no name gave: no resolution
+other.close()
+threads = [l.split()[1] for l in open("/proc/self/status") if l.startswith("Threads:")][0]
+pooled.close()
+print("threads=%s pid=%d" % (threads, os.getpid()), flush=True)
+"""
+
+
+def test_dns_change_seen_at_next_connect_without_thread():
+    """No lease, so no thread of connleak's: a connection pool's names are re-resolved
+    when the program next connects (dns_check_ms passed), and the live connection to the
+    old address is stale-dns."""
+    ng = nginx()
+    hosts = HostsFile()
+    script = os.path.join(new_dir("py"), "recheck.py")
+    with open(script, "w") as f:
+        f.write(NO_THREAD_RECHECK_PY)
+    argv = [base.SYS_PYTHON, script, DNS_HOST, str(ng.port), str(3 * DNS_CHECK_MS / 1000.0)]
+    r = run_in_ns(hosts, argv, {"lease_ms": 0, "dns_check_ms": DNS_CHECK_MS},
+                  on_line=switch_after(hosts, 1))
+    check(r.rc == 0, "client failed: " + r.describe())
+    check(kv(r.stdout).get("threads") == "1", "connleak started a thread: " + r.stdout)
+    expect_stale_dns(only_report(r), ng)
 
 
 def test_dns_change_c_client_resolving_again_checks_off():
@@ -858,7 +893,7 @@ def thread_counts(opts, enabled=True):
 
 
 def test_thread_starts_after_first_connection():
-    r, out, _ = thread_counts({"sample_ms": SAMPLE_MS})
+    r, out, _ = thread_counts({"lease_ms": NEVER_LEASE_MS})
     check(out["threads_before"] == "1", "%s threads before the program connected, "
           "expected 1 (connleak's thread starts with the first network connection)"
           % out["threads_before"])
@@ -894,7 +929,8 @@ def test_thread_not_started_disabled():
 
 
 def test_thread_restarted_in_forked_child():
-    r, out, ng = thread_counts({"sample_ms": SAMPLE_MS, "dns_check_ms": 0})
+    r, out, ng = thread_counts({"lease_ms": NEVER_LEASE_MS, "sample_ms": SAMPLE_MS,
+                                "dns_check_ms": 0})
     check(out["child_threads"] == "2", "the forked child has %s thread(s) 300 ms after fork, "
           "expected 2 (connleak's thread restarted)" % out["child_threads"])
     parent = report_for_pid(r, kv(r.stdout.splitlines()[0])["pid"])

@@ -151,6 +151,25 @@ def test_tls_probe_after_dlopen_libssl():
           "fixture output: " + r.stdout)
 
 
+# ---------------------------------------------------------------------------
+# item 9: no thread of connleak's unless a lease needs one
+
+
+def test_no_thread_default_options():
+    """A single-threaded program with a TCP connection stays single-threaded preloaded
+    (default options: timeline and DNS re-check on), so unshare(CLONE_NEWUSER) works (or
+    fails) as bare."""
+    r = same_as_bare([fixture("threads_unshare")])
+    check("threads=1" in r.stdout, "fixture output: " + r.stdout)
+    expect_clean_report(r)
+
+
+def test_no_thread_timeline_and_dns_check_on():
+    r = same_as_bare([fixture("threads_unshare")], opts={"sample_ms": 1, "dns_check_ms": 1})
+    check("threads=1" in r.stdout, "fixture output: " + r.stdout)
+    expect_clean_report(r)
+
+
 def build():
     build_fixtures(fixture_targets("*.c"))
 
