@@ -64,6 +64,13 @@ static void sample_at(uint64_t at)
 	endpoint_each(add_endpoint, t);
 }
 
+void timeline_tick(void)
+{
+	if (ticks++ % stride)
+		return;
+	sample_at(clock_coarse_ms());
+}
+
 void timeline_catch_up(uint64_t now, uint64_t period)
 {
 	if (!period)

@@ -32,6 +32,8 @@ struct tl_sample {
  * first call), for a one-compare check. */
 extern uint64_t timeline_due_ms;
 void timeline_catch_up(uint64_t now, uint64_t period);
+/* One tick now (the unit tests' way of taking samples). */
+void timeline_tick(void);
 /* The first sample is due `period` ms after `start` (0: no timeline). */
 void timeline_start(uint64_t start, uint64_t period);
 int timeline_count(void);
