@@ -32,6 +32,10 @@ static json_t *frame_json(const struct frame *f)
 		snprintf(off, sizeof off, "0x%llx", (unsigned long long)f->fn_offset);
 		json_object_set_new(o, "function_offset", json_string(off));
 	}
+	if (f->jit) {
+		json_object_set_new(o, "jit", json_true());
+		json_object_set_new(o, "perf_map", str_or_null(f->perf_map));
+	}
 	return o;
 }
 

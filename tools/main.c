@@ -9,14 +9,17 @@
 void connleak_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: connleak run [--report-dir DIR] [--options 'k=v:...'] [--] CMD [ARGS...]\n"
+		"usage: connleak run [--report-dir DIR] [--options 'k=v:...'] [--no-perf-maps]\n"
+		"                    [--] CMD [ARGS...]\n"
 		"       connleak report [--format text|json|junit|html] [--output FILE]\n"
 		"                       [--suppressions FILE] [--fail-on KINDS|any] PATH...\n"
 		"       connleak version\n"
 		"\n"
 		"run   runs CMD with the connleak preload (CONNLEAK=1), writes one JSON report\n"
 		"      per process to DIR (default ./connleak-reports), prints a summary and\n"
-		"      returns CMD's exit status (128+N when killed by signal N).\n"
+		"      returns CMD's exit status (128+N when killed by signal N). It asks\n"
+		"      .NET, node, CPython >= 3.12 and the JVM for perf maps (environment\n"
+		"      only) so managed frames are named, unless --no-perf-maps.\n"
 		"      Options: see CONNLEAK_OPTIONS=help=1 or the README.\n"
 		"report reads the reports in PATH (files or folders), groups, symbolizes and\n"
 		"      suppresses the findings of all processes; see `connleak report --help`\n"

@@ -66,12 +66,26 @@ static int make_dir(const char *dir)
 	return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Counts the findings in the reports of this run (files modified since `since`). */
-static void summarize(const char *dir, time_t since)
+/* The perf map a process of this run left in /tmp because we asked for it: its copy is
+ * beside the report when the report needs it, so /tmp is not left to fill up. */
+static void drop_perf_map(json_t *root, time_t since)
+{
+	json_int_t pid = json_integer_value(json_object_get(root, "pid"));
+	char path[64];
+	struct stat st;
+	snprintf(path, sizeof path, "/tmp/perf-%lld.map", (long long)pid);
+	if (pid > 0 && lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+	    st.st_mtime >= since)
+		unlink(path);
+}
+
+/* Counts the findings in the reports of this run (files modified since `since`); returns how
+ * many reports there were. */
+static int summarize(const char *dir, time_t since, int drop_maps, const char *static_cmd)
 {
 	DIR *d = opendir(dir);
 	if (!d)
-		return;
+		return 0;
 	unsigned long per_kind[CONNLEAK_KIND_COUNT] = {0}, other = 0, total = 0;
 	int reports = 0, unreadable = 0;
 	struct dirent *e;
@@ -95,6 +109,8 @@ static void summarize(const char *dir, time_t since)
 			continue;
 		}
 		reports++;
+		if (drop_maps)
+			drop_perf_map(root, since);
 		size_t i;
 		json_t *f;
 		json_array_foreach(findings, i, f)
@@ -116,6 +132,11 @@ static void summarize(const char *dir, time_t since)
 		json_decref(root);
 	}
 	closedir(d);
+	if (!reports && !unreadable && static_cmd) {
+		fprintf(stderr, "connleak: %s is statically linked: the preload cannot load into it, "
+				"so nothing of it was seen (no report)\n", static_cmd);
+		return 0;
+	}
 	fprintf(stderr, "connleak: %d process report(s) in %s: %lu finding(s)", reports, dir,
 		total);
 	const char *sep = ": ";
@@ -129,12 +150,13 @@ static void summarize(const char *dir, time_t since)
 	if (unreadable)
 		fprintf(stderr, " (%d unreadable file(s))", unreadable);
 	fputc('\n', stderr);
+	return reports;
 }
 
 int cmd_run(int argc, char **argv)
 {
 	const char *dir = "connleak-reports", *extra = NULL;
-	int i = 0;
+	int i = 0, perf_maps = 1;
 	while (i < argc) {
 		if (!strcmp(argv[i], "--report-dir") && i + 1 < argc) {
 			dir = argv[i + 1];
@@ -146,6 +168,9 @@ int cmd_run(int argc, char **argv)
 			i += 2;
 		} else if (!strncmp(argv[i], "--options=", 10)) {
 			extra = argv[i++] + 10;
+		} else if (!strcmp(argv[i], "--no-perf-maps")) {
+			perf_maps = 0;
+			i++;
 		} else if (!strcmp(argv[i], "--")) {
 			i++;
 			break;
@@ -206,6 +231,14 @@ int cmd_run(int argc, char **argv)
 	setenv("CONNLEAK", "1", 1);
 	setenv("CONNLEAK_OPTIONS", opts, 1);
 	setenv("LD_PRELOAD", preload, 1);
+	/* Maps we asked for are ours to clean up; a runtime's map the user asked for is not. */
+	int drop_maps = perf_maps && !getenv("DOTNET_PerfMapEnabled") &&
+			!getenv("PYTHONPERFSUPPORT") &&
+			!(getenv("NODE_OPTIONS") && strstr(getenv("NODE_OPTIONS"), "perf")) &&
+			!(getenv("JAVA_TOOL_OPTIONS") && strstr(getenv("JAVA_TOOL_OPTIONS"), "PerfMap"));
+	if (perf_maps)
+		run_env_perf_maps();
+	const char *static_cmd = run_command_is_static(argv[i]) ? argv[i] : NULL;
 
 	time_t start = time(NULL);
 	/* Like system(): the terminal's signals go to the child; we wait for its status. */
@@ -229,7 +262,7 @@ int cmd_run(int argc, char **argv)
 			perror("connleak: waitpid");
 			return 2;
 		}
-	summarize(absdir, start);
+	summarize(absdir, start, drop_maps, static_cmd);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);

@@ -114,8 +114,14 @@ static void format_answer(const struct dns_answer *a, struct finding *f)
 
 /* Whether the answer holds any address of `family`: a lookup restricted to the other one
  * (AF_INET6 after AF_INET, as happy-eyeballs clients do) says nothing about this peer. */
-static int answer_covers(const struct dns_answer *a, int family)
+static int answer_covers(const struct dns_answer *a, const struct sockaddr_storage *peer)
 {
+	/* A dual-stack socket's IPv4 peer (::ffff:a.b.c.d, what .NET and Java connect with)
+	 * is an IPv4 address: an A answer speaks for it. */
+	int family = peer->ss_family;
+	if (family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)peer)->sin6_addr))
+		family = AF_INET;
 	for (int i = 0; i < a->n; i++)
 		if (a->addrs[i].sin6_family == family)
 			return 1;
@@ -129,7 +135,7 @@ static void check_live(const char *name, const struct dns_answer *a)
 		return;
 	for (struct sock *s = sock_live_head(); s; s = s->next) {
 		if (!s->client || s->stale_dns || strcmp(s->host, name) != 0 || !s->peer_len ||
-		    !answer_covers(a, s->peer.ss_family) ||
+		    !answer_covers(a, &s->peer) ||
 		    answer_has(a, (const struct sockaddr *)&s->peer))
 			continue;
 		s->stale_dns = 1;

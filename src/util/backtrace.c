@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include "self.h"
+#include "unwind_steps.h"
 
 static uintptr_t self_lo, self_hi;
 
@@ -20,6 +21,7 @@ static void init_once(void)
 {
 	self_range(&self_lo, &self_hi);
 	module_range((const void *)unw_backtrace, &unwinder_lo, &unwinder_hi);
+	unwind_steps_init();
 	void *warm[2];
 	unw_backtrace(warm, 2);
 }
@@ -37,7 +39,8 @@ int backtrace_capture(uintptr_t *pcs, int max)
 	backtrace_init();
 	enum { SLACK = 8, CAP = 64 + SLACK };
 	void *raw[CAP];
-	int n = unw_backtrace(raw, max + SLACK < CAP ? max + SLACK : CAP);
+	int want = max + SLACK < CAP ? max + SLACK : CAP;
+	int n = unwind_steps_enabled ? unwind_with_steps(raw, want) : unw_backtrace(raw, want);
 	int i = 0, out = 0;
 	while (i < n && self_contains((uintptr_t)raw[i], self_lo, self_hi))
 		i++;

@@ -331,3 +331,35 @@ Test(model_second, reply_to_reused_request_then_eof_is_not_a_race)
 	struct finding f = only_group(CONNLEAK_KEEPALIVE_RACE);
 	cr_assert_eq(f.replies, 2);
 }
+
+/* ---- stale-dns: a dual-stack socket's IPv4 peer is judged by the A answer ------------- */
+
+Test(model_second, v4_mapped_peer_judged_by_ipv4_answer)
+{
+	/* .NET and Java connect IPv4 peers through AF_INET6 sockets (::ffff:127.0.0.1) */
+	init_opts(5000, 0);
+	struct dns_answer a;
+	answer_of(&a, AF_INET, "127.0.0.1");
+	model_dns(NAME, &a);
+	struct tcp t;
+	memset(&t, 0, sizeof t);
+	t.listener = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in la = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t ll = sizeof la;
+	cr_assert_eq(bind(t.listener, (struct sockaddr *)&la, sizeof la), 0);
+	cr_assert_eq(getsockname(t.listener, (struct sockaddr *)&la, &ll), 0);
+	cr_assert_eq(listen(t.listener, 8), 0);
+	struct sockaddr_in6 ma = {.sin6_family = AF_INET6, .sin6_port = la.sin_port};
+	cr_assert_eq(inet_pton(AF_INET6, "::ffff:127.0.0.1", &ma.sin6_addr), 1);
+	t.client = tracked_socket(AF_INET6);
+	cr_assert_eq(connect(t.client, (struct sockaddr *)&ma, sizeof ma), 0, "%s", strerror(errno));
+	model_connect(t.client, (struct sockaddr *)&ma, sizeof ma);
+	cr_assert_str_eq(fdt_sock(t.client)->host, NAME, "test setup: the name is not known");
+	answer_of(&a, AF_INET, "127.0.0.1");
+	model_dns(NAME, &a);
+	cr_assert_eq(findings_total(), 0, "the answer still holds the mapped peer");
+	answer_of(&a, AF_INET, "127.0.0.2");
+	model_dns(NAME, &a);
+	struct finding f = only_group(CONNLEAK_STALE_DNS);
+	cr_assert_str_eq(f.addrs[0], "127.0.0.2");
+}
