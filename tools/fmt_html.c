@@ -308,11 +308,12 @@ static void process_section(FILE *out, const struct result *r, size_t pi)
 	html_chart(out, p);
 	fputs("<h4>Findings</h4>\n", out);
 	int any = 0;
-	for (size_t gi = 0; gi < r->ngroups; gi++) {
-		const struct group *g = &r->groups[gi];
-		uint64_t c = group_count_in(g, p);
-		if (!c)
-			continue;
+	size_t npg;
+	const struct proc_group *pg = process_groups(r, p, &npg);
+	for (size_t k = 0; k < npg; k++) {
+		const struct group *g = pg[k].group;
+		size_t gi = (size_t)(g - r->groups);
+		uint64_t c = pg[k].count;
 		if (!any++)
 			fputs("<ul>\n", out);
 		fprintf(out, "<li%s><a href=\"#g%zu\">", g->suppressed_by >= 0 ? " class=\"sup\"" : "",

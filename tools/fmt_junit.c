@@ -42,26 +42,18 @@ static int iso_timestamp(const char *t)
 	return 1;
 }
 
-/* The group's instance from this process: its message, socket and stacks. */
-static const struct finding *member_in(const struct group *g, const struct process *p)
+static void failure_body(FILE *out, const struct proc_group *pg)
 {
-	for (size_t m = 0; m < g->nmembers; m++)
-		if (g->members[m]->proc == p)
-			return g->members[m];
-	return g->members[0];
-}
-
-static void failure_body(FILE *out, const struct group *g, const struct process *p)
-{
+	const struct group *g = pg->group;
 	char *text = NULL, line[512];
 	size_t len = 0;
 	FILE *m = open_memstream(&text, &len);
 	if (!m)
 		return;
-	const struct finding *f = member_in(g, p);
+	const struct finding *f = pg->example;
 	fprintf(m, "%s: %s\n", g->kind, f->message ? f->message : "");
 	fprintf(m, "%" PRIu64 " instance(s) in this process, %" PRIu64 " in %zu process(es)\n",
-		group_count_in(g, p), g->count, g->nprocs);
+		pg->count, g->count, g->nprocs);
 	finding_socket_line(f, line, sizeof line);
 	if (line[0])
 		fprintf(m, "%s\n", line);
@@ -75,18 +67,18 @@ int fmt_junit(FILE *out, const struct result *r)
 {
 	size_t tests = 0, failures = 0, skipped = 0;
 	const struct report_set *set = r->set;
-	/* Totals first: the root element carries them. */
+	/* Totals first: the root element carries them. Each process's groups come from the
+	 * result's index, so this stays linear in the number of reports. */
 	for (size_t p = 0; p < set->nprocs; p++) {
-		size_t here = 0;
-		for (size_t gi = 0; gi < r->ngroups; gi++)
-			if (group_count_in(&r->groups[gi], &set->procs[p])) {
-				here++;
-				if (r->groups[gi].suppressed_by >= 0)
-					skipped++;
-				else
-					failures++;
-			}
-		tests += here ? here : 1;
+		size_t n;
+		const struct proc_group *pg = process_groups(r, &set->procs[p], &n);
+		for (size_t i = 0; i < n; i++) {
+			if (pg[i].group->suppressed_by >= 0)
+				skipped++;
+			else
+				failures++;
+		}
+		tests += n ? n : 1;
 	}
 	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 	fprintf(out, "<testsuites name=\"connleak\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
@@ -96,14 +88,13 @@ int fmt_junit(FILE *out, const struct result *r)
 	for (size_t pi = 0; pi < set->nprocs; pi++) {
 		const struct process *p = &set->procs[pi];
 		size_t t = 0, f = 0, s = 0;
-		for (size_t gi = 0; gi < r->ngroups; gi++)
-			if (group_count_in(&r->groups[gi], p)) {
-				t++;
-				if (r->groups[gi].suppressed_by >= 0)
-					s++;
-				else
-					f++;
-			}
+		const struct proc_group *pgs = process_groups(r, p, &t);
+		for (size_t i = 0; i < t; i++) {
+			if (pgs[i].group->suppressed_by >= 0)
+				s++;
+			else
+				f++;
+		}
 		process_label(p, label, sizeof label);
 		fprintf(out, "  <testsuite name=\"");
 		xml_attr(out, label);
@@ -123,10 +114,8 @@ int fmt_junit(FILE *out, const struct result *r)
 		xml_attr(out, p->path);
 		fprintf(out, "\"/>\n    </properties>\n");
 		const char *classname = p->name;
-		for (size_t gi = 0; gi < r->ngroups; gi++) {
-			const struct group *g = &r->groups[gi];
-			if (!group_count_in(g, p))
-				continue;
+		for (size_t i = 0; i < t; i++) {
+			const struct group *g = pgs[i].group;
 			case_name(g, name, sizeof name);
 			fprintf(out, "    <testcase classname=\"connleak.");
 			xml_attr(out, classname);
@@ -141,13 +130,13 @@ int fmt_junit(FILE *out, const struct result *r)
 				xml_attr(out, sp->pattern);
 				fprintf(out, "\"/>\n");
 			} else {
-				const struct finding *ex = member_in(g, p);
+				const struct finding *ex = pgs[i].example;
 				fprintf(out, "      <failure type=\"");
 				xml_attr(out, g->kind);
 				fprintf(out, "\" message=\"");
 				xml_attr(out, ex->message ? ex->message : g->kind);
 				fprintf(out, "\">");
-				failure_body(out, g, p);
+				failure_body(out, &pgs[i]);
 				fprintf(out, "</failure>\n");
 			}
 			fprintf(out, "    </testcase>\n");

@@ -136,8 +136,18 @@ struct group {
 	char *key;
 };
 
+/* A group as one process sees it (result_build makes the list of each process, in the
+ * groups' order, so per-process views need not search every group). */
+struct proc_group {
+	const struct group *group;
+	uint64_t count;                /* the group's instances in this process */
+	const struct finding *example; /* the process's first instance */
+};
+
 struct result {
 	struct report_set *set;
+	struct proc_group **by_proc; /* [process index]: its groups */
+	size_t *nby_proc;
 	struct group *groups; /* ordered by severity, then count; suppressed ones included */
 	size_t ngroups;
 	struct suppressions *supp; /* may be NULL */
@@ -153,8 +163,11 @@ void result_build(struct result *r, struct report_set *set, struct suppressions 
 void result_free(struct result *r);
 /* The key findings are grouped by: kind, then each stack's name and module+offset frames. */
 char *finding_key(const struct finding *f);
-/* Unsuppressed instances of a process within a group. */
+/* Instances of a process within a group (members are in process order: a binary search). */
 uint64_t group_count_in(const struct group *g, const struct process *p);
+/* The groups process p has instances in, in the result's order; *n of them. */
+const struct proc_group *process_groups(const struct result *r, const struct process *p,
+					size_t *n);
 
 /* ---- formats ---- */
 int fmt_text(FILE *out, const struct result *r);

@@ -11,7 +11,8 @@ static void report_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: connleak report [--format text|json|junit|html] [--output FILE]\n"
-		"                       [--suppressions FILE] [--fail-on KINDS|any] PATH...\n"
+		"                       [--suppressions FILE] [--fail-on KINDS|any]\n"
+		"                       [--debuginfod] PATH...\n"
 		"\n"
 		"Reads the JSON reports in PATH (files, or folders searched recursively for\n"
 		"*.json), groups the findings of all processes by kind and stack, symbolizes\n"
@@ -19,6 +20,8 @@ static void report_usage(FILE *f)
 		"  --fail-on KINDS  comma-separated finding kinds, or 'any': exit 1 when\n"
 		"                   unsuppressed findings of those kinds remain\n"
 		"  --suppressions   file of 'kind:pattern' lines (repeatable)\n"
+		"  --debuginfod     let elfutils fetch missing debug info from the servers in\n"
+		"                   DEBUGINFOD_URLS (otherwise the command stays offline)\n"
 		"Exit status: 0, 1 (--fail-on matched), 2 (usage error, missing PATH, bad\n"
 		"suppressions file, no report read).\n");
 }
@@ -59,6 +62,7 @@ int cmd_report(int argc, char **argv)
 		{"output", required_argument, NULL, 'o'},
 		{"suppressions", required_argument, NULL, 's'},
 		{"fail-on", required_argument, NULL, 'F'},
+		{"debuginfod", no_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -67,7 +71,7 @@ int cmd_report(int argc, char **argv)
 	int fail[CONNLEAK_KIND_COUNT + 1] = {0};
 	struct suppressions supp = {0};
 	char err[1024];
-	int c, status = 0;
+	int c, status = 0, debuginfod = 0;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":f:o:s:h", longopts, NULL)) != -1) {
@@ -101,6 +105,9 @@ int cmd_report(int argc, char **argv)
 			if (parse_fail_on(optarg, fail) != 0)
 				status = 2;
 			break;
+		case 'D':
+			debuginfod = 1;
+			break;
 		case 'h':
 			report_usage(stdout);
 			suppressions_free(&supp);
@@ -127,6 +134,11 @@ int cmd_report(int argc, char **argv)
 		return status;
 	}
 
+	/* Offline unless asked: with DEBUGINFOD_URLS set, libdwfl would download debug info
+	 * for every module without it, which can take minutes (its client reads the variable
+	 * at each lookup, so unsetting it here is enough). */
+	if (!debuginfod)
+		unsetenv("DEBUGINFOD_URLS");
 	struct report_set set;
 	int missing = report_set_read(&set, argv + optind, argc - optind, stderr);
 	if (set.nprocs == 0) {

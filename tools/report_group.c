@@ -68,6 +68,18 @@ static int cmp_group(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
+static void free_index(struct result *r)
+{
+	for (size_t i = 0; r->by_proc && i < r->set->nprocs; i++)
+		free(r->by_proc[i]);
+	free(r->by_proc);
+	free(r->nby_proc);
+	r->by_proc = NULL;
+	r->nby_proc = NULL;
+}
+
+static void index_by_process(struct result *r);
+
 void result_build(struct result *r, struct report_set *set, struct suppressions *supp)
 {
 	memset(r, 0, sizeof *r);
@@ -143,19 +155,92 @@ void result_build(struct result *r, struct report_set *set, struct suppressions 
 			r->procs_with_findings++;
 	if (r->ngroups > 1)
 		qsort(r->groups, r->ngroups, sizeof *r->groups, cmp_group);
+	index_by_process(r);
+}
+
+static int proc_index(const struct result *r, const struct process *p, size_t *pi)
+{
+	if (!r->set || p < r->set->procs || p >= r->set->procs + r->set->nprocs)
+		return -1;
+	*pi = (size_t)(p - r->set->procs);
+	return 0;
+}
+
+/* Each process's groups, in one pass over all members: a group's members from one
+ * process are next to each other (they are in process order). */
+static void index_by_process(struct result *r)
+{
+	size_t np = r->set->nprocs, *cap;
+	if (!np)
+		return;
+	r->by_proc = calloc(np, sizeof *r->by_proc);
+	r->nby_proc = calloc(np, sizeof *r->nby_proc);
+	cap = calloc(np, sizeof *cap);
+	if (!r->by_proc || !r->nby_proc || !cap)
+		goto fail;
+	for (size_t gi = 0; gi < r->ngroups; gi++) {
+		const struct group *g = &r->groups[gi];
+		for (size_t m = 0; m < g->nmembers; m++) {
+			const struct finding *f = g->members[m];
+			size_t pi;
+			if (proc_index(r, f->proc, &pi))
+				continue;
+			size_t n = r->nby_proc[pi];
+			if (n && r->by_proc[pi][n - 1].group == g) {
+				r->by_proc[pi][n - 1].count += f->count;
+				continue;
+			}
+			if (n == cap[pi]) {
+				size_t c = cap[pi] ? 2 * cap[pi] : 4;
+				struct proc_group *v = realloc(r->by_proc[pi], c * sizeof *v);
+				if (!v)
+					goto fail;
+				r->by_proc[pi] = v;
+				cap[pi] = c;
+			}
+			r->by_proc[pi][n] = (struct proc_group){g, f->count, f};
+			r->nby_proc[pi]++;
+		}
+	}
+	free(cap);
+	return;
+fail:
+	free(cap);
+	free_index(r);
+}
+
+const struct proc_group *process_groups(const struct result *r, const struct process *p,
+					size_t *n)
+{
+	size_t pi;
+	*n = 0;
+	if (!r->by_proc || proc_index(r, p, &pi))
+		return NULL;
+	*n = r->nby_proc[pi];
+	return r->by_proc[pi];
 }
 
 uint64_t group_count_in(const struct group *g, const struct process *p)
 {
+	/* First member whose process is not before p. */
+	size_t lo = 0, hi = g->nmembers;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (g->members[mid]->proc < p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	uint64_t c = 0;
-	for (size_t m = 0; m < g->nmembers; m++)
-		if (g->members[m]->proc == p)
-			c += g->members[m]->count;
+	for (size_t m = lo; m < g->nmembers && g->members[m]->proc == p; m++)
+		c += g->members[m]->count;
 	return c;
 }
 
 void result_free(struct result *r)
 {
+	if (r->set)
+		free_index(r);
 	for (size_t i = 0; i < r->ngroups; i++) {
 		free(r->groups[i].members);
 		free(r->groups[i].key);

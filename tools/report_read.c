@@ -3,10 +3,12 @@
  * from other machines, versions, crashes); every access checks, and a file that is not a
  * report gives one reason, never a crash. */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "report.h"
 
@@ -254,16 +256,29 @@ int report_parse(const char *text, size_t len, const char *path, struct process 
 int report_load_file(const char *path, struct process *p, char *err, size_t errlen)
 {
 	json_error_t je;
-	FILE *f = fopen(path, "rb");
+	struct stat st;
+	memset(p, 0, sizeof *p);
+	/* O_NONBLOCK: a FIFO (or a device) named *.json must not hang the command; only a
+	 * regular file is read. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(err, errlen, "not a regular file");
+		return -1;
+	}
+	FILE *f = fdopen(fd, "rb");
 	if (!f) {
-		memset(p, 0, sizeof *p);
+		close(fd);
 		snprintf(err, errlen, "cannot open: %s", strerror(errno));
 		return -1;
 	}
 	json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
 	fclose(f);
 	if (!root) {
-		memset(p, 0, sizeof *p);
 		if (je.position == 0 && je.line <= 1 && strstr(je.text, "end of file"))
 			snprintf(err, errlen, "empty file");
 		else
@@ -307,9 +322,11 @@ static int add_path(struct pathlist *l, const char *path)
 
 static int walk_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
-	(void)st;
 	size_t len = strlen(path + ftw->base);
-	if (type == FTW_F && len > 5 && !strcmp(path + ftw->base + len - 5, ".json"))
+	/* Regular files only: FTW_F is also a FIFO, socket or device, which would hang or
+	 * mean nothing. */
+	if (type == FTW_F && S_ISREG(st->st_mode) && len > 5 &&
+	    !strcmp(path + ftw->base + len - 5, ".json"))
 		return add_path(walk_list, path) ? -1 : 0;
 	return 0;
 }
@@ -317,6 +334,16 @@ static int walk_cb(const char *path, const struct stat *st, int type, struct FTW
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char **sort_names; /* qsort has no context argument */
+
+/* By name, then by position: the first of equal names is the one kept. */
+static int cmp_index(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(sort_names[x], sort_names[y]);
+	return c ? c : (x > y) - (x < y);
 }
 
 static int cmp_proc(const void *a, const void *b)
@@ -362,13 +389,23 @@ int report_set_read(struct report_set *set, char *const *paths, int npaths, FILE
 		}
 	}
 	set->procs = files.n ? calloc(files.n, sizeof *set->procs) : NULL;
+	/* The same file named twice (a file and its folder) is read once: the later names
+	 * are marked in one sort, not by comparing every pair (40k files). */
+	char *dup = files.n ? calloc(files.n, 1) : NULL;
+	size_t *order = files.n ? malloc(files.n * sizeof *order) : NULL;
+	if (order && dup) {
+		for (size_t i = 0; i < files.n; i++)
+			order[i] = i;
+		sort_names = files.v;
+		qsort(order, files.n, sizeof *order, cmp_index);
+		for (size_t i = 1; i < files.n; i++)
+			if (!strcmp(files.v[order[i]], files.v[order[i - 1]]))
+				dup[order[i]] = 1;
+	}
+	free(order);
 	for (size_t i = 0; i < files.n; i++) {
 		char err[512];
-		/* The same file named twice (a file and its folder) is read once. */
-		int dup = 0;
-		for (size_t j = 0; j < i && !dup; j++)
-			dup = !strcmp(files.v[i], files.v[j]);
-		if (!dup && set->procs) {
+		if (!(dup && dup[i]) && set->procs) {
 			if (report_load_file(files.v[i], &set->procs[set->nprocs], err, sizeof err) == 0)
 				set->nprocs++;
 			else {
@@ -377,6 +414,7 @@ int report_set_read(struct report_set *set, char *const *paths, int npaths, FILE
 			}
 		}
 	}
+	free(dup);
 	for (size_t i = 0; i < files.n; i++)
 		free(files.v[i]);
 	free(files.v);

@@ -147,6 +147,85 @@ static int lookup(struct frame *f, const char **fn, uint64_t *fn_off, const char
 	return 0;
 }
 
+/* Answers by (module, offset): the same frames recur in every report of a program, and a
+ * libdwfl lookup costs far more than this (40k reports of one program: one lookup per
+ * distinct frame instead of one per frame), and the names are kept once. */
+struct answer {
+	const struct module *m; /* NULL: empty slot */
+	uint64_t offset;
+	int ok;
+	const char *fn, *file;
+	uint64_t fn_off;
+	long line;
+};
+static struct answer *answers;
+static size_t nanswers, capanswers; /* capanswers: a power of two */
+
+static size_t answer_slot(const struct answer *v, size_t cap, const struct module *m,
+			  uint64_t offset)
+{
+	uint64_t h = ((uint64_t)(uintptr_t)m * 0x9e3779b97f4a7c15ull) ^ (offset * 0xff51afd7ed558ccdull);
+	size_t i = (size_t)(h ^ (h >> 29)) & (cap - 1);
+	while (v[i].m && !(v[i].m == m && v[i].offset == offset))
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+static struct answer *answer_get(const struct module *m, uint64_t offset)
+{
+	if (!answers)
+		return NULL;
+	struct answer *a = &answers[answer_slot(answers, capanswers, m, offset)];
+	return a->m ? a : NULL;
+}
+
+static void answer_put(const struct answer *a)
+{
+	if (2 * (nanswers + 1) > capanswers) {
+		size_t cap = capanswers ? 2 * capanswers : 1024;
+		struct answer *v = calloc(cap, sizeof *v);
+		if (!v)
+			return;
+		for (size_t i = 0; i < capanswers; i++)
+			if (answers[i].m)
+				v[answer_slot(v, cap, answers[i].m, answers[i].offset)] = answers[i];
+		free(answers);
+		answers = v;
+		capanswers = cap;
+	}
+	answers[answer_slot(answers, capanswers, a->m, a->offset)] = *a;
+	nanswers++;
+}
+
+/* lookup(), remembered. */
+static int lookup_cached(struct frame *f, const char **fn, uint64_t *fn_off, const char **file,
+			 long *line)
+{
+	struct module *m = f->module && f->has_offset ? module_get(f->module) : NULL;
+	if (!m || !m->dwfl)
+		return lookup(f, fn, fn_off, file, line);
+	struct answer *a = answer_get(m, f->offset);
+	if (!a) {
+		struct answer fresh = {.m = m, .offset = f->offset};
+		fresh.ok = lookup(f, &fresh.fn, &fresh.fn_off, &fresh.file, &fresh.line) == 0;
+		fresh.fn = keep(fresh.fn);
+		fresh.file = keep(fresh.file);
+		answer_put(&fresh);
+		a = answer_get(m, f->offset);
+		if (!a)
+			a = &fresh; /* out of memory for the table: this once */
+		if (a == &fresh) {
+			*fn = fresh.fn, *fn_off = fresh.fn_off, *file = fresh.file, *line = fresh.line;
+			return fresh.ok ? 0 : -1;
+		}
+	}
+	*fn = a->fn;
+	*fn_off = a->fn_off;
+	*file = a->file;
+	*line = a->line;
+	return a->ok ? 0 : -1;
+}
+
 static void frame_apply(struct frame *f, int trust_module)
 {
 	const char *fn, *file;
@@ -158,13 +237,13 @@ static void frame_apply(struct frame *f, int trust_module)
 	f->has_fn_offset = 0;
 	if (!trust_module && f->rep_function)
 		return;
-	if (lookup(f, &fn, &fn_off, &file, &line) != 0)
+	if (lookup_cached(f, &fn, &fn_off, &file, &line) != 0)
 		return;
-	f->function = keep(fn);
+	f->function = fn;
 	f->fn_offset = fn_off;
 	f->has_fn_offset = 1;
 	if (file) {
-		f->file = keep(file);
+		f->file = file;
 		f->line = line;
 	} else if (!(f->rep_function && f->rep_file && !strcmp(f->rep_function, fn))) {
 		/* The report's file:line belong to the report's function only. */
@@ -287,6 +366,9 @@ void symbolize_set(struct report_set *set)
 
 void symbolize_cleanup(void)
 {
+	free(answers);
+	answers = NULL;
+	nanswers = capanswers = 0;
 	for (size_t i = 0; i < nmods; i++) {
 		if (mods[i].dwfl)
 			dwfl_end(mods[i].dwfl);

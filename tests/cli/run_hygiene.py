@@ -323,6 +323,91 @@ def test_setuid_program_silent_and_untouched():
     check(os.listdir(reports) == [], "reports written: %r" % os.listdir(reports))
 
 
+def leak_report(d):
+    """A real report: python3 leaking a Unix-socket connection, under the preload."""
+    srv, path = unix_listener(d)
+    reports = os.path.join(d, "reports")
+    os.mkdir(reports)
+    try:
+        p = run([sys.executable, "-c", LEAK_UNIX, path], preload_env("report_dir=" + reports))
+    finally:
+        srv.close()
+    files = glob.glob(os.path.join(reports, "*.json"))
+    check(p.returncode == 0 and len(files) == 1, "leak run: %d %r" % (p.returncode, files))
+    return reports, files[0]
+
+
+def test_report_skips_fifo_named_json():
+    d = new_dir("fifo")
+    reports, good = leak_report(d)
+    fifo = os.path.join(reports, "zz-not-a-report.json")
+    os.mkfifo(fifo)
+    # A FIFO with no writer: opening it to read would block forever.
+    p = report(reports, expect_rc=0)
+    check(b"from 1 of 1 process(es)" in p.stdout, p.stdout[-400:])
+    check(b"zz-not-a-report" not in p.stderr, "FIFO in a folder reported: %r" % p.stderr)
+    p = report(fifo, good, expect_rc=0)
+    check(b"zz-not-a-report.json: not a regular file" in p.stderr, p.stderr[-400:])
+    check(b"from 1 of 1 process(es)" in p.stdout, p.stdout[-400:])
+
+
+class CountingServer:
+    """A loopback TCP listener that counts connections and closes each at once."""
+
+    def __init__(self):
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.count = 0
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.count += 1
+            c.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+def test_report_offline_unless_debuginfod():
+    """A frame in /usr/bin/curl (Debian: stripped, no local debug info) makes libdwfl ask
+    the debuginfod servers in DEBUGINFOD_URLS; `connleak report` must not, unless told."""
+    curl = shutil.which("curl")
+    check(curl, "curl not installed (scripts/deps.sh)")
+    d = new_dir("debuginfod")
+    rep = {"schema": 1, "pid": 5, "exe": "/bin/true", "findings": [{
+        "kind": "leaked-socket", "count": 1, "message": "m", "stacks": {"created": [
+            {"pc": "0x7f0000005010", "module": os.path.realpath(curl), "offset": "0x5010"}]}}]}
+    path = os.path.join(d, "r.json")
+    with open(path, "w") as f:
+        json.dump(rep, f)
+    srv = CountingServer()
+    env = clean_env()
+    env.update(DEBUGINFOD_URLS="http://127.0.0.1:%d" % srv.port, DEBUGINFOD_TIMEOUT="5",
+               DEBUGINFOD_CACHE_PATH=new_dir("dcache"))
+    try:
+        report(path, env=env, expect_rc=0)
+        offline = srv.count
+        report("--debuginfod", path, env=env, expect_rc=0)
+        online = srv.count - offline
+    finally:
+        srv.stop()
+    check(offline == 0, "connleak report contacted debuginfod %d time(s) without --debuginfod"
+          % offline)
+    has_client = b"libdebuginfod.so" in subprocess.run(["ldconfig", "-p"],
+                                                         capture_output=True).stdout
+    if has_client:
+        check(online > 0, "--debuginfod did not reach the server (the test cannot see it)")
+
+
 # ---------------------------------------------------------------------------
 
 
