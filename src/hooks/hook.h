@@ -22,6 +22,8 @@ extern __thread int hook_busy __attribute__((tls_model("initial-exec")));
 extern __thread int hook_vfork __attribute__((tls_model("initial-exec")));
 
 int hook_in_vfork_child(void);
+/* hook_vfork after clone(CLONE_VM) without CLONE_VFORK: never cleared (init.c). */
+#define HOOK_VFORK_STICKY 2
 
 /* Whether this call should reach the model: on, not our own call, not a vfork child
  * (which shares the parent's memory and must leave it alone). */

@@ -40,8 +40,10 @@ int hook_in_vfork_child(void)
 		return 0;
 	if ((pid_t)syscall(SYS_getpid) != hook_pid)
 		return 1;
-	/* The parent resumed: the child has exec'd or exited. */
-	hook_vfork = 0;
+	/* The parent resumed: the child has exec'd or exited (not known for a clone child
+	 * that runs beside us). */
+	if (hook_vfork != HOOK_VFORK_STICKY)
+		hook_vfork = 0;
 	return 0;
 }
 

@@ -3,6 +3,7 @@
  * family (the report is written before the image is replaced, and taken back if exec
  * fails), _exit and _Exit (no atexit handlers run, so we write the report here). */
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -87,6 +88,25 @@ HOOK __attribute__((optimize("O2", "optimize-sibling-calls"))) pid_t vfork(void)
 	pid_t (*fn)(void) = REAL(vfork);
 	hook_vfork = 1;
 	return fn();
+}
+
+/* clone(CLONE_VM) without CLONE_THREAD: a child process in our memory, with its own pid and
+ * (without CLONE_FILES) its own descriptors. It is treated like a vfork child: hooks in it
+ * leave the shared model alone (hook_in_vfork_child compares pids). With CLONE_VFORK the
+ * parent resumes only once the child exec'd or exited, as for vfork; without it the two
+ * run together, so the parent keeps checking its pid on this thread (a getpid per hook;
+ * such programs are rare). The three optional arguments are passed on as glibc reads them. */
+HOOK int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	pid_t *ptid = va_arg(ap, pid_t *);
+	void *tls = va_arg(ap, void *);
+	pid_t *ctid = va_arg(ap, pid_t *);
+	va_end(ap);
+	if ((flags & CLONE_VM) && !(flags & CLONE_THREAD))
+		hook_vfork = (flags & CLONE_VFORK) ? 1 : HOOK_VFORK_STICKY;
+	return REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
 }
 
 #define EXEC(path, call)                     \

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../util/arena.h"
 #include "../track/endpoint.h"
 #include "../track/findings.h"
 #include "../track/model.h"
@@ -296,6 +297,8 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	json_uint(&j, "leases_enforced", st->leases_enforced);
 	json_uint(&j, "distinct_stacks", stacks_count());
 	json_uint(&j, "endpoints_dropped", endpoint_dropped());
+	json_uint(&j, "untracked", st->untracked);
+	json_uint(&j, "allocation_failures", arena_failures());
 	json_close(&j, '}');
 
 	json_open(&j, "findings", '[');
@@ -336,6 +339,10 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	json_close(&j, ']');
 	json_uint(&j, "events_dropped", model_state.events_dropped);
 	json_uint(&j, "signal_events_lost", model_state.events_deferred_lost);
+	/* False when connleak saw less than the program did: a clean report is then not
+	 * proof of a clean run. */
+	json_bool(&j, "complete", !st->untracked && !arena_failures() &&
+				  !model_state.events_deferred_lost);
 	json_close(&j, '}');
 	out_puts(o, "\n");
 	model_unlock();

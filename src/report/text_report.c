@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../track/findings.h"
+#include "../util/arena.h"
 #include "../track/model.h"
 #include "../util/escape.h"
 #include "describe.h"
@@ -119,6 +120,9 @@ void text_report(struct out *o)
 			out_printf(o, "%s%" PRIu64 " %s", sep, t.per_kind[k], kind_name(k));
 			sep = ", ";
 		}
+	if (model_state.stats.untracked || arena_failures())
+		out_printf(o, "; incomplete: %" PRIu64 " socket(s) not followed (out of memory)",
+			   model_state.stats.untracked);
 	out_puts(o, "\n");
 	model_unlock();
 }

@@ -31,7 +31,7 @@ static inline void io_wrote_vec(struct sock *s, ssize_t r, int err, const struct
 			/* A request on a connection that already carried a reply: reused. Not
 			 * when the program had read the peer's EOF already, nor a goodbye the
 			 * peer answers by closing (keepalive.h). */
-			if (ph == PHASE_REPLIED && s->client &&
+			if (ph == PHASE_REPLIED && atomic_load_explicit(&s->client, RELAXED) &&
 			    !atomic_load_explicit(&s->t_eof, RELAXED) &&
 			    !keepalive_goodbye_vec(iov, niov, (size_t)r)) {
 				atomic_store_explicit(&s->reuse_idle_ms,
@@ -40,7 +40,7 @@ static inline void io_wrote_vec(struct sock *s, ssize_t r, int err, const struct
 				atomic_store_explicit(&s->reuse_pending, 1, RELAXED);
 			}
 		}
-	} else if (r < 0 && (err == EPIPE || err == ECONNRESET) && s->client &&
+	} else if (r < 0 && (err == EPIPE || err == ECONNRESET) && atomic_load_explicit(&s->client, RELAXED) &&
 		   atomic_load_explicit(&s->phase, RELAXED) == PHASE_REPLIED &&
 		   !atomic_load_explicit(&s->t_eof, RELAXED)) {
 		model_keepalive_race(s, err == EPIPE ? "EPIPE" : "ECONNRESET", 1);
@@ -64,7 +64,7 @@ static inline void io_read(struct sock *s, ssize_t r, size_t asked, int err, int
 			atomic_fetch_add_explicit(&s->replies, 1, RELAXED);
 		}
 		atomic_store_explicit(&s->reuse_pending, 0, RELAXED);
-	} else if (r == 0 && asked > 0 && s->type != SOCK_DGRAM && !s->shut_rd) {
+	} else if (r == 0 && asked > 0 && s->type != SOCK_DGRAM && !atomic_load_explicit(&s->shut_rd, RELAXED)) {
 		if (!atomic_load_explicit(&s->t_eof, RELAXED))
 			atomic_store_explicit(&s->t_eof, clock_coarse_ms(), RELAXED);
 		if (atomic_load_explicit(&s->reuse_pending, RELAXED))

@@ -108,11 +108,8 @@ static void finish_sock(struct sock *s, stack_id closed)
 	sock_release(s);
 }
 
-static void install(int fd, struct sock *s)
+static void install(struct fd_slot *slot, struct sock *s)
 {
-	struct fd_slot *slot = fdt_slot(fd, 1);
-	if (!slot)
-		return;
 	struct sock *old = atomic_load_explicit(&slot->sock, memory_order_relaxed);
 	if (old) {
 		/* The number came back without a close we saw (a close made inside libc, or a
@@ -131,9 +128,14 @@ static void install(int fd, struct sock *s)
 static struct sock *new_sock(int fd, int family, int type, int origin, int have_stack,
 			     stack_id stack)
 {
-	struct sock *s = sock_new();
-	if (!s)
+	/* Out of memory (the arena could not map more): the program goes on, the socket is
+	 * not followed, and the report says so. */
+	struct fd_slot *slot = fdt_slot(fd, 1);
+	struct sock *s = slot ? sock_new() : NULL;
+	if (!s) {
+		model_state.stats.untracked++;
 		return NULL;
+	}
 	s->family = family;
 	s->type = type;
 	s->origin = (uint8_t)origin;
@@ -141,9 +143,8 @@ static struct sock *new_sock(int fd, int family, int type, int origin, int have_
 	s->fd = fd;
 	s->t_created = clock_coarse_ms();
 	s->created = s->inherited ? 0 : have_stack ? stack : model_capture();
-	install(fd, s);
-	struct fd_slot *slot = fdt_slot(fd, 0);
-	s->gen = slot ? slot->gen : 0;
+	install(slot, s);
+	s->gen = slot->gen;
 	uint32_t open = sock_live_count();
 	if (open > model_state.stats.peak_open)
 		model_state.stats.peak_open = open;
@@ -516,11 +517,14 @@ void model_dup(int oldfd, int newfd)
 
 void model_shutdown(int fd, int how)
 {
+	/* Under the lock: a close on another thread may be recycling the record. */
+	model_lock();
 	struct sock *s = fdt_sock(fd);
 	if (s && (how == SHUT_WR || how == SHUT_RDWR))
-		s->shut_wr = 1;
+		atomic_store_explicit(&s->shut_wr, 1, memory_order_relaxed);
 	if (s && (how == SHUT_RD || how == SHUT_RDWR))
-		s->shut_rd = 1;
+		atomic_store_explicit(&s->shut_rd, 1, memory_order_relaxed);
+	model_unlock();
 }
 
 /* A descriptor we did not see created (received, inherited): followed when it is a socket,

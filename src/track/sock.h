@@ -26,9 +26,10 @@ struct sock {
 	uint8_t inherited; /* held by a parent process too: not this process's leak */
 	uint8_t forked;    /* a child was forked while this was open without FD_CLOEXEC */
 	int fork_child;    /* the last such child (0 when unknown) */
-	uint8_t client;    /* connect() was called on it: the program speaks first */
-	uint8_t shut_wr;   /* the program called shutdown(SHUT_WR/SHUT_RDWR) */
-	uint8_t shut_rd;   /* the program called shutdown(SHUT_RD/SHUT_RDWR): its EOF is its own */
+	/* Written under the lock, read lock-free by the I/O path (io.h): atomic. */
+	_Atomic uint8_t client;  /* connect() was called on it: the program speaks first */
+	_Atomic uint8_t shut_wr; /* the program called shutdown(SHUT_WR/SHUT_RDWR) */
+	_Atomic uint8_t shut_rd; /* the program called shutdown(SHUT_RD/SHUT_RDWR): its EOF is its own */
 	uint8_t leased;    /* the lease acted (enforce) or was reported (report) */
 	uint8_t stale_dns; /* stale-dns already reported */
 	int nfds;          /* descriptors of this process that refer to it */

@@ -170,6 +170,59 @@ def test_no_thread_timeline_and_dns_check_on():
     expect_clean_report(r)
 
 
+# ---------------------------------------------------------------------------
+# item 12: clone(CLONE_VM) children, allocation failure
+
+
+def clone_case(mode):
+    """A clone(CLONE_VM) child shares the model's memory but not the descriptors: its
+    close of the parent's socket number must not hide the parent's leak, and its _exit
+    must not write the parent's report (or stop the parent's)."""
+    r = same_as_bare([fixture("clone_vm")] + ([mode] if mode else []), stderr=False)
+    check(r.rc == 0 and "child status=0" in r.stdout, "fixture failed: " + r.describe())
+    out = kv(r.stdout.splitlines()[-1])
+    rep = report_for_pid(r, out["pid"])
+    check(len(r.reports) == 1, "%d reports (the child wrote one?)" % len(r.reports))
+    leaks = [f for f in rep["findings"] if f["kind"] == "leaked-socket"]
+    check(len(leaks) == 1 and leaks[0]["fd"] == int(out["fd"]) and
+          any(fr.get("function") == "parent_socket" for fr in leaks[0]["stacks"]["created"]),
+          "expected the parent's leak of fd %s: %s" % (out["fd"], summary(rep)))
+    check(stat_of(rep, "sockets_created") == 1, "stats.sockets_created %r: the child's "
+          "socket was counted" % stat_of(rep, "sockets_created"))
+
+
+def test_clone_vm_child_left_alone():
+    clone_case(None)
+
+
+def test_clone_vm_vfork_child_left_alone():
+    clone_case("vfork")
+
+
+def test_out_of_memory_keeps_running_and_says_incomplete():
+    """connleak cannot allocate (the program capped its address space): the program runs
+    as bare, the report counts the sockets it could not follow and is not complete, and
+    what it could follow is still reported."""
+    r = same_as_bare([fixture("oom_untracked")], stderr=False)
+    check(r.rc == 0, "fixture failed: " + r.describe())
+    rep = report_for_pid(r, kv(r.stdout)["pid"])
+    check(stat_of(rep, "untracked") > 0, "stats.untracked %r" % stat_of(rep, "untracked"))
+    check(rep.get("complete") is False, "complete is %r with untracked sockets"
+          % rep.get("complete"))
+    leaks = [f for f in rep["findings"] if f["kind"] == "leaked-socket" and
+             any(fr.get("function") == "leak_one" for fr in f["stacks"].get("created", []))]
+    check(leaks, "the leak made after memory came back is not reported: " + summary(rep))
+    check("incomplete" in r.stderr, "the text report does not say it is incomplete: %r"
+          % r.stderr[-500:])
+
+
+def test_complete_report_says_so():
+    r = same_as_bare([fixture("threads_unshare")])
+    rep = expect_clean_report(r)
+    check(rep.get("complete") is True and stat_of(rep, "untracked") == 0,
+          "complete %r untracked %r" % (rep.get("complete"), stat_of(rep, "untracked")))
+
+
 def build():
     build_fixtures(fixture_targets("*.c"))
 
