@@ -29,10 +29,11 @@ void *real_dlsym(void *handle, const char *name)
 
 static const struct tls_hook *find_hook(const char *name)
 {
-	const struct tls_hook *tables[] = {openssl_hooks, gnutls_hooks};
-	if (strncmp(name, "SSL_", 4) != 0 && strncmp(name, "gnutls_", 7) != 0)
+	const struct tls_hook *tables[] = {openssl_hooks, gnutls_hooks, openssl_bio_hooks};
+	if (strncmp(name, "SSL_", 4) != 0 && strncmp(name, "gnutls_", 7) != 0 &&
+	    strncmp(name, "BIO_", 4) != 0)
 		return NULL;
-	for (size_t t = 0; t < 2; t++)
+	for (size_t t = 0; t < 3; t++)
 		for (const struct tls_hook *h = tables[t]; h->name; h++)
 			if (!strcmp(h->name, name))
 				return h;

@@ -7,6 +7,7 @@
 #include "../track/fdtable.h"
 #include "../track/io.h"
 #include "../track/model.h"
+#include "../track/tls_bio.h"
 #include "hook.h"
 #include "unwinder.h"
 
@@ -72,6 +73,16 @@ static inline void stale_check(int fd, ssize_t r)
 		}                                            \
 	} while (0)
 
+/* Ciphertext a memory-BIO TLS session handed out, going out on this socket, binds the
+ * session (track/tls_bio.h): looked at only while some is pending, one relaxed load else. */
+#define BIO_MATCH(s, fd, buf, n)                                                          \
+	do {                                                                              \
+		if (__builtin_expect(atomic_load_explicit(&tls_bio_pending,               \
+							  memory_order_relaxed) != 0, 0) && \
+		    (s))                                                                  \
+			TRACK(tls_bio_match(fd, buf, n));                                 \
+	} while (0)
+
 HOOK ssize_t read(int fd, void *buf, size_t n)
 {
 	if (FROM_UNWINDER())
@@ -95,6 +106,7 @@ HOOK ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 HOOK ssize_t write(int fd, const void *buf, size_t n)
 {
 	IO_BEGIN(fd);
+	BIO_MATCH(s, fd, buf, n);
 	ssize_t r = REAL(write)(fd, buf, n);
 	stale_check(fd, r);
 	struct iovec v = {(void *)buf, n};
@@ -123,6 +135,7 @@ HOOK ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
 	IO_BEGIN(fd);
+	BIO_MATCH(s, fd, buf, n);
 	ssize_t r = REAL(send)(fd, buf, n, flags);
 	stale_check(fd, r);
 	struct iovec v = {(void *)buf, n};
@@ -154,6 +167,7 @@ HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct s
 		    socklen_t alen)
 {
 	IO_BEGIN(fd);
+	BIO_MATCH(s, fd, buf, n);
 	ssize_t r = REAL(sendto)(fd, buf, n, flags, addr, alen);
 	stale_check(fd, r);
 	struct iovec v = {(void *)buf, n};
@@ -187,6 +201,8 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	IO_BEGIN(fd);
+	if (msg && msg->msg_iovlen)
+		BIO_MATCH(s, fd, msg->msg_iov[0].iov_base, msg->msg_iov[0].iov_len);
 	ssize_t r = REAL(sendmsg)(fd, msg, flags);
 	stale_check(fd, r);
 	AFTER_WRITE(s, r, r > 0 ? msg->msg_iov : NULL, r > 0 ? msg->msg_iovlen : 0);
@@ -242,6 +258,8 @@ HOOK ssize_t readv(int fd, const struct iovec *iov, int n)
 HOOK ssize_t writev(int fd, const struct iovec *iov, int n)
 {
 	IO_BEGIN(fd);
+	if (iov && n > 0)
+		BIO_MATCH(s, fd, iov[0].iov_base, iov[0].iov_len);
 	ssize_t r = REAL(writev)(fd, iov, n);
 	stale_check(fd, r);
 	AFTER_WRITE(s, r, iov, n > 0 ? (size_t)n : 0);

@@ -102,7 +102,7 @@ HOOK void SSL_set_bio(SSL *s, BIO *rbio, BIO *wbio)
 	REAL_OR_FAIL(REAL_SSL(SSL_set_bio));
 	real_(s, rbio, wbio);
 	if (hook_active())
-		TRACK(bind_lazily(s));
+		TRACK(bind_lazily(s); hook_tls_bio_note(s, wbio));
 }
 
 HOOK void SSL_set0_rbio(SSL *s, BIO *rbio)
@@ -118,7 +118,7 @@ HOOK void SSL_set0_wbio(SSL *s, BIO *wbio)
 	REAL_OR_FAIL(REAL_SSL(SSL_set0_wbio));
 	real_(s, wbio);
 	if (hook_active())
-		TRACK(bind_lazily(s));
+		TRACK(bind_lazily(s); hook_tls_bio_note(s, wbio));
 }
 
 static int handshake(SSL *s, int r)

@@ -16,6 +16,10 @@ struct tls_hook {
 /* NULL-terminated tables of the hooked names, one per library. */
 extern const struct tls_hook openssl_hooks[];
 extern const struct tls_hook gnutls_hooks[];
+/* BIO_read (openssl_bio.c): memory-BIO sessions bound by their ciphertext. */
+extern const struct tls_hook openssl_bio_hooks[];
+/* After SSL_set_bio/SSL_set0_wbio: an unbound session's write BIO is remembered. */
+void hook_tls_bio_note(void *session, void *wbio);
 
 /* The real function behind `name`: the stored pointer, else RTLD_NEXT, else the symbol as
  * the module that called us (`caller`) or the library holding `anchor` (a real pointer we

@@ -515,6 +515,57 @@ def test_dotnet_singleton_http_client_stale_dns():
           "PooledConnectionLifetime did not move: %s" % served2)
 
 
+TUNNEL_N = 3               # HTTPS connections through the proxy in the tunnel story
+TUNNEL_HOLD_MS = 400       # how long the program lives on after dropping the sockets
+TUNNEL_CLOSE_WAIT_MS = 100
+
+
+def tunnel_run(mode):
+    with tls.Story() as st:
+        argv = seeds("tunnel", "127.0.0.1", st.proxy.port, "127.0.0.1:%d" % st.tls.port,
+                     TUNNEL_N, TUNNEL_HOLD_MS, mode)
+        r = connleak_run(argv + [], extra=["--options", "close_wait_ms=%d" % TUNNEL_CLOSE_WAIT_MS])
+        check(r.rc == 0 and r.stdout.count("tunnel reply") == TUNNEL_N,
+              "Seeds tunnel %s: %s" % (mode, r.describe()))
+        st.check_peers(TUNNEL_N)
+        proxy = st.proxy.addr
+    return r, only_report(r), proxy
+
+
+def test_dotnet_tunnel_socket_closed_under_live_sslstream():
+    """Story 1 in its own runtime: HTTPS through tinyproxy's CONNECT tunnel, the socket
+    closed while the SslStream lives on. .NET reaches libssl through dlopen/dlsym and
+    drives it through memory BIOs, moving the ciphertext with its own send() calls: each
+    session is bound to its socket by the ciphertext BIO_read handed out and the next send
+    carried. Then: closed-but-referenced, one per session, on the proxy's socket, with the
+    C# method that opened the tunnel in the session's creation stack."""
+    need_dotnet()
+    r, rep, proxy = tunnel_run("leak")
+    cbr = findings_of(rep, "closed-but-referenced")
+    check(len(cbr) == 1 and cbr[0].get("count") == TUNNEL_N,
+          "expected one closed-but-referenced group of %d, got %s" % (TUNNEL_N, summary(rep)))
+    f = cbr[0]
+    check(f.get("peer") == proxy and (f.get("tls") or {}).get("library") == "openssl" and
+          f.get("hostname") == "localhost",
+          "closed-but-referenced: %s" % brief(f))
+    check(type(f.get("dangling_ms")) is int and f["dangling_ms"] >= TUNNEL_CLOSE_WAIT_MS,
+          "dangling_ms: %s" % brief(f))
+    expect_jit_frame(f, r"\bSeeds::OpenTunnel\(", "the session's creation")
+    check(rep["stats"]["orphaned_sessions"] == TUNNEL_N, "stats: %s" % rep["stats"])
+    ep = [e for e in rep["endpoints"] if e.get("peer") == proxy]
+    check(ep and ep[0]["tls_handshakes"] == TUNNEL_N, "endpoints: %s" % rep["endpoints"])
+
+
+def test_dotnet_tunnel_fixed_is_clean():
+    """The fix: the SslStream disposed before the socket goes: no finding."""
+    need_dotnet()
+    r, rep, proxy = tunnel_run("fixed")
+    check(rep["findings"] == [], "expected no finding: %s" % summary(rep))
+    ep = [e for e in rep["endpoints"] if e.get("peer") == proxy]
+    check(ep and ep[0]["tls_handshakes"] == TUNNEL_N and rep["stats"]["tls_sessions"] >= TUNNEL_N,
+          "the sessions were not bound (nothing proven): %s %s" % (rep["stats"], ep))
+
+
 def limit_run(close_idle_after):
     peer = http_peer(close_idle_after)
     try:

@@ -6,7 +6,9 @@
 using System;
 using System.Collections.Generic;
 using System.Net;
+using System.IO;
 using System.Net.Http;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Threading;
@@ -36,6 +38,42 @@ static class Seeds
         var client = new HttpClient();
         Kept.Add(client);
         return client.GetStringAsync(url).GetAwaiter().GetResult();
+    }
+
+    // Story 1's shape: HTTPS through a CONNECT proxy, by hand (TcpClient to the proxy,
+    // CONNECT, SslStream over the tunnel). One request with "Connection: close"; then the
+    // socket is closed while the SslStream lives on, referenced and never disposed (the
+    // leak), or disposed first (the fix).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static SslStream OpenTunnel(string proxyHost, int proxyPort, string target)
+    {
+        var client = new TcpClient(AddressFamily.InterNetwork);
+        client.Connect(IPAddress.Parse(proxyHost), proxyPort);
+        var net = client.GetStream();
+        var connect = System.Text.Encoding.ASCII.GetBytes(
+            "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n");
+        net.Write(connect, 0, connect.Length);
+        var head = new List<byte>();
+        while (head.Count < 4 || head[head.Count - 4] != '\r' || head[head.Count - 1] != '\n')
+        {
+            int b = net.ReadByte();
+            if (b < 0)
+                throw new IOException("proxy closed the tunnel");
+            head.Add((byte)b);
+        }
+        string status = System.Text.Encoding.ASCII.GetString(head.ToArray());
+        if (!status.Contains(" 200"))
+            throw new IOException("proxy: " + status.Split('\r')[0]);
+        var tls = new SslStream(net, false, (m, c, ch, e) => true);
+        tls.AuthenticateAsClient("localhost");
+        var req = System.Text.Encoding.ASCII.GetBytes(
+            "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        tls.Write(req, 0, req.Length);
+        var buf = new byte[4096];
+        int got = tls.Read(buf, 0, buf.Length);
+        Console.WriteLine("tunnel reply {0} bytes", got);
+        Kept.Add(client);
+        return tls;
     }
 
     static HttpClientHandler Trusting()
@@ -69,6 +107,23 @@ static class Seeds
             int n = int.Parse(a[2]);
             for (int i = 0; i < n; i++)
                 Console.WriteLine("req={0} len={1}", i, FetchWithNewClient(a[1]).Length);
+            return 0;
+        }
+        case "tunnel":
+        {
+            // tunnel PROXY_ADDR PROXY_PORT TARGET N HOLD_MS leak|fixed
+            int n = int.Parse(a[4]), hold = int.Parse(a[5]);
+            for (int i = 0; i < n; i++)
+            {
+                var tls = OpenTunnel(a[1], int.Parse(a[2]), a[3]);
+                var client = (TcpClient)Kept[Kept.Count - 1];
+                if (a[6] == "fixed")
+                    tls.Dispose();
+                else
+                    Kept.Add(tls);
+                client.Client.Close(); // "Connection: close": the socket goes
+            }
+            Thread.Sleep(hold);
             return 0;
         }
         case "clean":
@@ -139,7 +194,8 @@ static class Seeds
         }
         default:
             Console.Error.WriteLine("usage: Seeds tcpleak ADDR PORT | perrequest URL N | clean URL N | "
-                                    + "singleton URL N PAUSE_MS [lifetime MS] | limit URL ROUNDS PAUSE_MS");
+                                    + "singleton URL N PAUSE_MS [lifetime MS] | limit URL ROUNDS PAUSE_MS | "
+                                    + "tunnel PROXY_ADDR PROXY_PORT TARGET N HOLD_MS leak|fixed");
             return 2;
         }
     }

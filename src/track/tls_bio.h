@@ -1,0 +1,25 @@
+/* Binding TLS sessions driven through memory BIOs to their socket. A program that feeds
+ * OpenSSL through memory BIOs (.NET's SslStream, Python's SSLObject) moves the ciphertext
+ * itself, often on another thread, so no socket call ever happens inside an SSL call. The
+ * clue used instead: the ciphertext BIO_read hands out of a session's write BIO is what
+ * the program sends next on its socket. Only a length and a hash of the first bytes are
+ * kept, until the matching send; never the bytes. */
+#ifndef CONNLEAK_TLS_BIO_H
+#define CONNLEAK_TLS_BIO_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+/* Sessions with ciphertext handed out and not yet seen on a socket: the write path looks
+ * further only while this is non-zero. */
+extern atomic_uint tls_bio_pending;
+
+/* SSL_set_bio/SSL_set0_wbio on a session not bound to a socket: remember its write BIO. */
+void tls_bio_note(void *session, void *wbio);
+/* BIO_read returned `n` > 0 bytes of `buf` from `bio`. */
+void tls_bio_out(void *bio, const void *buf, size_t n);
+/* The program sends `n` bytes of `buf` on socket `fd` while something is pending: binds
+ * the session whose ciphertext this is. */
+void tls_bio_match(int fd, const void *buf, size_t n);
+
+#endif
