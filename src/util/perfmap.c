@@ -19,12 +19,76 @@
 
 #define MAX_BYTES (64u << 20)
 #define MAX_ENTRIES (1u << 20)
+#define MAPS_BYTES (1u << 20)
+#define MAX_MAPPINGS 2048
 
 struct entry {
 	uintptr_t start, size;
 	const char *name;
 	unsigned len;
 };
+
+/* Executable file mappings (from /proc/self/maps) that are not ELF modules: .NET's
+ * ReadyToRun code, precompiled in the framework's .dll files and mapped by the runtime's own
+ * loader, where dladdr knows nothing. */
+struct mapping {
+	uintptr_t start, end;
+	char *path;
+};
+
+static struct {
+	char *maps_text;
+	struct mapping *m;
+	size_t n;
+} mp;
+
+static void load_mappings(void)
+{
+	int fd = real.open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char *text = malloc(MAPS_BYTES + 1);
+	size_t len = 0;
+	ssize_t r;
+	while (text && len < MAPS_BYTES &&
+	       (r = real.read(fd, text + len, MAPS_BYTES - len)) > 0)
+		len += (size_t)r;
+	real.close(fd);
+	if (!text)
+		return;
+	text[len] = '\0';
+	mp.maps_text = text;
+	mp.m = calloc(MAX_MAPPINGS, sizeof *mp.m);
+	if (!mp.m)
+		return;
+	for (char *line = text; *line && mp.n < MAX_MAPPINGS;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		unsigned long lo, hi;
+		char perms[8];
+		int path_at = 0;
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &path_at) == 3 &&
+		    path_at > 0 && strchr(perms, 'x') && line[path_at] == '/' &&
+		    strncmp(line + path_at, "/memfd:", 7) != 0 && !strstr(line + path_at, " (deleted)"))
+			mp.m[mp.n++] = (struct mapping){lo, hi, line + path_at};
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+}
+
+int perfmap_mapping(uintptr_t pc, char *path, size_t n, uintptr_t *start)
+{
+	uintptr_t a = pc ? pc - 1 : pc;
+	for (size_t i = 0; i < mp.n; i++)
+		if (a >= mp.m[i].start && a < mp.m[i].end) {
+			snprintf(path, n, "%s", mp.m[i].path);
+			*start = mp.m[i].start;
+			return 1;
+		}
+	return 0;
+}
 
 static struct {
 	int loaded;
@@ -95,6 +159,7 @@ void perfmap_begin(void)
 	if (pm.loaded)
 		return;
 	pm.loaded = 1;
+	load_mappings();
 	snprintf(pm.path, sizeof pm.path, "/tmp/perf-%d.map", (int)getpid());
 	int fd = real.open(pm.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -155,6 +220,9 @@ const char *perfmap_path(void)
 
 void perfmap_end(void)
 {
+	free(mp.m);
+	free(mp.maps_text);
+	memset(&mp, 0, sizeof mp);
 	if (pm.map)
 		munmap(pm.map, pm.maplen);
 	free(pm.e);

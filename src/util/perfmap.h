@@ -11,6 +11,10 @@ void perfmap_begin(void);
 /* 1 and the name of the code containing the call before return address `pc` (and where
  * that code starts), 0 when the map does not cover it. */
 int perfmap_lookup(uintptr_t pc, char *name, size_t n, uintptr_t *start);
+/* 1 and the file of the executable mapping holding return address `pc` (and where that
+ * mapping starts) when it is a file mapped outside the dynamic loader (.NET ReadyToRun
+ * code in .dll files), else 0. */
+int perfmap_mapping(uintptr_t pc, char *path, size_t n, uintptr_t *start);
 /* "/tmp/perf-<pid>.map" when a map was read, else NULL. */
 const char *perfmap_path(void);
 void perfmap_end(void);

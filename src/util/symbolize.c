@@ -90,6 +90,10 @@ void symbolize(uintptr_t pc, struct frame_info *fi)
 			fi->jit = 1;
 			fi->offset = pc - start;
 			copy(fi->perf_map, sizeof fi->perf_map, perfmap_path());
+		} else if (perfmap_mapping(pc, fi->module, sizeof fi->module, &start)) {
+			/* Precompiled code in a file the runtime mapped itself: the file and the
+			 * offset in its code mapping, stable from run to run. */
+			fi->offset = pc - start;
 		}
 		return;
 	}

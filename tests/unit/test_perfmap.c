@@ -85,3 +85,19 @@ Test(perfmap, copied_beside_the_report)
 	rmdir(dir);
 	unlink(map_path);
 }
+
+Test(perfmap, executable_file_mappings_found)
+{
+	/* what names .NET's precompiled (ReadyToRun) frames: the file the code is mapped from */
+	real_init();
+	perfmap_begin();
+	char path[512];
+	uintptr_t start;
+	uintptr_t pc = (uintptr_t)&strlen + 1;
+	cr_assert(perfmap_mapping(pc, path, sizeof path, &start));
+	cr_assert(strstr(path, "libc"), "%s", path);
+	cr_assert(start < pc);
+	int on_stack;
+	cr_assert_not(perfmap_mapping((uintptr_t)&on_stack, path, sizeof path, &start));
+	perfmap_end();
+}
