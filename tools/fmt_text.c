@@ -52,6 +52,44 @@ void text_stacks(FILE *out, const struct finding *f, const char *indent)
 	}
 }
 
+/* Processes that left no final report (a snapshot was the last word: SIGKILL, the OOM
+ * killer) or whose report is incomplete: their findings above may not be all. */
+static void text_incomplete(FILE *out, const struct result *r)
+{
+	int any = 0;
+	for (size_t i = 0; i < r->set->nprocs; i++) {
+		const struct process *p = &r->set->procs[i];
+		json_t *snap = json_object_get(p->root, "snapshot");
+		json_t *complete = json_object_get(p->root, "complete");
+		if (!json_is_false(complete))
+			continue;
+		char label[300];
+		process_label(p, label, sizeof label);
+		if (!any++)
+			fputs("Incomplete reports:\n", out);
+		if (json_is_object(snap)) {
+			json_int_t t = json_integer_value(json_object_get(snap, "t_ms"));
+			const char *when = json_string_value(json_object_get(snap, "time"));
+			fprintf(out,
+				"  %s: ended without a final report (killed?), last snapshot taken "
+				"%lld.%03lld s after start%s%s%s; its findings and open sockets are "
+				"listed above\n",
+				label, (long long)(t / 1000), (long long)(t % 1000), when ? " (" : "",
+				when ? when : "", when ? ")" : "");
+		} else if (json_is_string(json_object_get(p->root, "tracking_stopped"))) {
+			fprintf(out, "  %s: tracking stopped at a seccomp sandbox\n", label);
+		} else if (json_is_false(json_object_get(p->root, "model_consistent"))) {
+			fprintf(out, "  %s: written while the model was being changed (a signal "
+				     "interrupted it)\n", label);
+		} else {
+			fprintf(out, "  %s: connleak could not follow everything (out of memory or "
+				     "signal events lost)\n", label);
+		}
+	}
+	if (any)
+		fputc('\n', out);
+}
+
 int fmt_text(FILE *out, const struct result *r)
 {
 	char line[512];
@@ -92,6 +130,7 @@ int fmt_text(FILE *out, const struct result *r)
 		if (any)
 			fputc('\n', out);
 	}
+	text_incomplete(out, r);
 	fputs("SUMMARY: connleak: ", out);
 	summary_counts(out, r);
 	fputc('\n', out);

@@ -3,7 +3,7 @@
 #ifndef CONNLEAK_CONNLEAK_H
 #define CONNLEAK_CONNLEAK_H
 
-#define CONNLEAK_SCHEMA_VERSION 1
+#define CONNLEAK_SCHEMA_VERSION 2
 #define CONNLEAK_VERSION "0.1.0"
 
 enum connleak_kind {

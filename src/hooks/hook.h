@@ -66,6 +66,8 @@ void hook_defer_close(int fd);
 extern __thread unsigned long long hook_deferred_sigs __attribute__((tls_model("initial-exec")));
 void hook_release_signals(void);
 void hook_wrap_signals(void);
+extern int snapshot_waiting;
+void snapshot_maybe_start(void);
 
 static inline void hook_leave(void)
 {
@@ -74,6 +76,9 @@ static inline void hook_leave(void)
 			hook_drain();
 		if (__builtin_expect(hook_deferred_sigs != 0, 0))
 			hook_release_signals();
+		/* Until the snapshot thread runs (report/snapshot.h). */
+		if (__builtin_expect(snapshot_waiting, 0))
+			snapshot_maybe_start();
 	}
 }
 
@@ -99,6 +104,24 @@ void hook_exec_failed(void);
 void hook_after_fork_child(void);
 /* Catches forks made inside libc; registered once from the constructor. */
 void hook_register_atfork(void);
+/* Fatal-signal handlers (signals.c), installed from the constructor; released (back to
+ * the default action) before a sandbox. */
+struct options;
+void signals_init(const struct options *o);
+void signals_release(void);
+/* For the sigaction/signal hooks (signals.c): whether our fatal handler holds `sig` (the
+ * program has not set one), what the program would read back bare, and giving it up. */
+struct sigaction;
+int fatal_owns(int sig);
+int fatal_is_handler(void *fn);
+void fatal_shown(int sig, struct sigaction *a);
+void fatal_set_shown(int sig, const struct sigaction *a);
+void fatal_give_up(int sig);
+/* Waits (at most ms) until a final report started by another thread is written. */
+void hook_wait_report(int ms);
+/* A seccomp filter is about to be installed (sandbox.c): report, then switch off. */
+void hook_before_sandbox(void);
+void hook_sandbox_report(void);
 /* halt_on_error: the report is written, then the process aborts. */
 void hook_halt(void) __attribute__((noreturn));
 

@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 
 #include "../report/report.h"
+#include "../report/snapshot.h"
 #include "../track/agent.h"
 #include "../track/findings.h"
 #include "../track/model.h"
@@ -47,8 +48,6 @@ int hook_in_vfork_child(void)
 	return 0;
 }
 
-static int finished;
-
 int hook_forced_status(int status)
 {
 	if (!hook_enabled || hook_in_vfork_child())
@@ -58,33 +57,44 @@ int hook_forced_status(int status)
 	return status;
 }
 
-/* Exit detectors and reports, once per process image. */
+/* Exit detectors and reports, once per process image: the first thread to end writes,
+ * another ending at the same time waits for it (report_final). */
 void hook_finish_exit(int how, int status)
 {
 	/* Busy: _exit from a signal handler that interrupted connleak on this thread, which
 	 * may hold the model lock. Reporting would deadlock; the process just ends. */
-	if (!hook_enabled || finished || hook_busy || hook_in_vfork_child())
+	if (!hook_enabled || hook_busy || hook_in_vfork_child())
 		return;
-	finished = 1;
 	hook_busy++;
-	model_exit_checks();
+	if (!report_final_started())
+		model_exit_checks();
 	struct report_end end = {.how = how, .status = hook_forced_status(status)};
-	char path[PATH_MAX];
-	report_write(&opts, &end, path, sizeof path);
+	report_final(&opts, &end);
 	hook_leave();
 }
 
 void hook_halt(void)
 {
-	if (!finished) {
-		finished = 1;
+	if (!report_final_started()) {
 		hook_busy++;
 		struct report_end end = {.how = END_ABORT};
-		char path[PATH_MAX];
-		report_write(&opts, &end, path, sizeof path);
-		hook_busy--;
+		report_final(&opts, &end);
+		hook_leave();
 	}
+	/* Our handler must not write a second report on the way out. */
+	signals_release();
 	abort();
+}
+
+void hook_wait_report(int ms)
+{
+	report_wait_final(ms);
+}
+
+void hook_sandbox_report(void)
+{
+	struct report_end end = {.how = END_SANDBOX};
+	report_final(&opts, &end);
 }
 
 /* Registered from the constructor, so it runs after every atexit handler and library
@@ -92,43 +102,43 @@ void hook_halt(void)
 static void at_exit(int status, void *arg)
 {
 	(void)arg;
-	if (!hook_enabled || finished || hook_in_vfork_child())
+	if (!hook_enabled || hook_in_vfork_child())
 		return;
+	/* At once: another thread that returned from main or called exit() ends the process
+	 * in _IO_cleanup, which waits for this lock (see report.c). */
+	report_hold_exit();
+	int first = !report_final_started();
 	hook_finish_exit(END_EXIT, status);
+	report_release_exit();
 	int forced = hook_forced_status(status);
-	if (forced != status) {
+	if (first && forced != status) {
 		fflush(NULL);
 		REAL(_exit)(forced);
 	}
 }
 
 /* For exec: the report as the image ends; taken back if exec fails. */
-static char exec_report[PATH_MAX];
-
 void hook_before_exec(const char *path)
 {
-	if (!hook_active() || finished)
+	if (!hook_active() || report_final_started())
 		return;
 	hook_busy++;
 	struct report_end end = {.how = END_EXEC, .exec_path = path};
-	report_write(&opts, &end, exec_report, sizeof exec_report);
+	report_final(&opts, &end);
 	hook_leave();
 }
 
 void hook_exec_failed(void)
 {
-	if (exec_report[0]) {
-		int saved = errno;
-		REAL(unlink)(exec_report);
-		exec_report[0] = '\0';
-		errno = saved;
-	}
+	if (hook_active())
+		report_exec_failed();
 }
 
 void hook_after_fork_child(void)
 {
 	hook_pid = getpid();
-	finished = 0;
+	report_after_fork_child();
+	snapshot_after_fork_child();
 }
 
 /* The background thread is connleak's own: every call it makes passes straight through. */
@@ -155,12 +165,14 @@ __attribute__((constructor)) static void connleak_init(void)
 	 * to write, nor read its addresses and stacks. connleak stays off and silent. */
 	if (getauxval(AT_SECURE))
 		return;
+	log_stderr_init();
 	options_defaults(&opts);
 	options_parse(&opts, getenv("CONNLEAK_OPTIONS"), option_error, NULL);
 	if (opts.help)
 		options_help(help_line, NULL);
 	hook_pid = getpid();
 	hook_busy++;
+	report_init(&opts);
 	backtrace_init();
 	agent_setup(agent_thread_init, agent_enter, hook_leave);
 	model_init(&opts);
@@ -168,6 +180,8 @@ __attribute__((constructor)) static void connleak_init(void)
 	hook_leave();
 	on_exit(at_exit, NULL);
 	hook_register_atfork();
+	signals_init(&opts);
+	snapshot_setup(&opts, agent_thread_init);
 	hook_enabled = 1;
 	hook_wrap_signals();
 }

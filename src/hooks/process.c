@@ -4,6 +4,8 @@
  * fails), _exit and _Exit (no atexit handlers run, so we write the report here). */
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -183,6 +185,22 @@ HOOK int execle(const char *path, const char *arg, ...)
 	char **envp;
 	COLLECT_ARGS(arg, argv, ap, envp = va_arg(ap, char **));
 	EXEC(path, REAL(execve)(path, argv, envp));
+}
+
+/* exit() from several threads at once: glibc 2.36 runs the exit handlers in all of them
+ * and the first to finish ends the process, possibly while another writes our report.
+ * Later callers wait (bounded) for the report, as newer glibc makes them wait anyway;
+ * the first caller's own nested exit() does not. */
+static atomic_int exit_tid;
+
+HOOK void exit(int status)
+{
+	if (hook_enabled && !hook_in_vfork_child()) {
+		int self = (int)syscall(SYS_gettid), expect = 0;
+		if (!atomic_compare_exchange_strong(&exit_tid, &expect, self) && expect != self)
+			hook_wait_report(10000);
+	}
+	REAL(exit)(status);
 }
 
 HOOK void _exit(int status)

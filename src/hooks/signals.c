@@ -58,7 +58,7 @@ static void wrapper(int sig, siginfo_t *info, void *uc);
 static int is_function(void *fn)
 {
 	return fn != (void *)SIG_DFL && fn != (void *)SIG_IGN && fn != (void *)SIG_ERR &&
-	       fn != (void *)wrapper;
+	       fn != (void *)wrapper && !fatal_is_handler(fn);
 }
 
 static void *handler_of(const struct sigaction *a)
@@ -155,8 +155,23 @@ HOOK int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	if (sig <= 0 || sig >= NSIGS)
 		return REAL(sigaction)(sig, act, old);
-	struct sigaction mine, prev;
+	struct sigaction mine, prev, bare;
 	const struct sigaction *use = act;
+	/* Our fatal-signal report handler (fatal.c) holds the signal: the program reads back
+	 * the default it would see bare; asking for the default again keeps the report; any
+	 * other action is the program's from now on. */
+	int fatal = fatal_owns(sig);
+	if (fatal) {
+		fatal_shown(sig, &bare);
+		if (!act || (handler_of(act) == (void *)SIG_DFL && !(act->sa_flags & SA_SIGINFO))) {
+			if (act)
+				fatal_set_shown(sig, act);
+			if (old)
+				*old = bare;
+			return 0;
+		}
+		fatal_give_up(sig);
+	}
 	if (act && want_wrap(sig, act)) {
 		mine = *act;
 		remember(sig, handler_of(act), !!(act->sa_flags & SA_SIGINFO));
@@ -167,7 +182,7 @@ HOOK int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 	int r = REAL(sigaction)(sig, use, &prev);
 	if (r == 0 && old) {
 		as_program_sees(sig, &prev);
-		*old = prev;
+		*old = fatal ? bare : prev;
 	}
 	return r;
 }
@@ -187,6 +202,8 @@ static void wrap_installed(int sig)
 
 static __sighandler_t program_view(int sig, __sighandler_t h)
 {
+	if (fatal_is_handler((void *)h))
+		return SIG_DFL;
 	if ((void *)h == (void *)wrapper)
 		return (__sighandler_t)prog[sig][atomic_load(&cur[sig])].fn;
 	return h;
@@ -196,6 +213,11 @@ static __sighandler_t program_view(int sig, __sighandler_t h)
 	HOOK __sighandler_t name(int sig, __sighandler_t handler)      \
 	{                                                              \
 		int saved = errno;                                     \
+		if (fatal_owns(sig)) {                                 \
+			if (handler == SIG_DFL)                        \
+				return SIG_DFL; /* keeps the report */ \
+			fatal_give_up(sig);                            \
+		}                                                      \
 		__sighandler_t r = REAL(name)(sig, handler);           \
 		if (r == SIG_ERR)                                      \
 			return r;                                      \

@@ -57,6 +57,9 @@ HOOK long syscall(long number, ...)
 	va_end(ap);
 	if (number == SYS_write && FROM_UNWINDER())
 		return probe((const void *)a[1]);
+	if ((number == SYS_seccomp && (a[0] == 0 /* STRICT */ || a[0] == 1 /* FILTER */)) ||
+	    (number == SYS_prctl && a[0] == 22 /* PR_SET_SECCOMP */ && (a[1] == 1 || a[1] == 2)))
+		hook_before_sandbox();
 	if (number == SYS_close && hook_active() &&
 	    (fdt_sock((int)a[0]) || fdt_was_closed_socket((int)a[0]))) {
 		struct close_ctx c;

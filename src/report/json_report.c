@@ -20,6 +20,7 @@
 #include "frames.h"
 #include "json.h"
 #include "perfmap_copy.h"
+#include "publish.h"
 #include "report.h"
 
 static void iso_time(uint64_t wall_ms, char *buf, size_t n)
@@ -29,6 +30,16 @@ static void iso_time(uint64_t wall_ms, char *buf, size_t n)
 	gmtime_r(&t, &tm);
 	size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf + k, n - k, ".%03uZ", (unsigned)(wall_ms % 1000));
+}
+
+static const char *signal_name(int sig)
+{
+	static char buf[16];
+	const char *abbrev = sigabbrev_np(sig);
+	if (!abbrev)
+		return "unknown";
+	snprintf(buf, sizeof buf, "SIG%s", abbrev);
+	return buf;
 }
 
 static void emit_option(const char *name, const char *value, int is_number, void *ctx)
@@ -51,6 +62,10 @@ static void emit_frame(int index, const struct frame_info *fi, void *ctx)
 	snprintf(hex, sizeof hex, "0x%" PRIxPTR, fi->offset);
 	json_str(j, "offset", hex);
 	json_str(j, "function", fi->function[0] ? fi->function : NULL);
+	if (fi->function[0]) {
+		snprintf(hex, sizeof hex, "0x%" PRIxPTR, fi->function_offset);
+		json_str(j, "function_offset", hex);
+	}
 	json_str(j, "file", fi->file[0] ? fi->file : NULL);
 	if (fi->line)
 		json_int(j, "line", fi->line);
@@ -242,9 +257,28 @@ static void emit_cmdline(struct json *j)
 	json_close(j, ']');
 }
 
+static void emit_ended(struct json *j, const struct report_end *end)
+{
+	static const char *const by[] = {"exit", "_exit", "exec", "abort", "signal"};
+	if (end->how == END_SNAPSHOT || end->how == END_SANDBOX) {
+		json_null(j, "ended");
+		return;
+	}
+	json_open(j, "ended", '{');
+	json_str(j, "by", by[end->how]);
+	if (end->how == END_EXIT || end->how == END__EXIT)
+		json_int(j, "status", end->status);
+	else if (end->how == END_EXEC)
+		json_str(j, "path", end->exec_path);
+	else if (end->how == END_SIGNAL)
+		json_str(j, "signal", signal_name(end->signo));
+	json_close(j, '}');
+}
+
 void json_report(struct out *o, const struct options *opt, const struct report_end *end)
 {
-	static const char *const how[] = {"exit", "_exit", "exec", "abort"};
+	static const char *const how[] = {"exit", "_exit", "exec", "abort", "signal", "sandbox",
+					  "snapshot"};
 	struct json j;
 	char buf[512];
 	json_init(&j, o);
@@ -253,11 +287,9 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	json_int(&j, "schema", CONNLEAK_SCHEMA_VERSION);
 	json_str(&j, "tool", "connleak");
 	json_str(&j, "version", CONNLEAK_VERSION);
-	json_int(&j, "pid", getpid());
-	json_int(&j, "ppid", getppid());
-	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	json_str(&j, "exe", buf);
+	json_int(&j, "pid", report_pid);
+	json_int(&j, "ppid", report_ppid);
+	json_str(&j, "exe", publish_exe());
 	emit_cmdline(&j);
 	/* The copy of the process's perf map beside this file, naming JIT frames offline. */
 	json_str(&j, "perf_map", perfmap_copy_name());
@@ -267,14 +299,48 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	iso_time(now, buf, sizeof buf);
 	json_str(&j, "end_time", buf);
 	/* Measured on the monotonic clock: a wall-clock step must not make it wrap. */
-	json_uint(&j, "duration_ms", clock_coarse_ms() - model_state.start_mono_ms);
+	uint64_t lived = clock_coarse_ms() - model_state.start_mono_ms;
+	json_uint(&j, "duration_ms", lived);
+
+	/* complete: a final report, written from a model nobody was changing, of a process
+	 * connleak saw all of (nothing untracked for want of memory, no signal event lost):
+	 * otherwise a clean report is no proof of a clean run. */
+	json_bool(&j, "complete", end->how != END_SNAPSHOT && end->how != END_SANDBOX &&
+					  end->consistent && !model_state.stats.untracked &&
+					  !arena_failures() && !model_state.events_deferred_lost);
+	emit_ended(&j, end);
+	if (end->how == END_SNAPSHOT) {
+		json_open(&j, "snapshot", '{');
+		json_uint(&j, "seq", end->seq);
+		json_str(&j, "time", buf);
+		json_uint(&j, "t_ms", lived);
+		json_close(&j, '}');
+	} else {
+		json_null(&j, "snapshot");
+	}
+	json_bool(&j, "model_consistent", end->consistent);
+	if (end->how == END_SANDBOX)
+		json_str(&j, "tracking_stopped", "seccomp filter installed: nothing after it is "
+						 "followed");
+	else
+		json_null(&j, "tracking_stopped");
+	if (end->text_to || end->text_skipped) {
+		json_open(&j, "text_report", '{');
+		json_str(&j, "to", end->text_to);
+		json_str(&j, "skipped", end->text_skipped);
+		json_close(&j, '}');
+	} else {
+		json_null(&j, "text_report");
+	}
 
 	json_open(&j, "end", '{');
 	json_str(&j, "how", how[end->how]);
 	if (end->how == END_EXEC)
 		json_str(&j, "exec_path", end->exec_path);
-	else if (end->how != END_ABORT)
+	else if (end->how == END_EXIT || end->how == END__EXIT)
 		json_int(&j, "status", end->status);
+	else if (end->how == END_SIGNAL)
+		json_str(&j, "signal", signal_name(end->signo));
 	json_close(&j, '}');
 
 	json_open(&j, "options", '{');
@@ -339,10 +405,6 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	json_close(&j, ']');
 	json_uint(&j, "events_dropped", model_state.events_dropped);
 	json_uint(&j, "signal_events_lost", model_state.events_deferred_lost);
-	/* False when connleak saw less than the program did: a clean report is then not
-	 * proof of a clean run. */
-	json_bool(&j, "complete", !st->untracked && !arena_failures() &&
-				  !model_state.events_deferred_lost);
 	json_close(&j, '}');
 	out_puts(o, "\n");
 	model_unlock();

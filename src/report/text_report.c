@@ -46,6 +46,8 @@ static void text_frame(int index, const struct frame_info *fi, void *ctx)
 		out_puts(t->o, " ");
 		put_escaped(t->o, base ? base + 1 : fi->file);
 		out_printf(t->o, ":%d", fi->line);
+	} else if (fi->function[0]) {
+		out_printf(t->o, "+0x%" PRIxPTR, fi->function_offset);
 	}
 	if (fi->jit) {
 		/* JIT'd code: the map that named it, as perf prints such frames. */
@@ -108,7 +110,7 @@ void text_report(struct out *o)
 	struct text_ctx t;
 	memset(&t, 0, sizeof t);
 	t.o = o;
-	t.pid = getpid();
+	t.pid = report_pid;
 	model_lock();
 	findings_each(text_finding, &t);
 	uint64_t total = findings_total();

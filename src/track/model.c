@@ -62,6 +62,30 @@ void model_unlock(void)
 	pthread_mutex_unlock(&lock);
 }
 
+int model_lock_timed(int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return pthread_mutex_timedlock(&lock, &ts) == 0 ? 0 : -1;
+}
+
+int model_helper_begin(void)
+{
+	/* A copy taken while another thread held the lock may be mid-change. Either way
+	 * the locks are made usable: no other thread exists here to release them. */
+	int was_free = pthread_mutex_trylock(&lock) == 0;
+	pthread_mutex_init(&lock, NULL);
+	stacks_fork_child();
+	tls_locks_reset();
+	return was_free;
+}
+
 stack_id model_capture(void)
 {
 	return stacks_capture(model_opt ? model_opt->backtrace_depth : 16);

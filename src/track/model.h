@@ -48,6 +48,11 @@ extern const struct options *model_opt;
 void model_init(const struct options *o);
 void model_lock(void);
 void model_unlock(void);
+/* The lock with a bound (a fatal signal may have interrupted its holder): 0 when taken. */
+int model_lock_timed(int ms);
+/* In a report helper process (a raw copy of this one): makes every lock usable and
+ * returns whether the model was unlocked when the copy was taken (consistent). */
+int model_helper_begin(void);
 
 void model_new_socket(int fd, int family, int type, int origin);
 /* The same with a stack captured earlier (a deferred event). */

@@ -307,6 +307,12 @@ void tls_fork_parent(void)
 		pthread_mutex_unlock(&stripes[i].lock);
 }
 
+void tls_locks_reset(void)
+{
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_init(&stripes[i].lock, NULL);
+}
+
 void tls_fork_child(void)
 {
 	for (int i = 0; i < STRIPES; i++)

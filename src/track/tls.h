@@ -50,5 +50,7 @@ uint32_t tls_orphaned_count(void);
 void tls_fork_prepare(void);
 void tls_fork_parent(void);
 void tls_fork_child(void);
+/* In a report helper process: the stripe locks made usable again. */
+void tls_locks_reset(void);
 
 #endif

@@ -7,11 +7,12 @@
 #include "escape.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { T_PATH, T_STRING, T_UINT, T_INT, T_BOOL, T_LEASE_MODE };
+enum opt_type { T_PATH, T_STRING, T_UINT, T_INT, T_BOOL, T_LEASE_MODE, T_SIGNAL };
 
 struct opt_row {
 	const char *name;
@@ -42,8 +43,8 @@ static const struct opt_row rows[] = {
 	 "keepalive-race: idle time before a request on a reused connection that the peer "
 	 "had already closed (a shorter gap is a write right after a closing reply)"},
 	{"symbolize", T_BOOL, F(symbolize), 0, 1, "1",
-	 "name functions and file:line in reports at exit (libdw); 0 = module+offset and "
-	 "exported names only, for `connleak report` to symbolize later"},
+	 "name functions in reports from the modules' symbol tables (file:line is added by "
+	 "`connleak report`); 0 = exported names only"},
 	{"halt_on_error", T_BOOL, F(halt_on_error), 0, 1, "0",
 	 "abort with the report written at the first stale use of a TLS session"},
 	{"lease_ms", T_UINT, F(lease_ms), 0, 86400000ll * 365, "0",
@@ -58,6 +59,11 @@ static const struct opt_row rows[] = {
 	 "timeline sampling period; 0 = no timeline"},
 	{"suppressions", T_PATH, F(suppressions), 0, 0, "",
 	 "suppressions file (applied by `connleak report --suppressions`)"},
+	{"snapshot_ms", T_UINT, F(snapshot_ms), 0, 86400000, "10000",
+	 "a process living longer than this keeps its report on disk, rewritten this often "
+	 "when something changed (\"complete\": false); 0 = off"},
+	{"report_signal", T_SIGNAL, F(report_signal), 0, 0, "0",
+	 "a signal (e.g. SIGUSR2) that writes a snapshot on demand; 0 = off"},
 	{"help", T_BOOL, F(help), 0, 1, "0", "print this list to stderr"},
 };
 
@@ -96,6 +102,9 @@ static const char *type_accepts(const struct opt_row *r, char *buf, size_t n)
 	case T_LEASE_MODE:
 		snprintf(buf, n, "enforce or report");
 		break;
+	case T_SIGNAL:
+		snprintf(buf, n, "0 or a signal name such as SIGUSR2");
+		break;
 	}
 	return buf;
 }
@@ -126,6 +135,33 @@ static int set_value(struct options *o, const struct opt_row *r, const char *v)
 		else
 			*(int *)dst = (int)x;
 		return 0;
+	}
+	case T_SIGNAL: {
+		if (!strcmp(v, "0") || !strcmp(v, "off")) {
+			*(int *)dst = 0;
+			return 0;
+		}
+		const char *name = strncmp(v, "SIG", 3) ? v : v + 3;
+		/* Only signals whose default ends the process and that no crash raises. */
+		static const struct {
+			const char *n;
+			int sig;
+		} ok[] = {{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"HUP", SIGHUP},
+			  {"URG", SIGURG},   {"WINCH", SIGWINCH}};
+		for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+			if (!strcmp(name, ok[i].n)) {
+				*(int *)dst = ok[i].sig;
+				return 0;
+			}
+		for (int rt = SIGRTMIN; rt <= SIGRTMAX; rt++) {
+			char b[16];
+			snprintf(b, sizeof b, "RTMIN+%d", rt - SIGRTMIN);
+			if (!strcmp(name, b)) {
+				*(int *)dst = rt;
+				return 0;
+			}
+		}
+		return -1;
 	}
 	case T_LEASE_MODE:
 		if (!strcmp(v, "enforce"))
@@ -188,6 +224,15 @@ static void value_text(const struct options *o, const struct opt_row *r, char *b
 	case T_LEASE_MODE:
 		snprintf(buf, n, "%s", *(const int *)field == LEASE_REPORT ? "report" : "enforce");
 		break;
+	case T_SIGNAL: {
+		int sig = *(const int *)field;
+		const char *ab = sig ? sigabbrev_np(sig) : NULL;
+		if (ab)
+			snprintf(buf, n, "SIG%s", ab);
+		else
+			snprintf(buf, n, "%d", sig);
+		break;
+	}
 	}
 }
 
@@ -327,6 +372,18 @@ void options_each(const struct options *o,
 			emit(r->name, *(const int *)field == LEASE_REPORT ? "report" : "enforce", 0,
 			     ctx);
 			break;
+		case T_SIGNAL: {
+			int sig = *(const int *)field;
+			const char *ab = sig ? sigabbrev_np(sig) : NULL;
+			if (ab)
+				snprintf(buf, sizeof buf, "SIG%s", ab);
+			else if (sig >= SIGRTMIN && sig <= SIGRTMAX)
+				snprintf(buf, sizeof buf, "SIGRTMIN+%d", sig - SIGRTMIN);
+			else
+				snprintf(buf, sizeof buf, "0");
+			emit(r->name, buf, 0, ctx);
+			break;
+		}
 		}
 	}
 }

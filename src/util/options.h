@@ -24,6 +24,8 @@ struct options {
 	uint64_t dns_check_ms;
 	uint64_t sample_ms;
 	char suppressions[PATH_MAX];
+	uint64_t snapshot_ms;
+	int report_signal; /* 0 = off */
 	int help;
 };
 

@@ -81,6 +81,9 @@ void real_init(void)
 	R(sysv_signal, "sysv_signal");
 	R(sigset, "sigset");
 	R(clone, "clone");
+	R(sigaltstack, "sigaltstack");
+	R(prctl, "prctl");
+	R(exit, "exit");
 #undef R
 	if (!real.fcntl64)
 		real.fcntl64 = real.fcntl;

@@ -69,6 +69,10 @@ struct real_fns {
 	__sighandler_t (*sysv_signal)(int, __sighandler_t);
 	__sighandler_t (*sigset)(int, __sighandler_t);
 	int (*clone)(int (*)(void *), void *, int, void *, ...);
+	/* Fatal signals and sandboxes (hooks/fatal.c, hooks/sandbox.c). */
+	int (*sigaltstack)(const stack_t *, stack_t *);
+	int (*prctl)(int, ...);
+	void (*exit)(int) __attribute__((noreturn));
 };
 
 extern struct real_fns real;

@@ -1,64 +1,28 @@
-/* Symbolization at report time. elfutils' libdwfl reads the symbol tables and DWARF line
- * info of the live process's modules; it is dlopen'ed only when a report with findings is
- * written, so programs never carry it otherwise. Without it, dladdr gives exported names. */
+/* Symbolization at report time: dladdr for the module and its load base, then the
+ * module's own symbol tables for the function (static functions included), demangled;
+ * code in no module (JIT) is named from the runtime's perf map. It used to load libdw
+ * and read DWARF line tables here, which for a process with libc's debug info installed
+ * cost tens of milliseconds at every exit (decompressing .debug_* sections); file:line is
+ * now left to `connleak report`, which symbolizes offline. */
 #include "symbolize.h"
 
 #include <dlfcn.h>
-#include <elfutils/libdwfl.h>
+#include <link.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../report/publish.h"
 #include "demangle.h"
+#include "elfsym.h"
 #include "perfmap.h"
 
-static struct {
-	void *lib;
-	Dwfl *dwfl;
-	Dwfl_Callbacks cb;
-	char *debuginfo_path;
-	__typeof__(dwfl_end) *end;
-	__typeof__(dwfl_addrmodule) *addrmodule;
-	__typeof__(dwfl_module_addrname) *addrname;
-	__typeof__(dwfl_module_getsrc) *getsrc;
-	__typeof__(dwfl_lineinfo) *lineinfo;
-} dw;
+static int tables;
 
 void symbolize_begin(void)
 {
 	perfmap_begin();
-	if (dw.dwfl)
-		return;
-	dw.lib = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
-	if (!dw.lib)
-		return;
-#define SYM(name) dlsym(dw.lib, name)
-	__typeof__(dwfl_begin) *begin = SYM("dwfl_begin");
-	__typeof__(dwfl_linux_proc_report) *proc_report = SYM("dwfl_linux_proc_report");
-	__typeof__(dwfl_report_end) *report_end = SYM("dwfl_report_end");
-	dw.end = SYM("dwfl_end");
-	dw.addrmodule = SYM("dwfl_addrmodule");
-	dw.addrname = SYM("dwfl_module_addrname");
-	dw.getsrc = SYM("dwfl_module_getsrc");
-	dw.lineinfo = SYM("dwfl_lineinfo");
-	dw.cb.find_elf = SYM("dwfl_linux_proc_find_elf");
-	/* Not dwfl_standard_find_debuginfo: it falls back to debuginfod, which would start
-	 * curl (and its TLS libraries, already cleaned up) inside the exiting program and
-	 * reach for the network. Build-id lookup in /usr/lib/debug is local. */
-	dw.cb.find_debuginfo = SYM("dwfl_build_id_find_debuginfo");
-#undef SYM
-	dw.cb.debuginfo_path = &dw.debuginfo_path;
-	if (!begin || !proc_report || !report_end || !dw.end || !dw.addrmodule || !dw.addrname ||
-	    !dw.getsrc || !dw.lineinfo || !dw.cb.find_elf || !dw.cb.find_debuginfo)
-		return;
-	Dwfl *d = begin(&dw.cb);
-	if (!d)
-		return;
-	if (proc_report(d, getpid()) != 0 || report_end(d, NULL, NULL) != 0) {
-		dw.end(d);
-		return;
-	}
-	dw.dwfl = d;
+	tables = 1;
 }
 
 static void copy(char *dst, size_t n, const char *src)
@@ -71,19 +35,8 @@ void symbolize(uintptr_t pc, struct frame_info *fi)
 	memset(fi, 0, sizeof *fi);
 	fi->pc = pc;
 	Dl_info info;
-	if (dladdr((void *)pc, &info)) {
-		fi->offset = pc - (uintptr_t)info.dli_fbase;
-		/* The main program's name is as it was invoked (often relative): use the
-		 * absolute path the kernel knows. */
-		if (info.dli_fname && info.dli_fname[0] == '/')
-			copy(fi->module, sizeof fi->module, info.dli_fname);
-		else {
-			ssize_t n = readlink("/proc/self/exe", fi->module, sizeof fi->module - 1);
-			fi->module[n > 0 ? n : 0] = '\0';
-		}
-		if (info.dli_sname)
-			copy(fi->function, sizeof fi->function, info.dli_sname);
-	} else {
+	struct link_map *lm = NULL;
+	if (!dladdr1((void *)pc, &info, (void **)&lm, RTLD_DL_LINKMAP)) {
 		/* In no module: JIT'd code, named by the runtime's perf map if it has one. */
 		uintptr_t start;
 		if (perfmap_lookup(pc, fi->function, sizeof fi->function, &start)) {
@@ -97,36 +50,30 @@ void symbolize(uintptr_t pc, struct frame_info *fi)
 		}
 		return;
 	}
-	if (!dw.dwfl) {
-		demangle_in_place(fi->function, sizeof fi->function);
-		return;
+	fi->offset = pc - (uintptr_t)info.dli_fbase;
+	/* The main program's name is as it was invoked (often relative): use the absolute
+	 * path the kernel gave at start. */
+	if (info.dli_fname && info.dli_fname[0] == '/')
+		copy(fi->module, sizeof fi->module, info.dli_fname);
+	else
+		copy(fi->module, sizeof fi->module, publish_exe());
+	if (info.dli_sname) {
+		copy(fi->function, sizeof fi->function, info.dli_sname);
+		fi->function_offset = pc - (uintptr_t)info.dli_saddr;
 	}
-	/* A return address points after the call; look up the call itself. */
-	Dwarf_Addr addr = pc ? pc - 1 : pc;
-	Dwfl_Module *m = dw.addrmodule(dw.dwfl, addr);
-	if (!m)
-		return;
-	const char *name = dw.addrname(m, addr);
-	if (name)
-		copy(fi->function, sizeof fi->function, name);
-	Dwfl_Line *line = dw.getsrc(m, addr);
-	if (line) {
-		int lineno = 0;
-		const char *file = dw.lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-		if (file) {
-			copy(fi->file, sizeof fi->file, file);
-			fi->line = lineno;
-		}
-	}
+	/* A return address points after the call; look up the call itself. Symbol values
+	 * are link-time addresses: the pc minus the load bias. */
+	uintptr_t off, vaddr = pc - (lm ? (uintptr_t)lm->l_addr : (uintptr_t)info.dli_fbase);
+	if (tables && fi->module[0] &&
+	    elfsym_lookup(fi->module, vaddr ? vaddr - 1 : 0, fi->function, sizeof fi->function,
+			  &off) == 0)
+		fi->function_offset = off + 1;
 	demangle_in_place(fi->function, sizeof fi->function);
 }
 
 void symbolize_end(void)
 {
-	if (dw.dwfl)
-		dw.end(dw.dwfl);
-	dw.dwfl = NULL;
+	tables = 0;
+	elfsym_release();
 	perfmap_end();
-	/* The library stays loaded: unloading during exit gains nothing and risks a
-	 * destructor running after ours. */
 }

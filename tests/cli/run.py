@@ -435,8 +435,9 @@ def test_symbolizes_from_module_and_falls_back():
     with open(os.path.join(d, "gone.json"), "w") as f:
         json.dump(gone, f)
     t = report(os.path.join(d, "gone.json"), expect_rc=0).stdout
-    check(re.search(r"#0 0x[0-9a-f]+ in leak_one_connection leak\.c:%d \(/nonexistent/"
-                    % R["leak_line"], t), "report names not used:\n" + t)
+    # the process names functions from its symbol tables (file:line is offline work)
+    check(re.search(r"#0 0x[0-9a-f]+ in leak_one_connection \(/nonexistent/", t),
+          "report names not used:\n" + t)
     for fr in gone["findings"][0]["stacks"]["created"]:
         fr["function"] = fr["file"] = fr["line"] = None
     with open(os.path.join(d, "gone.json"), "w") as f:

@@ -33,7 +33,7 @@ static json_t *report_strict(char **text_out)
 	cr_assert_geq(fd, 0);
 	struct out o;
 	out_init(&o, fd);
-	struct report_end end = {END_EXIT, 0, NULL};
+	struct report_end end = {.how = END_EXIT, .consistent = 1};
 	json_report(&o, &opts, &end);
 	cr_assert_eq(out_flush(&o), 0);
 	off_t size = lseek(fd, 0, SEEK_END);

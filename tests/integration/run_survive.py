@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""connleak integration tests for reports that survive how processes really end
+(issue 9) and for what connleak must never change in the host (issue 8, items
+3-6): fatal signals, snapshots, concurrent exits, the descriptor limit, a full
+disk, seccomp sandboxes, stderr that is a socket or a pipe without reader,
+log_path safety.  Real programs (python3 http.server, curl, C fixtures) run bare
+and preloaded; exit status and output must be the same.
+
+    tests/integration/run_survive.py              run everything
+    tests/integration/run_survive.py -k signal    run the tests whose name contains "signal"
+    tests/integration/run_survive.py --keep       keep the temporary directories
+    tests/integration/run_survive.py --list       list the test names
+
+Shares its helpers with run.py.  Prints "PASS name" or "FAIL name: reason" per
+test, then exactly "N passed, N failed"; exits 1 when any test failed.
+"""
+
+import glob
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import run as base  # noqa: E402  (tests/integration/run.py)
+from run import (TestFailure, check, kv, summary, findings_of, kinds,  # noqa: E402
+                 expect_fixture_ok, only_report, report_for_pid, load_reports,
+                 new_dir, run, free_port, preload_env, clean_env, fixture, TIMEOUT)
+
+SYS_PYTHON = base.SYS_PYTHON
+CURL = base.CURL
+THREAD_EXIT_RUNS = 20
+SNAPSHOT_MS = 200
+WAIT_S = 20  # bound of every wait for a condition (never a timing assertion)
+
+
+def build_survive_fixtures():
+    base.build_fixtures(base.fixture_targets(
+        "sig_server.c", "crash_segv.c", "hold.c", "exhaust_hold.c", "mt_exit.c", "leak.c",
+))
+
+
+def options(report_dir, **extra):
+    o = {"report_dir": report_dir}
+    o.update(extra)
+    return base.options_string(o)
+
+
+def wait_until(cond, what, timeout=WAIT_S):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise TestFailure("timed out waiting for " + what)
+
+
+class Service:
+    """A long-running program under test, started bare or preloaded, stopped by a
+    signal; its exit status and output are compared between the two runs."""
+
+    def __init__(self, argv, preload, opts=None, port=None):
+        self.report_dir = new_dir("reports") if preload else None
+        env = preload_env(opts or options(self.report_dir)) if preload else clean_env()
+        self.out_path = os.path.join(new_dir("out"), "out")
+        self.out = open(self.out_path, "wb")
+        self.proc = subprocess.Popen(argv, env=env, cwd=new_dir("cwd"),
+                                     stdin=subprocess.DEVNULL, stdout=self.out,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.port = port
+
+    def describe(self):
+        return "rc=%r stdout=%r stderr=%r reports=%r" % (
+            self.proc.returncode, self.stdout()[-300:], getattr(self, "stderr", "")[-800:],
+            [os.path.basename(r["_path"]) for r in getattr(self, "reports", [])])
+
+    def stdout(self):
+        with open(self.out_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_line(self, key):
+        return wait_until(lambda: kv(self.stdout()).get(key) or self.dead(), "%s= on stdout" % key)
+
+    def dead(self):
+        if self.proc.poll() is not None:
+            raise TestFailure("program ended early (rc %r): %s %s" % (
+                self.proc.returncode, self.stdout()[-500:], self.proc.stderr.read()[-1500:]))
+        return None
+
+    def wait_port(self):
+        def up():
+            self.dead()
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_until(up, "port %d to accept" % self.port)
+
+    def curl(self, n=3):
+        for _ in range(n):
+            p = subprocess.run([CURL, "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                "http://127.0.0.1:%d/" % self.port], env=clean_env(),
+                               capture_output=True, text=True, timeout=TIMEOUT)
+            check(p.returncode == 0 and p.stdout == "200", "curl: %r %r" % (p.stdout, p.stderr))
+
+    def stop(self, sig):
+        self.proc.send_signal(sig)
+        try:
+            _, err = self.proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise TestFailure("did not end after %s" % signal.Signals(sig).name)
+        self.out.close()
+        self.stderr = err.decode(errors="replace")
+        self.reports = load_reports(self.report_dir) if self.report_dir else []
+        return self.proc.returncode
+
+
+def check_ended(rep, by, **kw):
+    ended = rep.get("ended")
+    check(isinstance(ended, dict) and ended.get("by") == by and
+          all(ended.get(k) == v for k, v in kw.items()),
+          "ended %r, expected by=%s %r" % (ended, by, kw))
+
+
+def python_server_stopped_by(sig):
+    rcs = []
+    for preload in (False, True):
+        port = free_port()
+        s = Service([SYS_PYTHON, "-m", "http.server", str(port), "--bind", "127.0.0.1"], preload,
+                    port=port)
+        s.wait_port()
+        s.curl()
+        rcs.append(s.stop(sig))
+    check(rcs[0] == rcs[1], "exit status bare %r, preloaded %r" % tuple(rcs))
+    mine = [r for r in s.reports if r["pid"] == s.proc.pid]
+    check(len(mine) == 1, "expected one report of pid %d, have %s"
+          % (s.proc.pid, [os.path.basename(r["_path"]) for r in s.reports]))
+    rep = mine[0]
+    check(rep.get("complete") is True, "complete %r" % rep.get("complete"))
+    check(rep["stats"]["sockets_accepted"] >= 3, "accepted %r" % rep["stats"])
+    return rcs[0], rep
+
+
+def test_sigterm_python_http_server():
+    rc, rep = python_server_stopped_by(signal.SIGTERM)
+    check(rc == -signal.SIGTERM, "rc %r" % rc)
+    check_ended(rep, "signal", signal="SIGTERM")
+
+
+def test_sigint_python_http_server():
+    # python turns SIGINT into KeyboardInterrupt and exits through exit()
+    rc, rep = python_server_stopped_by(signal.SIGINT)
+    check(rc == 0, "rc %r" % rc)
+    check_ended(rep, "exit", status=0)
+
+
+def c_server_stopped_by(sig):
+    rcs = []
+    for preload in (False, True):
+        s = Service([fixture("sig_server")], preload)
+        s.port = int(s.wait_line("port"))
+        s.curl()
+        rcs.append(s.stop(sig))
+    check(rcs[0] == rcs[1] == -sig, "exit status bare %r, preloaded %r" % tuple(rcs))
+    rep = only_report(s)
+    check(rep.get("complete") is True, "complete %r" % rep.get("complete"))
+    check_ended(rep, "signal", signal=signal.Signals(sig).name)
+    leaks = findings_of(rep, "leaked-socket")
+    check(len(leaks) == 1 and leaks[0]["socket"]["origin"] == "accept",
+          "expected the kept connection as leaked-socket: " + summary(rep))
+    check(s.stderr.count("SUMMARY: connleak") == 1, "text report: %r" % s.stderr[-800:])
+
+
+def test_sigterm_c_server():
+    c_server_stopped_by(signal.SIGTERM)
+
+
+def test_sigint_c_server():
+    c_server_stopped_by(signal.SIGINT)
+
+
+def crash(mode, sig):
+    bare = run([fixture("crash_segv"), mode], preload=False)
+    r = run([fixture("crash_segv"), mode])
+    check(bare.rc == r.rc == -sig, "rc bare %r preloaded %r: %s" % (bare.rc, r.rc, r.describe()))
+    rep = report_for_pid(r, kv(r.stdout)["pid"])
+    check_ended(rep, "signal", signal=signal.Signals(sig).name)
+    check(kinds(rep) == ["leaked-socket"], summary(rep))
+    funcs = [fr.get("function") for fr in rep["findings"][0]["stacks"]["created"]]
+    check("leak_connection" in funcs, "created stack %r" % funcs)
+
+
+def test_sigsegv_report_and_status():
+    crash("segv", signal.SIGSEGV)
+
+
+def test_sigabrt_report_and_status():
+    crash("abort", signal.SIGABRT)
+
+
+def test_program_handler_keeps_control():
+    # python asks for the current SIGTERM action at start (sigaction with oldact):
+    # it must see SIG_DFL, as bare; its own handler then runs and decides the status.
+    script = ("import signal, os, sys\n"
+              "print('before=%s' % (signal.getsignal(signal.SIGTERM) == signal.SIG_DFL))\n"
+              "signal.signal(signal.SIGTERM, lambda s, f: sys.exit(7))\n"
+              "os.kill(os.getpid(), signal.SIGTERM)\n"
+              "print('not reached')\n")
+    bare = run([SYS_PYTHON, "-c", script], preload=False)
+    r = run([SYS_PYTHON, "-c", script])
+    check(bare.rc == r.rc == 7 and bare.stdout == r.stdout == "before=True\n",
+          "bare %s / preloaded %s" % (bare.describe(), r.describe()))
+    check_ended(only_report(r), "exit", status=7)
+
+
+def test_threads_exit_at_once():
+    for i in range(THREAD_EXIT_RUNS):
+        mode = "mixed" if i % 2 else "exit"
+        d = new_dir("mt")
+        r = run([fixture("mt_exit"), mode], {"log_path": os.path.join(d, "log")})
+        check(r.rc == 0, "run %d (%s): %s" % (i, mode, r.describe()))
+        files = os.listdir(r.report_dir)
+        check(len(files) == 1 and len(r.reports) == 1,
+              "run %d (%s): files %r" % (i, mode, files))
+        rep = r.reports[0]
+        check(rep.get("complete") is True and rep["ended"]["by"] in ("exit", "_exit"),
+              "run %d: %r %r" % (i, rep.get("complete"), rep.get("ended")))
+        check(len(findings_of(rep, "leaked-socket")) >= 1, summary(rep))
+
+
+def test_exit_at_descriptor_limit():
+    for mode in ("exit", "_exit"):
+        bare = run([fixture("exhaust_hold"), "1024", mode], preload=False)
+        expect_fixture_ok(bare)
+        r = run([fixture("exhaust_hold"), "1024", mode])
+        expect_fixture_ok(r)
+        b, p = kv(bare.stdout), kv(r.stdout)
+        check(b["opened"] == p["opened"] and b["first"] == p["first"],
+              "%s: descriptors bare %s, preloaded %s" % (mode, bare.stdout, r.stdout))
+        rep = report_for_pid(r, p["pid"])
+        check("fd-exhaustion" in kinds(rep), summary(rep))
+        check(len(findings_of(rep, "leaked-socket")) >= 1, summary(rep))
+        check_ended(rep, "exit" if mode == "exit" else "_exit", status=0)
+        check("SUMMARY: connleak" in r.stderr, "text report on stderr: %r" % r.stderr[-500:])
+
+
+def read_reports(d):
+    try:
+        return load_reports(d)
+    except (TestFailure, OSError):
+        return []
+
+
+def snapshot_of(d, pid, pred=lambda rep: True):
+    reps = [r for r in read_reports(d) if r["pid"] == pid and r.get("snapshot") and pred(r)]
+    return reps[0] if reps else None
+
+
+def test_snapshot_survives_sigkill():
+    d = new_dir("reports")
+    s = Service([fixture("hold"), "3"], True,
+                opts=options(d, snapshot_ms=SNAPSHOT_MS))
+    s.report_dir = d
+    pid = int(s.wait_line("pid"))
+    wait_until(lambda: "ready" in s.stdout() or s.dead(), "ready")
+    # a snapshot taken after the pool was opened (3 client + 3 accepted connections)
+    rep = wait_until(lambda: snapshot_of(
+        d, pid, lambda r: sum(f["count"] for f in findings_of(r, "leaked-socket")) >= 6) or
+        s.dead(),
+        "a snapshot with the pool's connections")
+    s.proc.kill()
+    s.proc.communicate(timeout=TIMEOUT)
+    check(s.proc.returncode == -signal.SIGKILL, "rc %r" % s.proc.returncode)
+    files = [f for f in os.listdir(d)]
+    check(len(files) == 1 and files[0].endswith(".json"),
+          "files after SIGKILL: %r (no temporary file may stay)" % files)
+    rep = load_reports(d)[0]
+    check(rep.get("complete") is False and rep.get("ended") is None and
+          rep["snapshot"]["seq"] >= 1 and type(rep["snapshot"]["t_ms"]) is int,
+          "snapshot fields: complete %r ended %r snapshot %r"
+          % (rep.get("complete"), rep.get("ended"), rep.get("snapshot")))
+    created = [f for f in findings_of(rep, "leaked-socket")
+               if "open_pool_connection" in [fr.get("function")
+                                             for fr in f["stacks"].get("created", [])]]
+    check(created and created[0]["count"] == 3, "pool connections in the snapshot: " + summary(rep))
+    p = subprocess.run([base.CLI, "report", d], capture_output=True, text=True, timeout=TIMEOUT)
+    check("ended without a final report (killed?)" in p.stdout and
+          "open_pool_connection" in p.stdout, "connleak report:\n" + p.stdout[-2000:])
+
+
+def test_snapshot_replaced_by_final_report():
+    d = new_dir("reports")
+    s = Service([fixture("hold"), "2"], True, opts=options(d, snapshot_ms=SNAPSHOT_MS))
+    s.report_dir = d
+    pid = int(s.wait_line("pid"))
+    wait_until(lambda: snapshot_of(d, pid) or s.dead(), "a snapshot")
+    rc = s.stop(signal.SIGTERM)
+    check(rc == -signal.SIGTERM, "rc %r" % rc)
+    check(len(os.listdir(d)) == 1, "files %r" % os.listdir(d))
+    rep = only_report(s)
+    check(rep.get("complete") is True and rep.get("snapshot") is None, "final: %r %r"
+          % (rep.get("complete"), rep.get("snapshot")))
+    check_ended(rep, "signal", signal="SIGTERM")
+
+
+def test_no_snapshot_thread_before_snapshot_ms():
+    # a short client never gets a thread of ours: CPython 3.12's fork warning and
+    # unshare(CLONE_NEWUSER) depend on it (checked: threads seen by the process itself)
+    script = ("import os, socket\n"
+              "s = socket.socket(); s.close()\n"
+              "print('threads=%d' % len(os.listdir('/proc/self/task')))\n")
+    bare = run([SYS_PYTHON, "-c", script], preload=False)
+    r = run([SYS_PYTHON, "-c", script], {"snapshot_ms": 10000})
+    check(bare.stdout == r.stdout == "threads=1\n", "bare %r preloaded %r" % (bare.stdout, r.stdout))
+
+
+# ---------------------------------------------------------------------------
+
+
+def main():
+    return base.run_suite(globals(), "connleak-survive.", build_survive_fixtures)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
