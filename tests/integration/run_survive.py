@@ -42,8 +42,7 @@ WAIT_S = 20  # bound of every wait for a condition (never a timing assertion)
 
 def build_survive_fixtures():
     base.build_fixtures(base.fixture_targets(
-        "sig_server.c", "crash_segv.c", "hold.c", "exhaust_hold.c", "mt_exit.c", "leak.c",
-))
+        "sig_server.c", "crash_segv.c", "hold.c", "exhaust_hold.c", "mt_exit.c", "sandbox.c"))
 
 
 def options(report_dir, **extra):
@@ -322,6 +321,136 @@ def test_no_snapshot_thread_before_snapshot_ms():
     bare = run([SYS_PYTHON, "-c", script], preload=False)
     r = run([SYS_PYTHON, "-c", script], {"snapshot_ms": 10000})
     check(bare.stdout == r.stdout == "threads=1\n", "bare %r preloaded %r" % (bare.stdout, r.stdout))
+
+
+# ---------------------------------------------------------------------------
+# issue 8: sandboxes, stderr, our writes, log_path
+
+
+def test_seccomp_sandbox_child_exits_0():
+    for mode in ("prctl", "syscall"):
+        bare = run([fixture("sandbox"), mode], preload=False)
+        r = run([fixture("sandbox"), mode])
+        expect_fixture_ok(bare)
+        expect_fixture_ok(r)
+        check(kv(bare.stdout).get("open") == kv(r.stdout).get("open") == "EACCES" and
+              "exchanged=10" in r.stdout, "%s: bare %r preloaded %r" % (mode, bare.stdout, r.stdout))
+        rep = report_for_pid(r, kv(r.stdout)["pid"])
+        check(isinstance(rep.get("tracking_stopped"), str) and "seccomp" in rep["tracking_stopped"]
+              and rep.get("complete") is False and rep.get("ended") is None,
+              "%s: tracking_stopped %r complete %r ended %r" % (mode, rep.get("tracking_stopped"),
+                                                               rep.get("complete"), rep.get("ended")))
+        check(rep["stats"]["connects"] == 1 and rep["stats"]["sockets_accepted"] == 1,
+              "%s: stats before the sandbox %r" % (mode, rep["stats"]))
+
+
+def test_text_report_never_sent_to_a_socket_on_fd2():
+    # a daemon whose stdio was closed: its connection landed on fd 2
+    script = ("import os, socket, sys\n"
+              "port = int(sys.argv[1])\n"
+              "c = socket.create_connection(('127.0.0.1', port))\n"
+              "os.dup2(c.fileno(), 2)\n"
+              "leak = socket.create_connection(('127.0.0.1', port))\n"
+              "os._exit(0)\n")
+    got = []
+    for preload in (False, True):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        port = srv.getsockname()[1]
+        p = subprocess.Popen([SYS_PYTHON, "-c", script, str(port)],
+                             env=preload_env(options(new_dir("reports"))) if preload else clean_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        srv.settimeout(TIMEOUT)
+        a, _ = srv.accept()
+        b, _ = srv.accept()
+        rc = p.wait(timeout=TIMEOUT)
+        data = b""
+        a.settimeout(TIMEOUT)
+        while True:
+            chunk = a.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        got.append((rc, data))
+        for s in (a, b, srv):
+            s.close()
+    check(got[0] == got[1] == (0, b""), "peer received bare %r, preloaded %r" % (got[0], got[1]))
+
+
+def test_text_report_skipped_says_why_in_json():
+    a, b = socket.socketpair()
+    d = new_dir("reports")
+    p = subprocess.run([fixture("exhaust_hold"), "64", "exit"], env=preload_env(options(d)),
+                       stdout=subprocess.PIPE, stderr=a.fileno(), timeout=TIMEOUT)
+    a.close()
+    b.settimeout(1)
+    try:
+        data = b.recv(65536)
+    except socket.timeout:
+        data = b""
+    b.close()
+    check(p.returncode == 0 and data == b"", "rc %r, socket got %r" % (p.returncode, data[:200]))
+    rep = load_reports(d)[0]
+    check(rep.get("text_report") == {"to": None, "skipped": "stderr is a socket"},
+          "text_report %r" % rep.get("text_report"))
+
+
+def test_stderr_pipe_without_reader_keeps_status():
+    rcs = []
+    for preload in (False, True):
+        r, w = os.pipe()
+        os.close(r)
+        p = subprocess.run([fixture("exhaust_hold"), "64", "exit"],
+                           env=preload_env(options(new_dir("reports"))) if preload else clean_env(),
+                           stdout=subprocess.DEVNULL, stderr=w, timeout=TIMEOUT)
+        os.close(w)
+        rcs.append(p.returncode)
+    check(rcs == [0, 0], "exit status bare %r, preloaded %r (SIGPIPE is -13)" % tuple(rcs))
+
+
+def test_file_size_limit_keeps_status():
+    d = new_dir("reports")
+    log = os.path.join(new_dir("log"), "text")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+    rcs = []
+    for preload in (False, True):
+        p = subprocess.run([fixture("mt_exit"), "exit"],
+                           env=preload_env(options(d, log_path=log)) if preload else clean_env(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=TIMEOUT,
+                           preexec_fn=limit)
+        rcs.append(p.returncode)
+    check(rcs == [0, 0], "exit status bare %r, preloaded %r (SIGXFSZ is -25)" % tuple(rcs))
+    check(os.path.getsize(log) <= 200, "log size %d" % os.path.getsize(log))
+    check(not [f for f in os.listdir(d) if not f.endswith(".json")],
+          "temporary files left: %r" % os.listdir(d))
+
+
+def test_log_path_fifo_and_foreign_file_not_written():
+    ldir = new_dir("logdir")
+    os.chmod(ldir, 0o1777)
+    fifo = os.path.join(ldir, "fifo")
+    os.mkfifo(fifo, 0o600)
+    foreign = os.path.join(ldir, "foreign")
+    with open(foreign, "w") as f:
+        f.write("planted\n")
+    os.chmod(foreign, 0o666)
+    if os.geteuid() == 0:
+        os.chown(foreign, 65534, 65534)
+    # a FIFO without reader: the non-blocking open fails (ENXIO) instead of hanging
+    for path, why in ((fifo, "log_path"), (foreign, "not a regular file")):
+        r = run([fixture("mt_exit"), "exit"], {"log_path": path}, timeout=TIMEOUT)
+        expect_fixture_ok(r)
+        lines = [l for l in r.stderr.splitlines() if l.startswith("connleak:")]
+        check(len(lines) == 1 and why in lines[0] and path in lines[0],
+              "stderr %r" % r.stderr[-600:])
+        rep = only_report(r)
+        check((rep.get("text_report") or {}).get("to") is None, "text_report %r"
+              % rep.get("text_report"))
+    with open(foreign) as f:
+        check(f.read() == "planted\n", "foreign log file was written to")
 
 
 # ---------------------------------------------------------------------------
