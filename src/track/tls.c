@@ -13,6 +13,7 @@
 #include "fdtable.h"
 #include "findings.h"
 #include "model.h"
+#include "tls_bio.h"
 
 #define STRIPES 64
 
@@ -299,10 +300,12 @@ void tls_fork_prepare(void)
 	pthread_once(&stripes_once, init_stripes);
 	for (int i = 0; i < STRIPES; i++)
 		pthread_mutex_lock(&stripes[i].lock);
+	tls_bio_fork_prepare();
 }
 
 void tls_fork_parent(void)
 {
+	tls_bio_fork_parent();
 	for (int i = 0; i < STRIPES; i++)
 		pthread_mutex_unlock(&stripes[i].lock);
 }
@@ -317,6 +320,7 @@ void tls_fork_child(void)
 {
 	for (int i = 0; i < STRIPES; i++)
 		pthread_mutex_init(&stripes[i].lock, NULL);
+	tls_bio_fork_child();
 	/* The parent's sessions are the parent's: the child's report starts clean of them,
 	 * but the records stay so the child's own use of them is still followed. */
 	for (struct tls_sess *t = live; t; t = t->next)

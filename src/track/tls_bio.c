@@ -118,3 +118,18 @@ void tls_bio_match(int fd, const void *buf, size_t n)
 	if (session)
 		tls_bind(session, fd);
 }
+
+void tls_bio_fork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+void tls_bio_fork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+void tls_bio_fork_child(void)
+{
+	pthread_mutex_init(&lock, NULL);
+}

@@ -22,4 +22,9 @@ void tls_bio_out(void *bio, const void *buf, size_t n);
  * the session whose ciphertext this is. */
 void tls_bio_match(int fd, const void *buf, size_t n);
 
+/* Around fork (from tls.c's fork handlers): the table's lock is never inherited held. */
+void tls_bio_fork_prepare(void);
+void tls_bio_fork_parent(void);
+void tls_bio_fork_child(void);
+
 #endif
