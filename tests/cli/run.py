@@ -459,6 +459,17 @@ def test_run_then_report():
     check("1 finding(s) in 1 group(s) from 1 of 1 process(es)" in p.stdout, p.stdout[-300:])
 
 
+def test_run_exit_status_of_the_command():
+    """connleak run returns the command's exit status, 128+N when signal N killed it."""
+    d = new_dir("run-status")
+    for argv, rc in ((["sh", "-c", "exit 7"], 7), (["sh", "-c", "kill -TERM $$"], 128 + 15),
+                     (["sh", "-c", "kill -KILL $$"], 128 + 9)):
+        p = subprocess.run([CLI, "run", "--report-dir", d, "--"] + argv, capture_output=True,
+                           text=True, timeout=TIMEOUT, env=clean_env(), stdin=subprocess.DEVNULL)
+        check(p.returncode == rc, "connleak run %s exited %d, expected %d; stderr=%r"
+              % (argv, p.returncode, rc, p.stderr[-800:]))
+
+
 def test_usage_errors():
     p = report(expect_rc=2)
     check("no PATH given" in p.stderr and "usage:" in p.stderr, p.stderr)

@@ -27,6 +27,7 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -804,6 +805,69 @@ def test_keepalive_race():
     expect_stack_names(f, "used", "reuse_connection")
 
 
+def reset_after_first_reply(conn):
+    """Keep-alive peer that answers the first request, then resets the idle connection
+    (close with SO_LINGER 0: RST, not FIN) well before the client's pause ends."""
+    if read_request(conn) is None:
+        return
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: keep-alive\r\n\r\nhello\n")
+    time.sleep(0.05)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def test_keepalive_race_reset():
+    """The reset reaches the program as a failed write or read: the finding comes from the
+    errno the I/O hooks pass on, and names it."""
+    peer = PyPeer(reset_after_first_reply).start()
+    try:
+        # The connection stays idle 200 ms before its reuse: longer than
+        # keepalive_idle_ms=100, so a reset of the reused request is the race.
+        r = run([fixture("keepalive_reset"), str(peer.port), "200"], {"keepalive_idle_ms": 100})
+    finally:
+        peer.stop()
+    check(not peer.errors, "python peer failed: %s" % peer.errors)
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    check(out.get("answer") in ("ECONNRESET", "EPIPE"),
+          "the program saw %r on %s, not a reset (test setup)" % (out.get("answer"),
+                                                                  out.get("call")))
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "keepalive-race")
+    check(f.get("answer") == out["answer"], "answer %r, the program's %s saw %s"
+          % (f.get("answer"), out["call"], out["answer"]))
+    check(f.get("replies_before") == 1, "replies_before %r, expected 1"
+          % f.get("replies_before"))
+    expect_stack_names(f, "used", "reuse_after_reset")
+
+
+def reset_on_second_request(conn):
+    """Answers the first request, reads the second and resets the connection instead of
+    answering: the client's write went out, its read fails with ECONNRESET."""
+    if read_request(conn) is None:
+        return
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: keep-alive\r\n\r\nhello\n")
+    if read_request(conn) is None:
+        return
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def test_keepalive_race_reset_on_read():
+    peer = PyPeer(reset_on_second_request).start()
+    try:
+        r = run([fixture("keepalive_reset"), str(peer.port), "200"], {"keepalive_idle_ms": 100})
+    finally:
+        peer.stop()
+    check(not peer.errors, "python peer failed: %s" % peer.errors)
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    check(out.get("call") == "read" and out.get("answer") == "ECONNRESET",
+          "the program saw %r on %s, not a reset on read (test setup)"
+          % (out.get("answer"), out.get("call")))
+    f = expect_single(report_for_pid(r, out["pid"]), "keepalive-race")
+    check(f.get("answer") == "ECONNRESET", "answer %r, expected ECONNRESET" % f.get("answer"))
+    expect_stack_names(f, "used", "reuse_after_reset")
+
+
 def test_keepalive_reuse_answered_is_clean():
     ng = nginx()
     r = run([fixture("keepalive_race"), "ok", str(ng.port), "200"])
@@ -857,11 +921,25 @@ def test_errno_kept_across_failed_and_successful_close():
     r = run([fixture("errno_kept")])
     expect_fixture_ok(r)
     out = kv(r.stdout)
-    for step in ("reaped", "double", "plain"):
-        check(out.get(step) == "OK", "%s close: errno not kept: %s" % (step, r.stdout))
-    rep = report_for_pid(r, out["pid"])
+    for step in ("reaped", "double", "plain", "exec"):
+        check(out.get(step) == "OK", "%s: errno not kept: %s" % (step, r.stdout))
+    rep = report_for_pid(r, out["pid"])  # one: the report of the failed exec was taken back
+    check((rep.get("end") or {}).get("how") == "exit",
+          "the report is not the one of the process's exit: end %r" % rep.get("end"))
     f = expect_single(rep, "double-close", count=8)
     expect_stack_names(f, "closed", "second_close")
+
+
+def test_fd_exhaustion_by_dup():
+    r = run([fixture("exhaust"), "dup"])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    check(out.get("errno") == "EMFILE", "program did not hit EMFILE: " + r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "fd-exhaustion")
+    check(f.get("errno") == "EMFILE", "errno %r" % f.get("errno"))
+    check(f.get("open_sockets") == 1, "open_sockets %r: one socket, many descriptors"
+          % f.get("open_sockets"))
 
 
 def test_clean_client():
@@ -1274,6 +1352,9 @@ def test_log_path_option():
         text = f.read()
     check("leaked-socket" in text, "text report does not mention leaked-socket: %r"
           % text[:800])
+    summary_line = "==%s== SUMMARY: connleak: 1 finding(s) in 1 group(s): 1 leaked-socket\n" % pid
+    check(text.endswith(summary_line), "text report does not end with %r: %r"
+          % (summary_line, text[-300:]))
 
 
 def test_report_format():

@@ -478,6 +478,19 @@ def test_tls_close_then_free_late():
           % stat_of(rep, "orphaned_sessions"))
 
 
+def test_tls_set_fd_binds_before_any_io():
+    """SSL_set_fd binds the session to its socket: closed and freed late with no TLS I/O
+    in between, the session outlived its socket."""
+    r = base.run([base.fixture("tls_set_fd_unused"), str(HOLD_MS)], TLS_OPTS)
+    base.expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = base.report_for_pid(r, out["pid"])
+    f = base.expect_single(rep, "closed-but-referenced")
+    check(f.get("fd") == int(out["fd"]), "fd %r, program says %s" % (f.get("fd"), out["fd"]))
+    check((f.get("tls") or {}).get("library") == "openssl", "tls %r" % f.get("tls"))
+    base.expect_stack_names(f, "closed", "close_socket_keep_session")
+
+
 def test_tls_resumed_sessions_counted():
     r, rep, conns, proxy = run_story("tls_tunnel_leak", "resume")
     resumed = int(kv(r.stdout.splitlines()[-1]).get("resumed", "0"))

@@ -363,3 +363,26 @@ Test(model_second, v4_mapped_peer_judged_by_ipv4_answer)
 	struct finding f = only_group(CONNLEAK_STALE_DNS);
 	cr_assert_str_eq(f.addrs[0], "127.0.0.2");
 }
+
+/* ---- lease-expired: report mode reports and touches nothing ------------------------- */
+
+Test(model_second, lease_report_mode_reports_and_does_not_cut)
+{
+	init_opts(5000, 1);
+	opts.lease_mode = LEASE_REPORT;
+	struct tcp t;
+	tcp_setup(&t, AF_INET);
+	exchange(&t, "GET 1\n", "OK\n");
+	struct sock *s = fdt_sock(t.client);
+	sleep_ms(20);
+	lease_check();
+	struct finding f = only_group(CONNLEAK_LEASE_EXPIRED);
+	cr_assert_eq(f.fd, t.client);
+	cr_assert_eq(f.lease_ms, 1);
+	cr_assert_eq(model_state.stats.leases_enforced, 0);
+	/* Nothing was shut: the connection still carries a request and its reply. */
+	exchange(&t, "GET 2\n", "OK\n");
+	lease_check();
+	cr_assert_eq(findings_of_kind(CONNLEAK_LEASE_EXPIRED), 1, "one finding per connection");
+	cr_assert(s->leased);
+}
