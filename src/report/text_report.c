@@ -46,7 +46,8 @@ static void text_frame(int index, const struct frame_info *fi, void *ctx)
 		out_puts(t->o, " ");
 		put_escaped(t->o, base ? base + 1 : fi->file);
 		out_printf(t->o, ":%d", fi->line);
-	} else if (fi->function[0]) {
+	} else if (fi->function[0] && !fi->jit) {
+		/* (JIT frames print as perf does: the name, then the map) */
 		out_printf(t->o, "+0x%" PRIxPTR, fi->function_offset);
 	}
 	if (fi->jit) {

@@ -41,7 +41,7 @@ void symbolize(uintptr_t pc, struct frame_info *fi)
 		uintptr_t start;
 		if (perfmap_lookup(pc, fi->function, sizeof fi->function, &start)) {
 			fi->jit = 1;
-			fi->offset = pc - start;
+			fi->offset = fi->function_offset = pc - start;
 			copy(fi->perf_map, sizeof fi->perf_map, perfmap_path());
 		} else if (perfmap_mapping(pc, fi->module, sizeof fi->module, &start)) {
 			/* Precompiled code in a file the runtime mapped itself: the file and the

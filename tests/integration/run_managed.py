@@ -357,6 +357,10 @@ def test_node_frames_named_and_demangled():
     check(re.search(r"in (void )?node::TCPWrap::Connect(<sockaddr_in>)?\(", r.stderr),
           "library text report without demangled C++ frames: %s" % r.stderr[-2500:])
     check("_ZN4node" not in r.stderr, r.stderr[-2500:])
+    # a JIT frame prints as perf prints it: "in NAME [jit] (perf-PID.map)"
+    check(re.search(r"#\d+ 0x[0-9a-f]+ in JS:~internalConnect node:net:\d+:\d+ \[jit\] "
+                    r"\(perf-\d+\.map\)$", r.stderr, re.M),
+          "library text report JIT frame format: %s" % r.stderr[-2500:])
 
 
 # ---------------------------------------------------------------------------
