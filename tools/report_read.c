@@ -13,9 +13,9 @@
 #include "report.h"
 
 const char *const severity_order[CONNLEAK_KIND_COUNT] = {
-	"fd-exhaustion",  "stale-fd-use", "closed-but-referenced", "keepalive-race",
-	"shared-close",   "double-close", "close-wait",            "stale-dns",
-	"leaked-socket",  "lease-expired",
+	"fd-exhaustion", "stale-fd-use",  "closed-but-referenced", "socket-growth",
+	"keepalive-race", "shared-close", "double-close",          "close-wait",
+	"stale-dns",     "leaked-socket", "lease-expired",
 };
 
 int kind_rank(const char *kind)

@@ -17,6 +17,7 @@ enum connleak_kind {
 	CONNLEAK_STALE_DNS,
 	CONNLEAK_LEASE_EXPIRED,
 	CONNLEAK_FD_EXHAUSTION,
+	CONNLEAK_SOCKET_GROWTH,
 	CONNLEAK_KIND_COUNT
 };
 
@@ -25,7 +26,7 @@ enum connleak_kind {
 	{                                                                                  \
 		"leaked-socket", "close-wait", "closed-but-referenced", "stale-fd-use",    \
 			"shared-close", "double-close", "keepalive-race", "stale-dns",     \
-			"lease-expired", "fd-exhaustion"                                   \
+			"lease-expired", "fd-exhaustion", "socket-growth"                  \
 	}
 
 #endif

@@ -177,6 +177,22 @@ void finding_message(const struct finding *f, char *buf, size_t n)
 			 f->hostname[0] ? ")" : "", (unsigned long long)f->lease_ms,
 			 (unsigned long long)f->age_ms);
 		break;
+	case CONNLEAK_SOCKET_GROWTH: {
+		char span[32];
+		uint64_t w = f->growth_window_ms;
+		if (w >= 120000)
+			snprintf(span, sizeof span, "%llu min", (unsigned long long)(w / 60000));
+		else
+			snprintf(span, sizeof span, "%.1f s", (double)w / 1000.0);
+		snprintf(buf, n, "+%.0f %s/min over %s from one call site (%u -> %u %s), %s",
+			 f->growth_rate, f->growth_sessions ? "orphaned TLS sessions" : "sockets",
+			 span, f->growth_from, f->growth_to,
+			 f->growth_sessions ? "sessions whose socket is gone" : "open",
+			 f->growth_never_released ? "never released"
+			 : f->growth_sessions     ? "the lowest count never freed again"
+						  : "the lowest count never closed again");
+		break;
+	}
 	default:
 		snprintf(buf, n, "%s", kind_name(f->key.kind));
 	}

@@ -10,6 +10,7 @@
 #include "../util/arena.h"
 #include "../track/endpoint.h"
 #include "../track/findings.h"
+#include "../track/growth.h"
 #include "../track/model.h"
 #include "../track/sock.h"
 #include "../track/timeline.h"
@@ -159,6 +160,20 @@ static void emit_finding(const struct finding *f, void *ctx)
 	case CONNLEAK_LEASE_EXPIRED:
 		json_uint(j, "lease_ms", f->lease_ms);
 		break;
+	case CONNLEAK_SOCKET_GROWTH: {
+		char num[32];
+		json_str(j, "growing", f->growth_sessions ? "tls_sessions" : "sockets");
+		json_uint(j, "from", f->growth_from);
+		json_uint(j, "to", f->growth_to);
+		json_uint(j, "since_ms", f->growth_since_ms);
+		json_uint(j, "window_ms", f->growth_window_ms);
+		snprintf(num, sizeof num, "%.1f", f->growth_rate);
+		json_raw(j, "rate_per_min", num);
+		json_bool(j, "never_released", f->growth_never_released);
+		if (!f->growth_sessions)
+			json_uint(j, "close_wait", f->growth_close_wait);
+		break;
+	}
 	case CONNLEAK_FD_EXHAUSTION:
 		json_str(j, "errno", f->err == ENFILE ? "ENFILE" : "EMFILE");
 		json_uint(j, "open_sockets", f->open_sockets);
@@ -240,6 +255,33 @@ static void emit_timeline_endpoints(struct json *j, const struct tl_sample *t)
 	json_close(j, '}');
 }
 
+/* One call site's series (growth.h): what `connleak top` and the HTML charts read. */
+static void emit_growth(const struct growth_series *g, void *ctx)
+{
+	struct json *j = ctx;
+	char num[32];
+	json_open(j, NULL, '{');
+	json_str(j, "what", g->what == GROWTH_SESSIONS ? "tls_sessions" : "sockets");
+	const struct growth_point *last = &g->pts[g->n - 1];
+	json_uint(j, "count", last->count);
+	json_uint(j, "close_wait", last->close_wait);
+	snprintf(num, sizeof num, "%.1f",
+		 growth_recent_rate(g, model_opt ? model_opt->growth_window_ms : 60000));
+	json_raw(j, "rate_per_min", num);
+	json_bool(j, "growing", g->reported);
+	json_open(j, "samples", '[');
+	for (int i = 0; i < g->n; i++) {
+		json_open(j, NULL, '[');
+		json_uint(j, NULL, g->pts[i].t_ms);
+		json_uint(j, NULL, g->pts[i].count);
+		json_uint(j, NULL, g->pts[i].close_wait);
+		json_close(j, ']');
+	}
+	json_close(j, ']');
+	emit_stack(j, "stack", g->stack);
+	json_close(j, '}');
+}
+
 static void emit_cmdline(struct json *j)
 {
 	json_open(j, "cmdline", '[');
@@ -283,6 +325,8 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	char buf[512];
 	json_init(&j, o);
 	model_lock();
+	/* Every report ends its timeline with a sample taken as it is written. */
+	timeline_sample_now(clock_coarse_ms());
 	json_open(&j, NULL, '{');
 	json_int(&j, "schema", CONNLEAK_SCHEMA_VERSION);
 	json_str(&j, "tool", "connleak");
@@ -385,6 +429,9 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 		emit_timeline_endpoints(&j, t);
 		json_close(&j, '}');
 	}
+	json_close(&j, ']');
+	json_open(&j, "growth", '[');
+	growth_each(emit_growth, &j);
 	json_close(&j, ']');
 	json_open(&j, "events", '[');
 	for (int i = 0; i < model_state.nevents; i++) {

@@ -33,6 +33,13 @@ void findings_add(const struct finding *f)
 	HASH_ADD(hh, groups, key, sizeof g->key, g);
 }
 
+struct finding *findings_find(const struct finding_key *k)
+{
+	struct finding *g;
+	HASH_FIND(hh, groups, k, sizeof *k, g);
+	return g;
+}
+
 uint64_t findings_total(void)
 {
 	return total;

@@ -51,6 +51,12 @@ struct finding {
 	int nanswer;
 	char addrs[8][48];
 	uint64_t lease_ms;
+	/* socket-growth: the trend of one creation stack (growth.h) */
+	int growth_sessions; /* 1: orphaned TLS sessions grow, 0: open sockets */
+	uint32_t growth_from, growth_to, growth_close_wait;
+	uint64_t growth_since_ms, growth_window_ms;
+	double growth_rate; /* per minute */
+	int growth_never_released;
 	int ngroups;
 	struct {
 		stack_id stack;
@@ -60,6 +66,8 @@ struct finding {
 
 /* Adds one instance: a new group, or count+1 on the group with the same key. */
 void findings_add(const struct finding *f);
+/* The group with this key, to update a finding that describes a trend; NULL if none. */
+struct finding *findings_find(const struct finding_key *k);
 uint64_t findings_total(void);
 uint64_t findings_of_kind(int kind);
 

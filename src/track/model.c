@@ -822,6 +822,8 @@ void model_exit_checks(void)
 		return;
 	}
 	uint64_t now = clock_coarse_ms();
+	/* The end of the timeline, and the last word on growth, before anything is judged. */
+	timeline_sample_now(now);
 	struct sock *next;
 	for (struct sock *s = sock_live_head(); s; s = next) {
 		next = s->next;

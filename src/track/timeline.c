@@ -5,12 +5,13 @@
 
 #include "../util/clock.h"
 #include "endpoint.h"
+#include "growth.h"
 #include "model.h"
 #include "tls.h"
 
 static struct tl_sample samples[TIMELINE_MAX];
 static int count;
-static unsigned stride = 1, ticks;
+static uint64_t stride = 1;
 
 static void add_endpoint(const struct endpoint *e, void *ctx)
 {
@@ -38,18 +39,11 @@ static void add_endpoint(const struct endpoint *e, void *ctx)
 
 uint64_t timeline_due_ms = UINT64_MAX;
 
-/* One sample as of `at` (coarse monotonic ms). Between two model events the set of live
+/* The counts as of `at` (coarse monotonic ms). Between two model events the set of live
  * sockets, endpoints and sessions does not change, so the state now is the state at `at`;
  * only the peer's EOF is read outside the model, and it carries its own time. */
-static void sample_at(uint64_t at)
+static void measure(struct tl_sample *t, uint64_t at)
 {
-	if (count == TIMELINE_MAX) {
-		for (int i = 0; i < TIMELINE_MAX / 2; i++)
-			samples[i] = samples[2 * i];
-		count = TIMELINE_MAX / 2;
-		stride *= 2;
-	}
-	struct tl_sample *t = &samples[count++];
 	memset(t, 0, sizeof *t);
 	t->t_ms = at - model_state.start_mono_ms;
 	for (struct sock *s = sock_live_head(); s; s = s->next) {
@@ -57,39 +51,70 @@ static void sample_at(uint64_t at)
 			continue;
 		t->open++;
 		uint64_t eof = atomic_load(&s->t_eof);
-		if (eof && eof <= at && !s->leased)
+		if (eof && eof <= at && !s->leased && !s->shut_rd)
 			t->close_wait++;
 	}
 	t->orphaned = tls_orphaned_count();
 	endpoint_each(add_endpoint, t);
 }
 
+static int same_counts(const struct tl_sample *a, const struct tl_sample *b)
+{
+	return a->open == b->open && a->close_wait == b->close_wait && a->orphaned == b->orphaned;
+}
+
+static void sample_at(uint64_t at, int force)
+{
+	struct tl_sample t;
+	measure(&t, at);
+	struct tl_sample *last = count ? &samples[count - 1] : NULL;
+	if (last && last->t_ms >= t.t_ms) {
+		if (last->t_ms == t.t_ms) {
+			*last = t; /* the same millisecond: the newer counts win */
+			growth_sample(at);
+		}
+		return;
+	}
+	if (last && !force && same_counts(last, &t))
+		return;
+	if (count == TIMELINE_MAX) {
+		for (int i = 0; i < TIMELINE_MAX / 2; i++)
+			samples[i] = samples[2 * i];
+		count = TIMELINE_MAX / 2;
+		stride *= 2;
+	}
+	samples[count++] = t;
+	growth_sample(at);
+}
+
 void timeline_tick(void)
 {
-	if (ticks++ % stride)
-		return;
-	sample_at(clock_coarse_ms());
+	sample_at(clock_coarse_ms(), 1);
+}
+
+void timeline_sample_now(uint64_t now)
+{
+	if (model_opt && model_opt->sample_ms)
+		sample_at(now, 1);
 }
 
 void timeline_catch_up(uint64_t now, uint64_t period)
 {
-	if (!period)
+	if (!period || timeline_due_ms > now)
 		return;
-	while (timeline_due_ms <= now) {
-		/* Only every stride-th tick is kept: jump over the others. */
-		uint64_t skip = ticks % stride ? stride - ticks % stride : 0;
-		uint64_t left = (now - timeline_due_ms) / period + 1;
-		if (skip >= left) {
-			ticks += (unsigned)left;
-			timeline_due_ms += left * period;
-			break;
-		}
-		ticks += (unsigned)skip;
-		timeline_due_ms += skip * period;
-		ticks++;
-		sample_at(timeline_due_ms);
-		timeline_due_ms += period;
+	if (!count) {
+		/* The first event: the start of the timeline, as it was before the event. */
+		sample_at(now, 1);
+		timeline_due_ms = now + period * stride;
+		return;
 	}
+	/* The state held unchanged from the first due sample to now: the first one shows the
+	 * change since the last sample, the last one only the EOFs read since. */
+	uint64_t p = period * stride, first = timeline_due_ms, k = (now - first) / p;
+	sample_at(first, 0);
+	if (k)
+		sample_at(first + k * p, 0);
+	timeline_due_ms = first + (k + 1) * p;
 }
 
 int timeline_count(void)
@@ -104,13 +129,13 @@ const struct tl_sample *timeline_get(int i)
 
 void timeline_start(uint64_t start, uint64_t period)
 {
-	timeline_due_ms = period ? start + period : UINT64_MAX;
+	timeline_due_ms = period ? start : UINT64_MAX;
 }
 
 void timeline_clear(void)
 {
 	count = 0;
 	stride = 1;
-	ticks = 0;
 	timeline_due_ms = UINT64_MAX;
+	growth_clear();
 }

@@ -1,10 +1,14 @@
 /* The timeline: samples of open sockets, close-wait sockets, orphaned TLS sessions and
- * connections per endpoint, one every sample_ms. No thread takes them: the model state only
- * changes at model events, so when the model is entered (model_lock) the samples due since
- * the last event are filled in with the state that held over that time, and at exit the
- * rest. Bounded: when
- * TIMELINE_MAX samples are kept, every other one is dropped and the period doubles, so a run
- * of any length fits and still spans its whole duration. Model lock held. */
+ * connections per endpoint. No thread takes them: the model state only changes at model
+ * events, so when the model is entered (model_lock) the samples due since the last event
+ * are taken with the state that held over that time (one clock read and a compare until
+ * one is due). Adaptive: a due sample is stored only when its counts differ from the last
+ * stored one (a flat stretch is drawn from one sample to the next), so samples are dense
+ * while the counts change, one per sample_ms, and cost nothing while they do not. The
+ * first model event stores one (the start) and every report one more (the end), so a short
+ * run has both. Bounded: when TIMELINE_MAX samples are kept, every other one is dropped and
+ * the period doubles, so a run of any length fits and still spans its whole duration.
+ * Each stored sample also feeds the growth per call site (growth.h). Model lock held. */
 #ifndef CONNLEAK_TIMELINE_H
 #define CONNLEAK_TIMELINE_H
 
@@ -27,14 +31,16 @@ struct tl_sample {
 	} ep[TIMELINE_ENDPOINTS];
 };
 
-/* Adds the samples due up to `now` (coarse monotonic ms), one per `period` ms, keeping one
- * per `stride` ticks. timeline_due_ms is when the next one is due (UINT64_MAX before the
- * first call), for a one-compare check. */
+/* Takes the samples due up to `now` (coarse monotonic ms), one per `period` ms (times the
+ * thinning stride). timeline_due_ms is when the next one is due (UINT64_MAX when off), for
+ * a one-compare check. */
 extern uint64_t timeline_due_ms;
 void timeline_catch_up(uint64_t now, uint64_t period);
-/* One tick now (the unit tests' way of taking samples). */
+/* One sample now, stored even when unchanged (the unit tests' way of taking samples). */
 void timeline_tick(void);
-/* The first sample is due `period` ms after `start` (0: no timeline). */
+/* A sample as of `now`, stored even when unchanged: a report is being written. */
+void timeline_sample_now(uint64_t now);
+/* Sampling on (period > 0): the first model event takes the first sample. */
 void timeline_start(uint64_t start, uint64_t period);
 int timeline_count(void);
 const struct tl_sample *timeline_get(int i);

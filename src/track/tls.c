@@ -295,6 +295,11 @@ uint32_t tls_orphaned_count(void)
 	return orphaned;
 }
 
+const struct tls_sess *tls_live_head(void)
+{
+	return live;
+}
+
 void tls_fork_prepare(void)
 {
 	pthread_once(&stripes_once, init_stripes);

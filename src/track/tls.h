@@ -47,6 +47,8 @@ int tls_use(void *key);
 void tls_socket_gone(struct sock *s, stack_id closed);
 void tls_exit_checks(void);
 uint32_t tls_orphaned_count(void);
+/* The live sessions (through ->next), for counting by stack. */
+const struct tls_sess *tls_live_head(void);
 void tls_fork_prepare(void);
 void tls_fork_parent(void);
 void tls_fork_child(void);

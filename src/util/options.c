@@ -56,7 +56,13 @@ static const struct opt_row rows[] = {
 	{"dns_check_ms", T_UINT, F(dns_check_ms), 0, 86400000, "1000",
 	 "period of stale-DNS re-resolution of live hostnames; 0 = off"},
 	{"sample_ms", T_UINT, F(sample_ms), 0, 86400000, "1000",
-	 "timeline sampling period; 0 = no timeline"},
+	 "timeline sampling period while counts change (longer while they do not); 0 = no "
+	 "timeline and no socket-growth"},
+	{"growth_window_ms", T_UINT, F(growth_window_ms), 0, 86400000ll * 365, "60000",
+	 "socket-growth: how long one call site's open sockets (or orphaned TLS sessions) must "
+	 "keep rising"},
+	{"growth_min", T_UINT, F(growth_min), 0, 100000000, "50",
+	 "socket-growth: by how many at least; 0 = off"},
 	{"suppressions", T_PATH, F(suppressions), 0, 0, "",
 	 "suppressions file (applied by `connleak report --suppressions`)"},
 	{"snapshot_ms", T_UINT, F(snapshot_ms), 0, 86400000, "10000",

@@ -23,6 +23,8 @@ struct options {
 	char lease_peers[1024];
 	uint64_t dns_check_ms;
 	uint64_t sample_ms;
+	uint64_t growth_window_ms;
+	uint64_t growth_min;
 	char suppressions[PATH_MAX];
 	uint64_t snapshot_ms;
 	int report_signal; /* 0 = off */

@@ -53,10 +53,10 @@ FIXTURE_FAIL = 99  # fixtures exit with this when their environment misbehaves
 
 KINDS = {"leaked-socket", "close-wait", "closed-but-referenced", "stale-fd-use",
          "shared-close", "double-close", "keepalive-race", "stale-dns",
-         "lease-expired", "fd-exhaustion"}
+         "lease-expired", "fd-exhaustion", "socket-growth"}
 OPTION_KEYS = ["report_dir", "log_path", "exitcode", "backtrace_depth", "close_wait_ms",
                "halt_on_error", "lease_ms", "lease_mode", "lease_peers", "dns_check_ms",
-               "sample_ms", "suppressions", "keepalive_idle_ms",
+               "sample_ms", "growth_window_ms", "growth_min", "suppressions", "keepalive_idle_ms",
                "snapshot_ms", "report_signal"]
 STATS_KEYS = ["sockets_created", "sockets_accepted", "sockets_received", "sockets_inherited",
               "connects", "closes", "peak_open", "open_at_exit", "findings"]
@@ -236,7 +236,7 @@ def unique_keys(pairs):
 
 def load_reports(report_dir):
     """Loads every *.json of a report dir; checks what every report must
-    satisfy: valid JSON, mode 0600, schema 1, pid/exe/findings, name
+    satisfy: valid JSON, mode 0600, schema 2, pid/exe/findings, name
     <exe-basename>.<pid>[.<n>].json."""
     reports = []
     for path in sorted(glob.glob(os.path.join(report_dir, "*.json"))):

@@ -80,9 +80,9 @@ Test(report_group, ordered_by_severity_then_count)
 Test(report_group, severity_order_is_the_documented_one)
 {
 	const char *order[] = {"fd-exhaustion", "stale-fd-use", "closed-but-referenced",
-			       "keepalive-race", "shared-close", "double-close", "close-wait",
-			       "stale-dns", "leaked-socket", "lease-expired"};
-	for (int i = 0; i < 10; i++)
+			       "socket-growth", "keepalive-race", "shared-close", "double-close",
+			       "close-wait", "stale-dns", "leaked-socket", "lease-expired"};
+	for (int i = 0; i < 11; i++)
 		cr_assert_eq(kind_rank(order[i]), i, "%s", order[i]);
 	cr_assert_eq(kind_rank("nope"), CONNLEAK_KIND_COUNT);
 }
