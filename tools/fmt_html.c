@@ -1,8 +1,12 @@
-/* `connleak report --format html`: one self-contained page (inline CSS and SVG, nothing
- * loaded from anywhere): the summary, the finding groups with their stacks, the
- * suppressions used, and per process a chart of open sockets, close-wait sockets and
- * orphaned sessions over time (from the report's timeline; without samples the chart says
- * so and shows peak_open and open_at_exit), its findings, stats and endpoint table. */
+/* `connleak report --format html`: the page an engineer opens after a load test. One
+ * self-contained file (inline CSS and SVG, no script, nothing loaded from anywhere):
+ * a summary at the top (findings by kind, processes, the worst growth by call site), the
+ * finding groups with their stacks folded in <details>, the suppressions used, then the
+ * processes in order of what matters (findings, growth, peak sockets), each with a chart
+ * of its sockets over time (fmt_html_chart.c), a chart per growing call site, its findings,
+ * stats and endpoint table (peak concurrency, handshakes per connection, lifetimes).
+ * Processes that never touched a socket (the env, shell and launcher processes of an exec
+ * chain) fold into one line. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +14,7 @@
 #include "report.h"
 
 #define esc xml_escape
+#define WORST_GROWTH 5
 
 static const char *const css =
 	"body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}"
@@ -18,143 +23,13 @@ static const char *const css =
 	"td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;font-size:.9em}"
 	"th{background:#f3f3f3}td.n{text-align:right}"
 	"pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}"
-	".kind{font-weight:bold;color:#a00}.sup{color:#777}"
+	".kind{font-weight:bold;color:#a00}.sup{color:#777}.grow{color:#a00;font-weight:bold}"
 	"details{margin:.4em 0}summary{cursor:pointer}"
+	"div.group{border-left:3px solid #a00;padding-left:.8em;margin:1em 0}"
 	"section.proc{border:1px solid #ddd;border-radius:6px;padding:0 1em 1em;margin:1em 0}"
+	"p.quiet{color:#555}code{font-size:.9em}table.endpoints td,table.endpoints th{"
+	"font-size:.8em}"
 	"svg text{font-size:11px;font-family:sans-serif}";
-
-/* ---- chart ---- */
-
-struct series {
-	const char *key, *label, *color;
-};
-static const struct series series[] = {
-	{"open_sockets", "open sockets", "#1f77b4"},
-	{"close_wait", "close-wait sockets", "#d62728"},
-	{"orphaned_sessions", "orphaned sessions", "#9467bd"},
-};
-#define NSERIES (sizeof series / sizeof series[0])
-
-#define CW 640
-#define CH 220
-#define ML 50
-#define MR 170
-#define MT 15
-#define MB 35
-
-static int num(json_t *v, double *out)
-{
-	if (json_is_integer(v) || json_is_real(v)) {
-		*out = json_number_value(v);
-		return 1;
-	}
-	return 0;
-}
-
-static void chart_empty(FILE *out, const struct process *p)
-{
-	json_t *stats = json_object_get(p->root, "stats");
-	long long peak = json_int(stats, "peak_open", -1), at_exit = json_int(stats, "open_at_exit", -1);
-	double max = (double)(peak > at_exit ? peak : at_exit);
-	if (max < 1)
-		max = 1;
-	fprintf(out, "<svg class=\"chart\" width=\"%d\" height=\"110\" viewBox=\"0 0 %d 110\" "
-		     "role=\"img\" aria-label=\"no timeline samples\">\n",
-		CW, CW);
-	fprintf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"110\" fill=\"#fafafa\" "
-		     "stroke=\"#ddd\"/>\n",
-		CW);
-	fprintf(out, "<text x=\"10\" y=\"20\">no timeline samples</text>\n");
-	const char *names[] = {"peak open", "open at exit"};
-	long long vals[] = {peak, at_exit};
-	for (int i = 0; i < 2; i++) {
-		int y = 40 + i * 30;
-		fprintf(out, "<text x=\"10\" y=\"%d\">%s</text>\n", y + 14, names[i]);
-		if (vals[i] < 0) {
-			fprintf(out, "<text x=\"110\" y=\"%d\">unknown</text>\n", y + 14);
-			continue;
-		}
-		int w = (int)((CW - 200) * (double)vals[i] / max);
-		fprintf(out, "<rect x=\"110\" y=\"%d\" width=\"%d\" height=\"18\" fill=\"%s\"/>\n", y,
-			w, series[i ? 1 : 0].color);
-		fprintf(out, "<text x=\"%d\" y=\"%d\">%lld</text>\n", 116 + w, y + 14, vals[i]);
-	}
-	fprintf(out, "</svg>\n");
-}
-
-/* Returns the number of samples drawn. */
-int html_chart(FILE *out, const struct process *p)
-{
-	json_t *tl = json_object_get(p->root, "timeline");
-	size_t n = json_array_size(tl), valid = 0;
-	double tmax = 0, vmax = 1;
-	for (size_t i = 0; i < n; i++) {
-		json_t *s = json_array_get(tl, i);
-		double t, v;
-		if (!num(json_object_get(s, "t_ms"), &t))
-			continue;
-		valid++;
-		if (t > tmax)
-			tmax = t;
-		for (size_t k = 0; k < NSERIES; k++)
-			if (num(json_object_get(s, series[k].key), &v) && v > vmax)
-				vmax = v;
-	}
-	if (!valid) {
-		chart_empty(out, p);
-		return 0;
-	}
-	if (tmax <= 0)
-		tmax = 1;
-	const int pw = CW - ML - MR, ph = CH - MT - MB;
-	fprintf(out, "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-		     "role=\"img\" aria-label=\"sockets over time\">\n",
-		CW, CH, CW, CH);
-	fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" "
-		     "stroke=\"#ccc\"/>\n",
-		ML, MT, pw, ph);
-	/* y grid: 0, half, max */
-	for (int i = 0; i <= 2; i++) {
-		double v = vmax * i / 2;
-		double y = MT + ph - ph * (v / vmax);
-		fprintf(out, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>"
-			     "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
-			ML, y, ML + pw, y, ML - 5, y + 4, v);
-	}
-	fprintf(out, "<text x=\"%d\" y=\"%d\">0</text>", ML, CH - MB + 15);
-	fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%g ms</text>\n", ML + pw,
-		CH - MB + 15, tmax);
-	fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">time since start</text>\n",
-		ML + pw / 2, CH - 5);
-	for (size_t k = 0; k < NSERIES; k++) {
-		size_t pts = 0;
-		fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
-			series[k].color);
-		double lx = 0, ly = 0;
-		for (size_t i = 0; i < n; i++) {
-			json_t *s = json_array_get(tl, i);
-			double t, v;
-			if (!num(json_object_get(s, "t_ms"), &t) ||
-			    !num(json_object_get(s, series[k].key), &v))
-				continue;
-			lx = ML + pw * (t / tmax);
-			ly = MT + ph - ph * (v / vmax);
-			fprintf(out, "%s%.1f,%.1f", pts++ ? " " : "", lx, ly);
-		}
-		fprintf(out, "\"><title>%s</title></polyline>\n", series[k].label);
-		if (pts == 1)
-			fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", lx, ly,
-				series[k].color);
-		int ly0 = MT + 12 + 18 * (int)k;
-		fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"4\" fill=\"%s\"/>"
-			     "<text x=\"%d\" y=\"%d\">%s</text>\n",
-			ML + pw + 10, ly0 - 4, series[k].color, ML + pw + 28, ly0, series[k].label);
-	}
-	fprintf(out, "</svg>\n");
-	return (int)valid;
-}
-
-/* ---- tables ---- */
 
 static void cell(FILE *out, json_t *v)
 {
@@ -209,8 +84,11 @@ static void stats_table(FILE *out, json_t *stats)
 }
 
 static const char *const ep_cols[] = {"role",	   "peer",	"hostname",	  "connections",
-				      "open",	   "peak_concurrent", "bytes_in", "bytes_out",
-				      "requests",  "tls_handshakes",  "lifetime_ms"};
+				      "open",	   "peak_concurrent", "requests", "bytes_in",
+				      "bytes_out", "tls_handshakes"};
+static const char *const ep_heads[] = {"role", "peer", "hostname", "connections", "open at end",
+				       "peak concurrent", "requests", "bytes in", "bytes out",
+				       "TLS handshakes"};
 #define NEP (sizeof ep_cols / sizeof ep_cols[0])
 
 static void endpoint_table(FILE *out, json_t *eps)
@@ -221,16 +99,172 @@ static void endpoint_table(FILE *out, json_t *eps)
 	}
 	fputs("<table class=\"endpoints\"><tr>", out);
 	for (size_t c = 0; c < NEP; c++)
-		fprintf(out, "<th>%s</th>", ep_cols[c]);
-	fputs("</tr>\n", out);
+		fprintf(out, "<th>%s</th>", ep_heads[c]);
+	fputs("<th>handshakes per connection</th><th>lifetime ms</th></tr>\n", out);
 	for (size_t i = 0; i < json_array_size(eps); i++) {
 		json_t *e = json_array_get(eps, i);
 		fputs("<tr>", out);
 		for (size_t c = 0; c < NEP; c++)
 			cell(out, json_object_get(e, ep_cols[c]));
+		long long conns = json_int(e, "connections", 0), hs = json_int(e, "tls_handshakes", 0);
+		if (conns > 0)
+			fprintf(out, "<td class=\"n\">%.2f</td>", (double)hs / (double)conns);
+		else
+			fputs("<td>&ndash;</td>", out);
+		cell(out, json_object_get(e, "lifetime_ms"));
 		fputs("</tr>\n", out);
 	}
 	fputs("</table>\n", out);
+}
+
+/* ---- growth by call site ---- */
+
+/* The first frames of a growth series' stack, symbolized offline: "f (file.c:12) < g < h". */
+static void growth_frames(FILE *out, json_t *stack, size_t max)
+{
+	size_t n = json_array_size(stack);
+	if (!n) {
+		fputs("(no stack)", out);
+		return;
+	}
+	for (size_t i = 0; i < n && i < max; i++) {
+		struct frame f;
+		report_read_frame(json_array_get(stack, i), &f);
+		symbolize_frame(&f);
+		if (i)
+			fputs(" &lt; ", out);
+		fputs("<code>", out);
+		if (f.function && *f.function) {
+			esc(out, f.function);
+			if (f.file && *f.file && f.line > 0) {
+				const char *b = strrchr(f.file, '/');
+				fprintf(out, " (");
+				esc(out, b ? b + 1 : f.file);
+				fprintf(out, ":%ld)", f.line);
+			}
+		} else if (f.module) {
+			const char *b = strrchr(f.module, '/');
+			esc(out, b ? b + 1 : f.module);
+			fprintf(out, "+0x%" PRIx64, f.offset);
+		} else {
+			esc(out, f.pc ? f.pc : "?");
+		}
+		fputs("</code>", out);
+	}
+}
+
+static double num_of(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+/* How much a series matters: growing first, then its rate, then its count. */
+static double growth_weight(json_t *g)
+{
+	return (json_is_true(json_object_get(g, "growing")) ? 1e12 : 0) +
+	       num_of(g, "rate_per_min") * 1e3 + num_of(g, "count");
+}
+
+/* The fastest growth of a process (0 without a growth array). */
+static double process_growth(const struct process *p)
+{
+	json_t *gs = json_object_get(p->root, "growth");
+	double best = 0;
+	for (size_t i = 0; i < json_array_size(gs); i++) {
+		double w = growth_weight(json_array_get(gs, i));
+		if (w > best)
+			best = w;
+	}
+	return best;
+}
+
+static void growth_row(FILE *out, const struct result *r, const struct process *p, json_t *g)
+{
+	char label[300], d[32];
+	fputs("<tr>", out);
+	if (r) {
+		process_label(p, label, sizeof label);
+		fprintf(out, "<td><a href=\"#p%zu\">", (size_t)(p - r->set->procs) + 1);
+		esc(out, label);
+		fputs("</a></td>", out);
+	}
+	const char *what = json_str(g, "what");
+	fputs("<td>", out);
+	esc(out, what && !strcmp(what, "tls_sessions") ? "orphaned TLS sessions" : "open sockets");
+	fprintf(out, "</td><td class=\"n\">%.0f</td><td class=\"n\">%.0f</td>",
+		num_of(g, "count"), num_of(g, "close_wait"));
+	double rate = num_of(g, "rate_per_min");
+	fprintf(out, "<td class=\"n%s\">%+.1f</td>", json_is_true(json_object_get(g, "growing")) ?
+		" grow" : "", rate);
+	json_t *samples = json_object_get(g, "samples");
+	json_t *first = json_array_get(samples, 0);
+	json_t *last = json_array_get(samples, json_array_size(samples) - 1);
+	double span = json_is_number(json_array_get(last, 0)) && json_is_number(json_array_get(first, 0))
+			      ? json_number_value(json_array_get(last, 0)) -
+					json_number_value(json_array_get(first, 0))
+			      : 0;
+	format_duration(span, d, sizeof d);
+	fprintf(out, "<td>%s%s</td><td>", json_is_true(json_object_get(g, "growing")) ?
+		"<span class=\"grow\">socket-growth</span> " : "", d);
+	growth_frames(out, json_object_get(g, "stack"), 3);
+	fputs("</td></tr>\n", out);
+}
+
+static void growth_head(FILE *out, int with_process)
+{
+	fprintf(out, "<table class=\"growth\"><tr>%s<th>what</th><th>now</th><th>of them "
+		     "close-wait</th><th>per minute (recent)</th><th>over</th><th>call site (first frames)"
+		     "</th></tr>\n",
+		with_process ? "<th>process</th>" : "");
+}
+
+struct ranked {
+	const struct process *p;
+	json_t *g;
+	double w;
+};
+
+static int by_weight(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+	return x->w < y->w ? 1 : x->w > y->w ? -1 : 0;
+}
+
+static void worst_growth(FILE *out, const struct result *r)
+{
+	size_t n = 0, cap = 0;
+	struct ranked *all = NULL;
+	for (size_t pi = 0; pi < r->set->nprocs; pi++) {
+		const struct process *p = &r->set->procs[pi];
+		json_t *gs = json_object_get(p->root, "growth");
+		for (size_t i = 0; i < json_array_size(gs); i++) {
+			json_t *g = json_array_get(gs, i);
+			if (num_of(g, "count") <= 0 && num_of(g, "rate_per_min") <= 0)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				struct ranked *x = realloc(all, cap * sizeof *all);
+				if (!x)
+					break;
+				all = x;
+			}
+			all[n++] = (struct ranked){p, g, growth_weight(g)};
+		}
+	}
+	fputs("<h3>Worst growth by call site</h3>\n", out);
+	if (!n) {
+		fputs("<p class=\"quiet\">No call site holds sockets or orphaned sessions at the "
+		      "end of any report.</p>\n", out);
+		free(all);
+		return;
+	}
+	qsort(all, n, sizeof *all, by_weight);
+	growth_head(out, 1);
+	for (size_t i = 0; i < n && i < WORST_GROWTH; i++)
+		growth_row(out, r, all[i].p, all[i].g);
+	fputs("</table>\n", out);
+	free(all);
 }
 
 /* ---- findings ---- */
@@ -240,13 +274,11 @@ static void group_block(FILE *out, const struct result *r, size_t gi)
 	const struct group *g = &r->groups[gi];
 	const struct finding *f = g->members[0];
 	char line[512];
-	fprintf(out, "<details open id=\"g%zu\"><summary><span class=\"kind\">", gi + 1);
+	fprintf(out, "<div class=\"group\" id=\"g%zu\"><p><span class=\"kind\">", gi + 1);
 	esc(out, g->kind);
 	fputs("</span>: ", out);
 	esc(out, f->message ? f->message : "");
-	fprintf(out, " &mdash; %" PRIu64 " instance(s) in %zu process(es)</summary>\n", g->count,
-		g->nprocs);
-	fputs("<p>Processes:", out);
+	fprintf(out, " &mdash; %" PRIu64 " instance(s) in %zu process(es):", g->count, g->nprocs);
 	const struct process *last = NULL;
 	for (size_t m = 0; m < g->nmembers; m++) {
 		const struct process *p = g->members[m]->proc;
@@ -269,12 +301,56 @@ static void group_block(FILE *out, const struct result *r, size_t gi)
 			fprintf(m, "%s\n", line);
 		text_stacks(m, f, "");
 		fclose(m);
-		fputs("<pre>", out);
+		fprintf(out, "<details><summary>stacks (%zu)</summary><pre>", f->nstacks);
 		esc(out, text);
-		fputs("</pre>\n", out);
+		fputs("</pre></details>\n", out);
 		free(text);
 	}
-	fputs("</details>\n", out);
+	fputs("</div>\n", out);
+}
+
+/* ---- processes ---- */
+
+static long long stat_of(const struct process *p, const char *key)
+{
+	return json_int(json_object_get(p->root, "stats"), key, 0);
+}
+
+/* No socket created, accepted, received or inherited, no TLS session, no finding. */
+static int never_touched_a_socket(const struct process *p)
+{
+	json_t *stats = json_object_get(p->root, "stats");
+	if (!json_is_object(stats) || p->total)
+		return 0;
+	return !stat_of(p, "peak_open") && !stat_of(p, "sockets_created") &&
+	       !stat_of(p, "sockets_accepted") &&
+	       !stat_of(p, "sockets_received") && !stat_of(p, "sockets_inherited") &&
+	       !stat_of(p, "tls_sessions");
+}
+
+static void process_growth_section(FILE *out, const struct process *p)
+{
+	json_t *gs = json_object_get(p->root, "growth");
+	size_t shown = 0;
+	for (size_t i = 0; i < json_array_size(gs); i++) {
+		json_t *g = json_array_get(gs, i);
+		if (!json_is_true(json_object_get(g, "growing")))
+			continue;
+		if (!shown++)
+			fputs("<h4>Growing call sites</h4>\n", out);
+		fputs("<p>", out);
+		growth_frames(out, json_object_get(g, "stack"), 4);
+		fputs("</p>\n", out);
+		html_growth_chart(out, g);
+	}
+	size_t n = json_array_size(gs);
+	if (!n)
+		return;
+	fputs("<details><summary>Call sites holding the most</summary>\n", out);
+	growth_head(out, 0);
+	for (size_t i = 0; i < n && i < 8; i++)
+		growth_row(out, NULL, p, json_array_get(gs, i));
+	fputs("</table></details>\n", out);
 }
 
 static void process_section(FILE *out, const struct result *r, size_t pi)
@@ -284,28 +360,13 @@ static void process_section(FILE *out, const struct result *r, size_t pi)
 	process_label(p, label, sizeof label);
 	fprintf(out, "<section class=\"proc\" id=\"p%zu\"><h3>", pi + 1);
 	esc(out, label);
-	fputs("</h3>\n<table>", out);
-	fputs("<tr><th>exe</th>", out);
-	cell(out, json_object_get(p->root, "exe"));
-	fputs("</tr><tr><th>command line</th><td>", out);
-	json_t *argv = json_object_get(p->root, "cmdline");
-	for (size_t i = 0; i < json_array_size(argv); i++) {
-		if (i)
-			fputc(' ', out);
-		esc(out, json_string_value(json_array_get(argv, i)));
-	}
-	fprintf(out, "</td></tr><tr><th>pid / ppid</th><td>%lld / %lld</td></tr>", p->pid, p->ppid);
-	fputs("<tr><th>started</th>", out);
-	cell(out, json_object_get(p->root, "start_time"));
-	fputs("</tr><tr><th>duration ms</th>", out);
-	cell(out, json_object_get(p->root, "duration_ms"));
-	fputs("</tr><tr><th>ended</th>", out);
-	cell(out, json_object_get(p->root, "end"));
-	fputs("</tr><tr><th>report</th><td>", out);
-	esc(out, p->path);
-	fputs("</td></tr></table>\n", out);
+	fprintf(out, "</h3>\n<p>%" PRIu64 " finding(s), peak %lld open socket(s), %lld TLS "
+		     "session(s), %lld orphaned at the end</p>\n",
+		p->unsuppressed, stat_of(p, "peak_open"), stat_of(p, "tls_sessions"),
+		stat_of(p, "orphaned_sessions"));
 	fputs("<h4>Sockets over time</h4>\n", out);
 	html_chart(out, p);
+	process_growth_section(out, p);
 	fputs("<h4>Findings</h4>\n", out);
 	int any = 0;
 	size_t npg;
@@ -326,21 +387,112 @@ static void process_section(FILE *out, const struct result *r, size_t pi)
 		fputs("</li>\n", out);
 	}
 	fputs(any ? "</ul>\n" : "<p>No findings.</p>\n", out);
-	fputs("<h4>Stats</h4>\n", out);
-	stats_table(out, json_object_get(p->root, "stats"));
 	fputs("<h4>Endpoints</h4>\n", out);
 	endpoint_table(out, json_object_get(p->root, "endpoints"));
-	fputs("</section>\n", out);
+	fputs("<details><summary>Process details and stats</summary>\n<table>", out);
+	fputs("<tr><th>exe</th>", out);
+	cell(out, json_object_get(p->root, "exe"));
+	fputs("</tr><tr><th>command line</th><td>", out);
+	json_t *argv = json_object_get(p->root, "cmdline");
+	for (size_t i = 0; i < json_array_size(argv); i++) {
+		if (i)
+			fputc(' ', out);
+		esc(out, json_string_value(json_array_get(argv, i)));
+	}
+	fprintf(out, "</td></tr><tr><th>pid / ppid</th><td>%lld / %lld</td></tr>", p->pid, p->ppid);
+	fputs("<tr><th>started</th>", out);
+	cell(out, json_object_get(p->root, "start_time"));
+	fputs("</tr><tr><th>duration ms</th>", out);
+	cell(out, json_object_get(p->root, "duration_ms"));
+	fputs("</tr><tr><th>ended</th>", out);
+	cell(out, json_object_get(p->root, "end"));
+	fputs("</tr><tr><th>report</th><td>", out);
+	esc(out, p->path);
+	fputs("</td></tr></table>\n", out);
+	stats_table(out, json_object_get(p->root, "stats"));
+	fputs("</details>\n</section>\n", out);
+}
+
+static const struct result *sort_r;
+
+/* Findings first, then growth, then peak sockets; then the reading order. */
+static int by_importance(const void *a, const void *b)
+{
+	const struct process *x = &sort_r->set->procs[*(const size_t *)a];
+	const struct process *y = &sort_r->set->procs[*(const size_t *)b];
+	if (x->unsuppressed != y->unsuppressed)
+		return x->unsuppressed < y->unsuppressed ? 1 : -1;
+	double gx = process_growth(x), gy = process_growth(y);
+	if (gx != gy)
+		return gx < gy ? 1 : -1;
+	long long px = stat_of(x, "peak_open"), py = stat_of(y, "peak_open");
+	if (px != py)
+		return px < py ? 1 : -1;
+	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
+	return ia < ib ? -1 : ia > ib;
+}
+
+static void summary_section(FILE *out, const struct result *r, size_t quiet)
+{
+	fputs("<h2>Summary</h2>\n", out);
+	if (r->shown_groups) {
+		fputs("<table class=\"kinds\"><tr><th>kind</th><th>instances</th><th>groups</th>"
+		      "</tr>\n", out);
+		for (int k = 0; k <= CONNLEAK_KIND_COUNT; k++) {
+			if (!r->per_rank[k])
+				continue;
+			size_t groups = 0;
+			const char *name = NULL;
+			for (size_t gi = 0; gi < r->ngroups; gi++)
+				if (r->groups[gi].rank == k && r->groups[gi].suppressed_by < 0 &&
+				    r->groups[gi].nmembers) {
+					groups++;
+					name = r->groups[gi].kind;
+				}
+			fputs("<tr><td class=\"kind\">", out);
+			esc(out, k < CONNLEAK_KIND_COUNT ? severity_order[k] : name ? name : "other");
+			fprintf(out, "</td><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%zu</td></tr>\n",
+				r->per_rank[k], groups);
+		}
+		fputs("</table>\n", out);
+	} else {
+		fputs("<p>No findings.</p>\n", out);
+	}
+	size_t with_findings = 0;
+	long long peak = 0;
+	for (size_t pi = 0; pi < r->set->nprocs; pi++) {
+		const struct process *p = &r->set->procs[pi];
+		with_findings += p->unsuppressed > 0;
+		if (stat_of(p, "peak_open") > peak)
+			peak = stat_of(p, "peak_open");
+	}
+	fprintf(out, "<p>%zu process(es): %zu with findings, %zu that used sockets, %zu that never "
+		     "touched a socket. Highest peak: %lld open socket(s) in one process.</p>\n",
+		r->set->nprocs, with_findings, r->set->nprocs - quiet, quiet, peak);
+	worst_growth(out, r);
 }
 
 int fmt_html(FILE *out, const struct result *r)
 {
+	size_t np = r->set->nprocs, quiet = 0;
+	size_t *order = calloc(np ? np : 1, sizeof *order);
+	if (!order)
+		return -1;
+	for (size_t i = 0; i < np; i++) {
+		order[i] = i;
+		quiet += never_touched_a_socket(&r->set->procs[i]);
+	}
+	sort_r = r;
+	qsort(order, np, sizeof *order, by_importance);
+
 	fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 		     "<title>connleak report</title>\n<style>%s</style></head><body>\n",
 		css);
 	fputs("<h1>connleak report</h1>\n<p>", out);
 	summary_counts(out, r);
-	fputs(".</p>\n<h2>Findings</h2>\n", out);
+	fputs(".</p>\n", out);
+	summary_section(out, r, quiet);
+	fputs("<h2>Findings</h2>\n", out);
 	if (!r->shown_groups)
 		fputs("<p>No findings.</p>\n", out);
 	for (size_t gi = 0; gi < r->ngroups; gi++)
@@ -367,8 +519,29 @@ int fmt_html(FILE *out, const struct result *r)
 				group_block(out, r, gi);
 	}
 	fputs("<h2>Processes</h2>\n", out);
-	for (size_t pi = 0; pi < r->set->nprocs; pi++)
-		process_section(out, r, pi);
+	for (size_t i = 0; i < np; i++)
+		if (!never_touched_a_socket(&r->set->procs[order[i]]))
+			process_section(out, r, order[i]);
+	if (quiet) {
+		size_t shown = 0;
+		fprintf(out, "<p class=\"quiet\" id=\"quiet\">%zu process(es) never touched a socket:",
+			quiet);
+		for (size_t i = 0; i < np; i++) {
+			const struct process *p = &r->set->procs[order[i]];
+			if (!never_touched_a_socket(p))
+				continue;
+			if (shown++ == 40) {
+				fputs(" &hellip;", out);
+				break;
+			}
+			char label[300];
+			process_label(p, label, sizeof label);
+			fputc(' ', out);
+			esc(out, label);
+		}
+		fputs("</p>\n", out);
+	}
 	fputs("</body></html>\n", out);
+	free(order);
 	return ferror(out) ? -1 : 0;
 }

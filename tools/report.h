@@ -79,6 +79,8 @@ int report_parse(const char *text, size_t len, const char *path, struct process 
 /* Loads one report file. Returns 0, or -1 with a one-line reason in err. */
 int report_load_file(const char *path, struct process *p, char *err, size_t errlen);
 void process_free(struct process *p);
+/* One frame object of a report (names as the process found them; symbolize_frame after). */
+void report_read_frame(json_t *fo, struct frame *f);
 /* Reads every path (files; folders searched recursively for *.json). Every unreadable file
  * is named in one line on `errors`. Processes are ordered by start time, then pid.
  * Returns the number of paths that did not exist. */
@@ -185,8 +187,13 @@ void xml_attr(FILE *out, const char *s);
 /* fmt_common.c: text for a terminal, control characters and broken UTF-8 as "\xNN". */
 void text_escape(FILE *out, const char *s);
 
-/* fmt_html.c: a process's timeline chart (SVG); returns the samples drawn. */
+/* fmt_html_chart.c: a process's timeline chart (SVG) with its lease and finding events marked;
+ * returns the samples drawn. */
 int html_chart(FILE *out, const struct process *p);
+/* One entry of a report's "growth" array as a chart; returns the samples drawn. */
+int html_growth_chart(FILE *out, json_t *growth);
+/* "850 ms", "12.5 s", "14.2 min" */
+void format_duration(double ms, char *buf, size_t n);
 
 /* fmt_text.c: a finding's stacks, one frame a line, for text and junit. */
 void text_stacks(FILE *out, const struct finding *f, const char *indent);

@@ -45,7 +45,7 @@ long long json_int(json_t *obj, const char *key, long long dflt)
 /* Instances per group are capped so that sums over many reports cannot overflow. */
 #define MAX_COUNT (1ULL << 40)
 
-static void read_frame(json_t *fo, struct frame *f)
+void report_read_frame(json_t *fo, struct frame *f)
 {
 	memset(f, 0, sizeof *f);
 	if (!json_is_object(fo))
@@ -83,7 +83,7 @@ static int read_stack(json_t *arr, const char *name, long long group_count, stru
 	if (s->nframes && !s->frames)
 		return -1;
 	for (size_t i = 0; i < s->nframes; i++)
-		read_frame(json_array_get(arr, i), &s->frames[i]);
+		report_read_frame(json_array_get(arr, i), &s->frames[i]);
 	return 0;
 }
 

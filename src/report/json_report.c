@@ -101,6 +101,7 @@ static void emit_finding(const struct finding *f, void *ctx)
 	json_open(j, NULL, '{');
 	json_str(j, "kind", kind_name(f->key.kind));
 	json_uint(j, "count", f->count);
+	json_uint(j, "t_ms", f->t_ms);
 	finding_message(f, msg, sizeof msg);
 	json_str(j, "message", msg);
 	json_int(j, "fd", f->fd);

@@ -4,6 +4,9 @@
 #include "../util/arena.h"
 #include <string.h>
 
+#include "../util/clock.h"
+#include "model.h"
+
 static struct finding *groups;
 /* Groups a forked child cleared, for reuse: arena memory is never returned. */
 static struct finding *spare;
@@ -30,6 +33,7 @@ void findings_add(const struct finding *f)
 	memset(&g->hh, 0, sizeof g->hh);
 	g->count = 1;
 	g->seq = next_seq++;
+	g->t_ms = clock_coarse_ms() - model_state.start_mono_ms;
 	HASH_ADD(hh, groups, key, sizeof g->key, g);
 }
 

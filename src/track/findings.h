@@ -21,7 +21,8 @@ struct finding {
 	UT_hash_handle hh;
 	struct finding_key key;
 	uint64_t count;
-	uint64_t seq; /* order of first occurrence */
+	uint64_t seq;  /* order of first occurrence */
+	uint64_t t_ms; /* when the first instance was found, ms since start */
 
 	int fd;
 	uint32_t gen;

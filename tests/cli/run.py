@@ -352,10 +352,27 @@ def test_html_self_contained_with_chart():
     with open(out) as f:
         html = f.read()
     check_self_contained(html)
-    check(html.count("<svg") == R["nprocs"], "%d charts for %d processes"
-          % (html.count("<svg"), R["nprocs"]))
-    check("no timeline samples" in html and "peak open" in html and "open at exit" in html,
-          "empty timeline: no stats chart")
+    reps = []
+    for path in glob.glob(os.path.join(R["all"], "**", "*.json"), recursive=True):
+        with open(path) as f:
+            reps.append(json.load(f))
+
+    def touched(rep):
+        st = rep.get("stats", {})
+        return rep["findings"] or any(st.get(k) for k in (
+            "peak_open", "sockets_created", "sockets_accepted", "sockets_received",
+            "sockets_inherited", "tls_sessions"))
+    shown = sum(1 for x in reps if touched(x))
+    check(html.count('<section class="proc"') == shown and
+          html.count('aria-label="sockets over time"') == shown,
+          "%d sections, %d charts for %d processes that used sockets"
+          % (html.count('<section class="proc"'), html.count('aria-label="sockets over time"'),
+             shown))
+    quiet = len(reps) - shown
+    check(quiet == 0 or "%d process(es) never touched a socket" % quiet in html,
+          "the %d processes without sockets are not folded into one line" % quiet)
+    # every real report has samples: at least its first socket event and its end
+    check("no timeline samples" not in html, "a real report without timeline samples")
     check(re.search(r"leak_one_connection leak\.c:%d" % R["leak_line"], html),
           "html lacks the symbolized stack")
     check("<th>peer</th>" in html and "127.0.0.1:%d" % PORT in html, "endpoint table")

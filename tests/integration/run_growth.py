@@ -120,6 +120,9 @@ class Server:
             self.proc.wait()
 
 
+RUN_DIRS = []  # report dirs of the runs so far, for the HTML and `top` tests
+
+
 def growth_of(rep, what):
     return [f for f in findings_of(rep, "socket-growth") if f.get("growing") == what]
 
@@ -154,6 +157,7 @@ def leak_run():
         finally:
             ng.stop()
         _leak_run = (srv, rep, n)
+        RUN_DIRS.append(srv.reports)
     return _leak_run
 
 
@@ -210,6 +214,7 @@ def test_pool_flat_at_20_is_not_growth():
             srv.kill()
     finally:
         up.stop()
+    RUN_DIRS.append(srv.reports)
     check(not findings_of(rep, "socket-growth"), "pool flagged: %s" % summary(rep))
     pool = [g for g in rep["growth"] if "pool_connect" in frames_of(g["stack"])]
     check(pool and pool[0]["count"] == 20, "the pool's series should end at 20: %s"
@@ -228,6 +233,7 @@ def test_load_following_server_is_not_growth():
         rep = srv.quit()
     finally:
         srv.kill()
+    RUN_DIRS.append(srv.reports)
     check(not findings_of(rep, "socket-growth"), "load-following flagged: %s" % summary(rep))
     # (no finding, so no symbolization in the process: find the series by its peak)
     peak = max((max(s[1] for s in g["samples"]) for g in rep["growth"]), default=0)
@@ -235,6 +241,110 @@ def test_load_following_server_is_not_growth():
           "%s" % json.dumps(rep["growth"])[:600])
     check(rep["timeline"][-1]["open_sockets"] <= 2, "last sample %r" % rep["timeline"][-1])
     check(max(t["open_sockets"] for t in rep["timeline"]) >= 50, "timeline peak")
+
+
+# ---------------------------------------------------------------------------
+# the HTML report in a real browser
+
+
+def png_pixels(path):
+    """(width, height, rows of RGB tuples) of an 8-bit non-interlaced PNG (what Chromium
+    writes), decoded with zlib: enough to count the pixels of a colour."""
+    import struct
+    import zlib
+    with open(path, "rb") as f:
+        data = f.read()
+    check(data[:8] == b"\x89PNG\r\n\x1a\n", "%s is not a PNG" % path)
+    pos, idat, w = 8, b"", None
+    while pos < len(data):
+        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if ctype == b"IHDR":
+            w, h, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            check(depth == 8 and color in (2, 6) and not interlace,
+                  "PNG depth %d colour type %d interlace %d" % (depth, color, interlace))
+            bpp = 3 if color == 2 else 4
+        elif ctype == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = w * bpp
+    rows, prev = [], bytearray(stride)
+    for y in range(h):
+        ftype = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if ftype == 1:
+                line[i] = (line[i] + a) & 255
+            elif ftype == 2:
+                line[i] = (line[i] + b) & 255
+            elif ftype == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif ftype == 4:
+                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(line)
+        prev = line
+    return w, h, [[tuple(r[x * bpp:x * bpp + 3]) for x in range(w)] for r in rows]
+
+
+def chromium(page, extra):
+    """Runs headless Chromium on a file; returns (stdout, stderr)."""
+    prof = new_dir("chromium-profile")
+    r = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                        "--no-first-run", "--user-data-dir=" + prof, "--enable-logging=stderr",
+                        "--v=0"] + extra + ["file://" + page], capture_output=True, text=True,
+                       timeout=120, env=clean_env(), cwd=prof)
+    check(r.returncode == 0, "chromium exited %d: %s" % (r.returncode, r.stderr[-1500:]))
+    return r.stdout, r.stderr
+
+
+def console_lines(stderr):
+    return [x for x in stderr.splitlines() if ":CONSOLE" in x]
+
+
+def test_html_report_renders_in_chromium():
+    leak_run()
+    d = new_dir("html")
+    page = os.path.join(d, "report.html")
+    r = subprocess.run([CONNLEAK, "report", "--format", "html", "--output", page] + RUN_DIRS,
+                       capture_output=True, text=True, timeout=120, env=clean_env())
+    check(r.returncode == 0, "connleak report: %s" % r.stderr[-800:])
+    with open(page) as f:
+        html = f.read()
+    for bad in ("<script", "http://", "https://", "<link", "<img", "url("):
+        check(bad not in html, "page references %r" % bad)
+    # The check can fail: a page that logs an error shows up as a CONSOLE line.
+    bad_page = os.path.join(d, "bad.html")
+    with open(bad_page, "w") as f:
+        f.write("<!DOCTYPE html><html><body><script>console.error('connleak-canary')"
+                "</script></body></html>")
+    _, err = chromium(bad_page, ["--dump-dom"])
+    check(any("connleak-canary" in x for x in console_lines(err)),
+          "Chromium's log does not show console errors; cannot check the report: %s"
+          % err[-800:])
+    dom, err = chromium(page, ["--dump-dom"])
+    check(not console_lines(err), "console messages: %s" % console_lines(err))
+    charts = re.findall(r'<svg class="chart"[^>]*aria-label="([^"]*)"(.*?)</svg>', dom, re.S)
+    check(charts, "no chart in the rendered DOM")
+    for label, body in charts:
+        pts = [len(p.split()) for p in re.findall(r'<polyline[^>]*points="([^"]*)"', body)]
+        check(pts and max(pts) >= 4, "chart %r has no data points: %s" % (label, pts))
+    check(any(lbl == "orphaned TLS sessions from this call site" for lbl, _ in charts),
+          "no chart for the growing call site: %s" % [lbl for lbl, _ in charts])
+    check(sum(1 for lbl, _ in charts if lbl == "sockets over time") == len(RUN_DIRS),
+          "one chart per process: %s" % [lbl for lbl, _ in charts])
+    check(dom.count("<details>") >= 2, "stacks are not in <details>")
+    png = os.path.join(d, "report.png")
+    chromium(page, ["--window-size=1200,2200", "--screenshot=" + png])
+    w, h, px = png_pixels(png)
+    purple = sum(row.count((0x94, 0x67, 0xbd)) for row in px)  # orphaned sessions' line
+    check(purple > 200, "the orphaned-sessions line is not on the screenshot (%d px)" % purple)
+    if base.KEEP:
+        print("html: %s png: %s" % (page, png))
 
 
 # ---------------------------------------------------------------------------

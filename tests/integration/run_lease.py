@@ -936,9 +936,11 @@ def test_thread_restarted_in_forked_child():
     parent = report_for_pid(r, kv(r.stdout.splitlines()[0])["pid"])
     child = report_for_pid(r, out["child"])
     ptl, ctl = timeline_of(parent), timeline_of(child)
-    check(len(ptl) >= 5, "parent timeline has %d samples over %d ms at sample_ms=%d: %s"
+    # (the timeline is sampled by socket events and stores changes, so its length no
+    # longer shows the thread: the thread count above does; start and end are there)
+    check(len(ptl) >= 2, "parent timeline has %d samples over %d ms at sample_ms=%d: %s"
           % (len(ptl), parent.get("duration_ms", -1), SAMPLE_MS, tl_brief(ptl)))
-    check(len(ctl) >= 5, "child timeline has %d samples over %d ms at sample_ms=%d: %s"
+    check(len(ctl) >= 2, "child timeline has %d samples over %d ms at sample_ms=%d: %s"
           % (len(ctl), child.get("duration_ms", -1), SAMPLE_MS, tl_brief(ctl)))
     # before the fork the parent never had more than one socket open; the child
     # holds the inherited one plus one of its own at a time: a sample with two
@@ -1024,16 +1026,18 @@ def test_timeline_shape():
 
 
 def test_timeline_bounded():
+    # Samples are stored while the counts change: 100,000 socket()+close() and 1,000
+    # connections at sample_ms=1 change them all the time, far more often than 512 times.
     ng = nginx()
-    hold = 3000
-    r = run([fixture("lease_timeline"), str(ng.port), str(hold), "1"], {"sample_ms": 1})
+    r = run([fixture("churn_memory"), str(ng.port)], {"sample_ms": 1})
     expect_fixture_ok(r)
-    rep = only_report(r)
+    rep = report_for_pid(r, kv(r.stdout)["pid"])
     tl = timeline_of(rep)
     dur = rep.get("duration_ms")
     check(0 < len(tl) <= TIMELINE_MAX, "%d timeline samples in a %s ms run at sample_ms=1, "
           "expected at most %d" % (len(tl), dur, TIMELINE_MAX))
-    check(len(tl) >= 20, "only %d samples in a %s ms run at sample_ms=1" % (len(tl), dur))
+    check(len(tl) >= TIMELINE_MAX // 4, "only %d samples in a %s ms churning run at "
+          "sample_ms=1" % (len(tl), dur))
     check(tl[-1]["t_ms"] >= dur / 2, "the thinned timeline stops at %d ms of a %s ms run "
           "(thinned by dropping the end?)" % (tl[-1]["t_ms"], dur))
     check(tl[0]["t_ms"] <= dur / 4, "the thinned timeline starts at %d ms of a %s ms run"

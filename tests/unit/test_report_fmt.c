@@ -185,7 +185,7 @@ Test(report_fmt, html_chart_from_timeline)
 	cr_assert_null(strstr(buf, "no timeline samples"));
 	/* first open_sockets point at x=left margin, last at the right edge of the plot, top */
 	cr_assert_not_null(strstr(buf, "points=\"50.0,"), "%s", buf);
-	cr_assert_not_null(strstr(buf, "470.0,15.0"), "%s", buf);
+	cr_assert_not_null(strstr(buf, "550.0,15.0"), "%s", buf);
 	free(buf);
 
 	struct report_set set = {.procs = &p, .nprocs = 1};
@@ -198,4 +198,65 @@ Test(report_fmt, html_chart_from_timeline)
 	free(t);
 	result_free(&r);
 	process_free(&p);
+}
+
+/* The page's order and folding: the process with a growing call site comes before a busier
+ * one without findings, which comes before a quiet one; processes that never touched a
+ * socket fold into one line; stacks are in <details>; a growing call site gets a chart. */
+Test(report_fmt, html_summary_order_folding_and_growth)
+{
+	static const char *const texts[] = {
+		/* pid 7: an env/shell-like process, no socket */
+		"{\"schema\":2,\"pid\":7,\"exe\":\"/usr/bin/env\",\"findings\":[],\"stats\":{"
+		"\"sockets_created\":0,\"sockets_accepted\":0,\"peak_open\":0,\"tls_sessions\":0},"
+		"\"timeline\":[]}",
+		/* pid 8: sockets, no findings, peak 40 */
+		"{\"schema\":2,\"pid\":8,\"exe\":\"/x/busy\",\"findings\":[],\"stats\":{"
+		"\"sockets_accepted\":90,\"peak_open\":40},\"timeline\":[{\"t_ms\":0,"
+		"\"open_sockets\":1},{\"t_ms\":900,\"open_sockets\":40}],\"endpoints\":[{\"role\":"
+		"\"server\",\"peer\":\"127.0.0.1:8080\",\"connections\":90,\"tls_handshakes\":45}]}",
+		/* pid 9: a growing call site and its finding */
+		"{\"schema\":2,\"pid\":9,\"exe\":\"/x/leaky\",\"findings\":[{\"kind\":\"socket-growth\","
+		"\"count\":1,\"t_ms\":700,\"message\":\"+600 orphaned TLS sessions/min\",\"since_ms\":0,"
+		"\"window_ms\":1000,\"stacks\":{\"created\":[" FRAME("1976", "open_tunnel_session",
+								     "srv.c", 74) "]}}],"
+		"\"stats\":{\"sockets_created\":10,\"peak_open\":2,\"tls_sessions\":10},"
+		"\"events\":[{\"t_ms\":300,\"what\":\"lease\",\"fd\":5,\"peer\":\"127.0.0.1:443\"}],"
+		"\"timeline\":[{\"t_ms\":0,\"open_sockets\":1,\"orphaned_sessions\":0},{\"t_ms\":1000,"
+		"\"open_sockets\":1,\"orphaned_sessions\":10}],\"growth\":[{\"what\":\"tls_sessions\","
+		"\"count\":10,\"close_wait\":0,\"rate_per_min\":600.0,\"growing\":true,\"samples\":"
+		"[[0,0,0],[500,5,0],[1000,10,0]],\"stack\":[" FRAME("1976", "open_tunnel_session",
+								  "srv.c", 74) "]}]}",
+	};
+	struct report_set set = {.procs = calloc(3, sizeof(struct process)), .nprocs = 3};
+	char err[256];
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(report_parse(texts[i], strlen(texts[i]), "t.json", &set.procs[i], err,
+					  sizeof err), 0, "%s", err);
+		for (size_t k = 0; k < set.procs[i].nfindings; k++)
+			set.procs[i].findings[k].proc = &set.procs[i];
+	}
+	struct result r;
+	result_build(&r, &set, NULL);
+	char *t = render(fmt_html, &r);
+	const char *leaky = strstr(t, "<section class=\"proc\" id=\"p3\">");
+	const char *busy = strstr(t, "<section class=\"proc\" id=\"p2\">");
+	cr_assert(leaky && busy && leaky < busy, "the process with findings comes first:\n%s", t);
+	cr_assert_null(strstr(t, "id=\"p1\""), "env is folded, not a section");
+	cr_assert_not_null(strstr(t, "1 process(es) never touched a socket: env[7]"), "%s", t);
+	cr_assert_not_null(strstr(t, "<td class=\"kind\">socket-growth</td><td class=\"n\">1</td>"),
+			   "%s", t);
+	cr_assert_not_null(strstr(t, "<h3>Worst growth by call site</h3>"), "%s", t);
+	cr_assert_not_null(strstr(t, "<code>open_tunnel_session (srv.c:74)</code>"), "%s", t);
+	cr_assert_not_null(strstr(t, "<details><summary>stacks (1)</summary><pre>"), "%s", t);
+	cr_assert_eq(count_of(t, "aria-label=\"orphaned TLS sessions from this call site\""), 1,
+		     "one chart for the growing call site");
+	cr_assert_not_null(strstr(t, "points=\"50.0,195.0 300.0,195.0 300.0,105.0 550.0,105.0 550.0,15.0"), "%s", t);
+	cr_assert_eq(count_of(t, "class=\"mark lease\""), 1, "the lease event is marked");
+	cr_assert_eq(count_of(t, "class=\"mark finding\""), 1, "the finding is marked");
+	cr_assert_not_null(strstr(t, "<td class=\"n\">0.50</td>"), "handshakes per connection");
+	cr_assert_null(strstr(t, "<script"));
+	free(t);
+	result_free(&r);
+	report_set_free(&set);
 }
