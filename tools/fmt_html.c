@@ -119,7 +119,8 @@ static void endpoint_table(FILE *out, json_t *eps)
 
 /* ---- growth by call site ---- */
 
-/* The first frames of a growth series' stack, symbolized offline: "f (file.c:12) < g < h". */
+/* The first frames of a growth series' stack (symbolize_set named them offline):
+ * "f (file.c:12) < g < h". */
 static void growth_frames(FILE *out, json_t *stack, size_t max)
 {
 	size_t n = json_array_size(stack);
@@ -130,7 +131,6 @@ static void growth_frames(FILE *out, json_t *stack, size_t max)
 	for (size_t i = 0; i < n && i < max; i++) {
 		struct frame f;
 		report_read_frame(json_array_get(stack, i), &f);
-		symbolize_frame(&f);
 		if (i)
 			fputs(" &lt; ", out);
 		fputs("<code>", out);

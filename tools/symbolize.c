@@ -330,6 +330,32 @@ static time_t parse_time(const char *s)
 	return timegm(&tm);
 }
 
+/* The growth series' stacks ("growth" of the report, read by the HTML page and `connleak
+ * top`) are plain JSON: their frames get the names found offline written into the loaded
+ * report (function, file, line), so every reader sees them. */
+static void symbolize_growth(json_t *root)
+{
+	json_t *gs = json_object_get(root, "growth");
+	for (size_t i = 0; i < json_array_size(gs); i++) {
+		json_t *stack = json_object_get(json_array_get(gs, i), "stack");
+		for (size_t k = 0; k < json_array_size(stack); k++) {
+			json_t *fo = json_array_get(stack, k);
+			struct frame f;
+			report_read_frame(fo, &f);
+			frame_apply(&f, 1);
+			demangle(&f);
+			if (!json_is_object(fo) || !f.function || f.function == f.rep_function)
+				continue;
+			json_object_set_new(fo, "function", json_string(f.function));
+			if (f.file)
+				json_object_set_new(fo, "file", json_string(f.file));
+			else
+				json_object_set_new(fo, "file", json_null());
+			json_object_set_new(fo, "line", f.line > 0 ? json_integer(f.line) : json_null());
+		}
+	}
+}
+
 void symbolize_set(struct report_set *set)
 {
 	for (size_t p = 0; p < set->nprocs; p++) {
@@ -361,6 +387,7 @@ void symbolize_set(struct report_set *set)
 					demangle(f);
 				}
 		}
+		symbolize_growth(proc->root);
 	}
 }
 

@@ -31,7 +31,7 @@ UNIT_SRC := $(filter-out $(REPORT_TEST_SRC),$(UNIT_SRC))
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 30
 FUZZ_SRC  := tests/fuzz/fuzz_report_read.c tools/report_read.c tools/report_group.c \
-	     tools/suppress.c tools/symbolize.c $(wildcard tools/fmt_*.c) $(TOOLS_SHARED)
+	     tools/suppress.c $(wildcard tools/fmt_*.c) $(TOOLS_SHARED)
 
 .PHONY: report-unit cli-tests fuzz
 
@@ -54,7 +54,7 @@ cli-tests: build/libconnleak.so build/connleak fixtures
 build/fuzz-report-read: $(FUZZ_SRC) $(TOOLS_HDR)
 	@mkdir -p build
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		$(TOOLS_CFLAGS) -o $@ $(FUZZ_SRC) -ljansson -lexpat -ldw -lelf
+		$(TOOLS_CFLAGS) -o $@ $(FUZZ_SRC) -ljansson -lexpat
 
 # The seed corpus stays as it is; what the fuzzer finds goes to build/fuzz-corpus.
 fuzz: build/fuzz-report-read

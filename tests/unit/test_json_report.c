@@ -21,6 +21,7 @@
 #include "track/fdtable.h"
 #include "track/findings.h"
 #include "track/model.h"
+#include "util/clock.h"
 #include "track/timeline.h"
 #include "util/real.h"
 
@@ -97,19 +98,26 @@ Test(json_report, listen_and_connect_to_one_address_gives_unique_timeline_keys)
 	struct sockaddr_in a = self_connection(&l, &c, &s);
 	/* Several samples, as a process that lives for seconds gets. */
 	for (int i = 0; i < 3; i++)
-		timeline_tick();
+		timeline_sample_now(model_state.start_mono_ms + 1 + (uint64_t)i);
 	json_t *root = report_strict(NULL);
 	json_t *tl = json_object_get(root, "timeline");
-	cr_assert_eq(json_array_size(tl), 3);
+	/* ...and the report's own sample, taken as it is written */
+	cr_assert_geq(json_array_size(tl), 3);
 	char client_key[64], server_key[80];
 	snprintf(client_key, sizeof client_key, "127.0.0.1:%u", ntohs(a.sin_port));
 	snprintf(server_key, sizeof server_key, "%s (server)", client_key);
+	size_t checked = 0;
 	for (size_t i = 0; i < json_array_size(tl); i++) {
+		/* (the first event's sample saw the listener alone) */
+		if (json_integer_value(json_object_get(json_array_get(tl, i), "open_sockets")) < 3)
+			continue;
+		checked++;
 		json_t *eps = json_object_get(json_array_get(tl, i), "endpoints");
 		cr_assert_eq(json_object_size(eps), 2);
 		cr_assert_eq(json_integer_value(json_object_get(eps, client_key)), 1);
 		cr_assert_eq(json_integer_value(json_object_get(eps, server_key)), 1);
 	}
+	cr_assert_geq(checked, 3);
 	json_decref(root);
 }
 
@@ -118,7 +126,7 @@ Test(json_report, every_kind_of_finding_parses_strictly)
 {
 	int l, c, s;
 	self_connection(&l, &c, &s);
-	timeline_tick();
+	timeline_sample_now(clock_coarse_ms());
 	for (int kind = 0; kind < CONNLEAK_KIND_COUNT; kind++) {
 		struct finding f;
 		memset(&f, 0, sizeof f);
