@@ -8,6 +8,7 @@ void connleak_usage(FILE *f);
 /* argv[0] is the subcommand's name; each returns the command's exit status. */
 int cmd_run(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 /* run_env.c: asks managed runtimes for perf maps through the environment (.NET, node,
  * CPython >= 3.12, HotSpot); `connleak run --no-perf-maps` skips it. */

@@ -1,5 +1,5 @@
-/* The connleak command: dispatches to `run` (run.c) and `report` (report_cmd.c), prints
- * the version and the usage. */
+/* The connleak command: dispatches to `run` (run.c), `report` (report_cmd.c) and `top`
+ * (top.c), prints the version and the usage. */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +13,7 @@ void connleak_usage(FILE *f)
 		"                    [--] CMD [ARGS...]\n"
 		"       connleak report [--format text|json|junit|html] [--output FILE]\n"
 		"                       [--suppressions FILE] [--fail-on KINDS|any] PATH...\n"
+		"       connleak top [--once] [--interval MS] [DIR | PID]\n"
 		"       connleak version\n"
 		"\n"
 		"run   runs CMD with the connleak preload (CONNLEAK=1), writes one JSON report\n"
@@ -23,7 +24,10 @@ void connleak_usage(FILE *f)
 		"      Options: see CONNLEAK_OPTIONS=help=1 or the README.\n"
 		"report reads the reports in PATH (files or folders), groups, symbolizes and\n"
 		"      suppresses the findings of all processes; see `connleak report --help`\n"
-		"      and connleak(1).\n");
+		"      and connleak(1).\n"
+		"top   shows the reports in DIR (snapshots of running processes and final\n"
+		"      reports) like top: sockets, close-wait, orphaned TLS sessions, descriptors\n"
+		"      per process, and the call sites holding the most with their growth.\n");
 }
 
 int main(int argc, char **argv)
@@ -36,6 +40,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "report"))
 		return cmd_report(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "top"))
+		return cmd_top(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
 		printf("connleak %s (report schema %d)\n", CONNLEAK_VERSION,
 		       CONNLEAK_SCHEMA_VERSION);

@@ -21,7 +21,7 @@ TOOLS_CFLAGS  := $(WARN) -D_GNU_SOURCE -Iinclude -Itools -Isrc
 # Pure helpers shared with the preload (escaping names for terminals and XML).
 TOOLS_SHARED  := src/util/escape.c
 TOOLS_HDR     += src/util/escape.h
-TOOLS_LIBS    := -ljansson -ldw -lelf -lstdc++
+TOOLS_LIBS    := -ljansson -ldw -lelf -lstdc++ -lncurses
 
 # The report tests link tools/, not the preload's objects: keep them out of
 # build/unit-tests (whose sources are tests/unit/*.c).

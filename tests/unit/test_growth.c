@@ -187,3 +187,66 @@ Test(growth, model_finds_the_leaking_site_not_the_pool)
 	cr_assert_not_null(g);
 	cr_assert_eq(g->pts[g->n - 1].count, 40, "the leaking site holds 40, not %u (n %d)", g->pts[g->n - 1].count, g->n);
 }
+
+/* ---- the timeline: thinning when full, start and end kept, unchanged not stored ---- */
+
+#include "track/timeline.h"
+#include "util/clock.h"
+
+Test(growth, timeline_thins_to_its_bound_and_spans_the_run)
+{
+	options_defaults(&opts);
+	opts.sample_ms = 1;
+	model_init(&opts);
+	uint64_t t0 = model_state.start_mono_ms;
+	int fds[7], nfd = 0;
+	model_lock();
+	timeline_sample_now(t0); /* the start: nothing open */
+	model_unlock();
+	/* 3000 ms of change: i % 7 sockets open at ms i (7 is odd, so the doubled periods
+	 * of a thinned timeline still see a change at every sample). */
+	for (int i = 1; i <= 3000; i++) {
+		while (nfd < i % 7) {
+			fds[nfd] = socket(AF_INET, SOCK_STREAM, 0);
+			model_new_socket(fds[nfd], AF_INET, SOCK_STREAM, 0);
+			nfd++;
+		}
+		while (nfd > i % 7) {
+			nfd--;
+			model_close(fds[nfd], 0, 0);
+			close(fds[nfd]);
+		}
+		model_lock();
+		timeline_maybe_sample(t0 + (uint64_t)i);
+		model_unlock();
+	}
+	model_lock();
+	int n = timeline_count();
+	const struct tl_sample *first = timeline_get(0), *last = timeline_get(n - 1);
+	model_unlock();
+	cr_assert_leq(n, TIMELINE_MAX);
+	cr_assert_geq(n, TIMELINE_MAX / 4, "%d samples", n);
+	cr_assert_eq(first->t_ms, 0, "the start is kept");
+	cr_assert_geq(last->t_ms, 2900, "the end is kept: last at %llu",
+		      (unsigned long long)last->t_ms);
+}
+
+Test(growth, timeline_does_not_store_unchanged_samples)
+{
+	options_defaults(&opts);
+	opts.sample_ms = 10;
+	model_init(&opts);
+	uint64_t t0 = model_state.start_mono_ms;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	model_new_socket(fd, AF_INET, SOCK_STREAM, 0); /* the first event: a sample */
+	model_lock();
+	for (uint64_t t = 1; t < 10000; t += 5)
+		timeline_maybe_sample(t0 + t);
+	int n = timeline_count();
+	timeline_sample_now(t0 + 10000); /* a report: the end */
+	int m = timeline_count();
+	model_unlock();
+	cr_assert_eq(n, 1, "nothing changed after the first sample, %d stored", n);
+	cr_assert_eq(m, 2);
+	close(fd);
+}
