@@ -201,7 +201,7 @@ Test(growth, timeline_thins_to_its_bound_and_spans_the_run)
 	uint64_t t0 = model_state.start_mono_ms;
 	int fds[7], nfd = 0;
 	model_lock();
-	timeline_sample_now(t0); /* the start: nothing open */
+	timeline_catch_up(t0, opts.sample_ms); /* the start: nothing open */
 	model_unlock();
 	/* 3000 ms of change: i % 7 sockets open at ms i (7 is odd, so the doubled periods
 	 * of a thinned timeline still see a change at every sample). */
@@ -217,7 +217,7 @@ Test(growth, timeline_thins_to_its_bound_and_spans_the_run)
 			close(fds[nfd]);
 		}
 		model_lock();
-		timeline_maybe_sample(t0 + (uint64_t)i);
+		timeline_catch_up(t0 + (uint64_t)i, opts.sample_ms);
 		model_unlock();
 	}
 	model_lock();
@@ -238,15 +238,16 @@ Test(growth, timeline_does_not_store_unchanged_samples)
 	model_init(&opts);
 	uint64_t t0 = model_state.start_mono_ms;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	model_new_socket(fd, AF_INET, SOCK_STREAM, 0); /* the first event: a sample */
+	model_new_socket(fd, AF_INET, SOCK_STREAM, 0); /* the first event: the start */
 	model_lock();
 	for (uint64_t t = 1; t < 10000; t += 5)
-		timeline_maybe_sample(t0 + t);
+		timeline_catch_up(t0 + t, opts.sample_ms);
 	int n = timeline_count();
 	timeline_sample_now(t0 + 10000); /* a report: the end */
 	int m = timeline_count();
 	model_unlock();
-	cr_assert_eq(n, 1, "nothing changed after the first sample, %d stored", n);
-	cr_assert_eq(m, 2);
+	/* the start (before the socket), the socket open, then nothing new until the end */
+	cr_assert_eq(n, 2, "nothing changed after the socket opened, %d stored", n);
+	cr_assert_eq(m, 3);
 	close(fd);
 }
