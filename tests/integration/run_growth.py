@@ -31,6 +31,7 @@ from run import (TestFailure, check, summary, findings_of, new_dir, fixture,  # 
 WRK = "/usr/bin/wrk"
 CHROMIUM = "/usr/bin/chromium"
 TMUX = "/usr/bin/tmux"
+PYTHON3 = "/usr/bin/python3"
 CONNLEAK = os.path.join(base.ROOT, "build", "connleak")
 
 # Small thresholds so a run of seconds shows what an hour-long load test would.
@@ -45,13 +46,13 @@ LEAK_SECONDS = 10
 class Server:
     """tls_growth_server preloaded, in its own session; reports in self.reports."""
 
-    def __init__(self, args, opts):
+    def __init__(self, args, opts, argv0=None):
         self.reports = new_dir("reports")
         o = {"report_dir": self.reports}
         o.update(opts)
         self.out = open(os.path.join(self.reports, "..", os.path.basename(self.reports) +
                                      ".out"), "w+b")
-        self.proc = subprocess.Popen([fixture("tls_growth_server")] + args,
+        self.proc = subprocess.Popen((argv0 or [fixture("tls_growth_server")]) + args,
                                      env=preload_env(o), cwd=base.SESSION_DIR,
                                      stdin=subprocess.DEVNULL, stdout=self.out,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -189,6 +190,38 @@ def test_tunnel_leak_under_wrk_is_socket_growth():
     tl = rep["timeline"]
     check(len(tl) >= 8 and tl[-1]["orphaned_sessions"] == kept,
           "timeline: %d samples, last %r" % (len(tl), tl[-1] if tl else None))
+
+
+def test_python_tunnel_leak_under_wrk_is_socket_growth():
+    ng = tls.NginxTls().start()
+    try:
+        proxy = tls.Tinyproxy(ng.port).start()
+        try:
+            srv = Server([str(proxy.port), str(ng.port)], GROWTH_OPTS,
+                         argv0=[PYTHON3, os.path.join(HERE, "growth_server.py")])
+            try:
+                n = srv.load(LEAK_SECONDS // 2 + 2)
+                rep = srv.quit()
+            finally:
+                srv.kill()
+        finally:
+            proxy.stop()
+    finally:
+        ng.stop()
+    RUN_DIRS.append(srv.reports)
+    m = re.search(r"requests=(\d+) kept=(\d+)", srv.text())
+    check(m and int(m.group(2)) >= n, "server output: %s" % srv.text()[-600:])
+    kept = int(m.group(2))
+    grow = growth_of(rep, "tls_sessions")
+    check(len(grow) == 1, "expected one socket-growth of tls_sessions; %s" % summary(rep))
+    f = grow[0]
+    mods = [os.path.basename(fr.get("module") or "") for fr in f["stacks"]["created"]]
+    check(any(x.startswith("_ssl.") for x in mods),
+          "created stack does not go through Python's _ssl module: %s" % mods)
+    check(f["rate_per_min"] > 0 and f["to"] >= kept * 0.8 and f["to"] <= kept,
+          "rate %r to %r kept %d" % (f["rate_per_min"], f["to"], kept))
+    check(rep["stats"]["orphaned_sessions"] == kept,
+          "orphaned %r, kept %d" % (rep["stats"]["orphaned_sessions"], kept))
 
 
 # ---------------------------------------------------------------------------
@@ -404,6 +437,14 @@ def test_top_under_tmux_sorts_and_switches():
         for name in os.listdir(rd):
             if name.endswith(".json"):
                 shutil.copy(os.path.join(rd, name), d)
+    if len(os.listdir(d)) < 2:  # (run alone) a second process to switch to
+        quiet = Server(["plain"], FLAT_OPTS)
+        try:
+            quiet.quit()
+        finally:
+            quiet.kill()
+        for name in os.listdir(quiet.reports):
+            shutil.copy(os.path.join(quiet.reports, name), d)
     sock = "connleak-top-%d" % os.getpid()
     env = "TERM=xterm-256color"
     r = tmux(sock, "new-session", "-d", "-s", "top", "-x", "200", "-y", "50",
@@ -421,7 +462,7 @@ def test_top_under_tmux_sorts_and_switches():
                            re.search(r"^>\s+(\d+)", t, re.M).group(1) != first,
                            "another process selected")
         other = re.search(r"^>\s+(\d+)", text, re.M).group(1)
-        check(("call sites of tls_growth_server[%s]" % other) in text,
+        check(re.search(r"^call sites of \S+\[%s\]" % other, text, re.M),
               "the call sites did not follow the selection:\n" + text)
         tmux(sock, "send-keys", "-t", "top", "q")
         for _ in range(100):

@@ -1004,7 +1004,8 @@ def test_timeline_shape():
     out = kv(r.stdout)
     rep = only_report(r)
     tl = timeline_of(rep)
-    check(len(tl) >= 5, "%d timeline samples in a %s ms run at sample_ms=%d: %s"
+    # (samples equal to the last are not stored: start, 3 open, 0 again, end)
+    check(len(tl) >= 4, "%d timeline samples in a %s ms run at sample_ms=%d: %s"
           % (len(tl), rep.get("duration_ms"), SAMPLE_MS, tl_brief(tl)))
     peer = ng.peer()
     three = [i for i, s in enumerate(tl) if s["open_sockets"] == 3]
