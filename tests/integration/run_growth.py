@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -36,7 +37,7 @@ CONNLEAK = os.path.join(base.ROOT, "build", "connleak")
 
 # Small thresholds so a run of seconds shows what an hour-long load test would.
 GROWTH_OPTS = {"sample_ms": 100, "growth_window_ms": 2000, "growth_min": 30,
-               "close_wait_ms": 100}
+               "close_wait_ms": 100, "snapshot_ms": 1000}
 # The pool and load tests use a lower growth_min than their peaks, so only the trend rule
 # can keep them clean.
 FLAT_OPTS = {"sample_ms": 100, "growth_window_ms": 1000, "growth_min": 10}
@@ -150,6 +151,7 @@ def leak_run():
                 srv = Server(["tunnel_leak", str(proxy.port), str(ng.port)], GROWTH_OPTS)
                 try:
                     n = srv.load(LEAK_SECONDS)
+                    srv.live = live_view(srv)
                     rep = srv.quit()
                 finally:
                     srv.kill()
@@ -160,6 +162,61 @@ def leak_run():
         _leak_run = (srv, rep, n)
         RUN_DIRS.append(srv.reports)
     return _leak_run
+
+
+def live_view(srv):
+    """While the server still runs: its snapshot (a report with "complete": false, kept
+    on disk every snapshot_ms) and `connleak top --once PID`. Waits (bounded) for a
+    snapshot taken after the growth window."""
+    path = os.path.join(srv.reports, "tls_growth_server.%d.json" % srv.pid)
+    # One more request once the load is gone: a change for the snapshot thread to write,
+    # with a quiet model to copy (under full churn a snapshot's copy may be retaken).
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as c:
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while not got.endswith(b"ok\n"):
+            b = c.recv(4096)
+            check(b, "the server closed without answering: %r" % got)
+            got += b
+    snap = None
+    for _ in range(100):
+        try:
+            with open(path) as f:
+                snap = json.load(f)
+        except (OSError, ValueError):
+            snap = None
+        if snap:
+            snap["_path"] = path
+        if snap and growth_of(snap, "tls_sessions"):
+            break
+        time.sleep(0.1)
+    check(srv.proc.poll() is None, "the server ended before its snapshot was read")
+    top = subprocess.run([CONNLEAK, "top", "--once", str(srv.pid)], capture_output=True,
+                         text=True, timeout=60, env=clean_env())
+    return snap, top
+
+
+def test_tunnel_leak_found_while_the_server_runs():
+    srv, rep, n = leak_run()
+    snap, top = srv.live
+    check(snap is not None, "no snapshot of the running server in %s" % srv.reports)
+    check(snap.get("complete") is False, "the report read while running is not a snapshot: "
+          "complete=%r" % snap.get("complete"))
+    grow = growth_of(snap, "tls_sessions")
+    check(len(grow) == 1, "the snapshot has no socket-growth of tls_sessions: %s; growth %s"
+          % (summary(snap), json.dumps(snap.get("growth"))[:800]))
+    check("open_tunnel_session" in frames_of(grow[0]["stacks"]["created"]) or
+          any("tls_growth_server" in (fr.get("module") or "")
+              for fr in grow[0]["stacks"]["created"][:1]),
+          "snapshot's created stack: %s" % grow[0]["stacks"]["created"][:3])
+    check(top.returncode == 0, "connleak top PID: %s" % top.stderr[-600:])
+    sites = top_sites(top.stdout)
+    check(sites and sites[0][1] > 0 and "sessions" in sites[0][2] and
+          ("open_tunnel_session" in sites[0][2] or "tls_growth_server+0x" in sites[0][2]),
+          "connleak top %d (running) does not list the leaking call site first with a "
+          "positive rate:\n%s" % (srv.pid, top.stdout))
+    check(re.search(r"^>\s+%d tls_growth_server\s+run" % srv.pid, top.stdout, re.M),
+          "top does not show the server as running from its snapshot:\n" + top.stdout)
 
 
 def test_tunnel_leak_under_wrk_is_socket_growth():
