@@ -1,6 +1,6 @@
 /* `connleak report --format json`: the merged result as one JSON object (built and written
  * with jansson): summary, finding groups with their processes and symbolized stacks, the
- * suppressions used, and per process its stats, endpoints and timeline. The layout is
+ * suppressions used, and per process its stats, endpoints, timeline and growth. The layout is
  * documented in docs/report-command.md ("merged report", schema 1). */
 #include <string.h>
 
@@ -121,6 +121,8 @@ static json_t *process_json(const struct process *p)
 			    copy_or(json_object_get(p->root, "endpoints"), json_array()));
 	json_object_set_new(o, "timeline",
 			    copy_or(json_object_get(p->root, "timeline"), json_array()));
+	json_object_set_new(o, "growth",
+			    copy_or(json_object_get(p->root, "growth"), json_array()));
 	return o;
 }
 

@@ -210,6 +210,9 @@ def test_tunnel_leak_found_while_the_server_runs():
               for fr in grow[0]["stacks"]["created"][:1]),
           "snapshot's created stack: %s" % grow[0]["stacks"]["created"][:3])
     check(top.returncode == 0, "connleak top PID: %s" % top.stderr[-600:])
+    check(re.search(r"^>\s+%d tls_growth_server .* \d+/\d+ " % srv.pid, top.stdout, re.M),
+          "top does not show the running server's descriptors against its limit:\n"
+          + top.stdout)
     sites = top_sites(top.stdout)
     check(sites and sites[0][1] > 0 and "sessions" in sites[0][2] and
           ("open_tunnel_session" in sites[0][2] or "tls_growth_server+0x" in sites[0][2]),
@@ -398,13 +401,23 @@ def console_lines(stderr):
 
 def test_html_report_renders_in_chromium():
     leak_run()
+    # An exec chain that never touches a socket (a shell and its env processes): folded.
+    chain = base.run(["/bin/sh", "-c", "env true; env true"])
+    check(chain.rc == 0 and chain.reports, "shell chain: " + chain.describe())
     d = new_dir("html")
     page = os.path.join(d, "report.html")
-    r = subprocess.run([CONNLEAK, "report", "--format", "html", "--output", page] + RUN_DIRS,
+    r = subprocess.run([CONNLEAK, "report", "--format", "html", "--output", page] + RUN_DIRS +
+                       [chain.report_dir],
                        capture_output=True, text=True, timeout=120, env=clean_env())
     check(r.returncode == 0, "connleak report: %s" % r.stderr[-800:])
     with open(page) as f:
         html = f.read()
+    quiet = len(chain.reports)
+    check(re.search(r"%d process\(es\) never touched a socket:( [\w.-]+\[\d+\]){%d}</p>"
+                    % (quiet, quiet), html),
+          "the %d shell-chain processes are not folded into one line" % quiet)
+    for rep in chain.reports:
+        check('[%d]</h3>' % rep["pid"] not in html, "pid %d has a section" % rep["pid"])
     for bad in ("<script", "http://", "https://", "<link", "<img", "url("):
         check(bad not in html, "page references %r" % bad)
     # The check can fail: a page that logs an error shows up as a CONSOLE line.
