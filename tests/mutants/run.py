@@ -176,10 +176,19 @@ def check_applies(m, root):
 
 
 def tree_files():
-    """The files of this tree as it is now (tracked and new, not ignored)."""
-    out = subprocess.run(["git", "-C", ROOT, "ls-files", "-z", "-c", "-o", "--exclude-standard"],
-                         capture_output=True, check=True).stdout
-    return [p for p in out.decode().split("\0") if p and os.path.isfile(os.path.join(ROOT, p))]
+    """The files of this tree as it is now (tracked and new, not ignored); outside a git
+    checkout, every file but build/."""
+    p = subprocess.run(["git", "-C", ROOT, "ls-files", "-z", "-c", "-o", "--exclude-standard"],
+                       capture_output=True)
+    if p.returncode == 0:
+        names = p.stdout.decode().split("\0")
+    else:
+        names = []
+        for d, subdirs, files in os.walk(ROOT):
+            rel = os.path.relpath(d, ROOT)
+            subdirs[:] = [x for x in subdirs if not (rel == "." and x in ("build", ".git"))]
+            names += [os.path.normpath(os.path.join(rel, f)) for f in files]
+    return [n for n in names if n and os.path.isfile(os.path.join(ROOT, n))]
 
 
 BUILT = ["build/obj", "build/unit-obj", "build/fixtures", "build/libconnleak.so", "build/connleak",
@@ -431,6 +440,13 @@ def main():
           % (len(ms), len(killed), len(survived), len(survived) - len(unexplained),
              sum(m.status == "stale" for m in ms), sum(m.status == "broken" for m in ms),
              100.0 * score, int(THRESHOLD * 100), time.monotonic() - t0))
+    areas = {}
+    for m in ms:
+        a = areas.setdefault(m.name.split("-")[0], [0, 0])
+        a[0] += m.status == "killed"
+        a[1] += 1
+    print("mutate: by area: " + ", ".join("%s %d/%d" % (a, k, n)
+                                          for a, (k, n) in sorted(areas.items())))
     failed = False
     if bad:
         failed = True
