@@ -868,6 +868,31 @@ def test_keepalive_race_reset_on_read():
     expect_stack_names(f, "used", "reuse_after_reset")
 
 
+def answer_twice_then_close(conn):
+    """Answers the first request and the reused one, then closes the idle connection."""
+    for _ in range(2):
+        if read_request(conn) is None:
+            return
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: keep-alive\r\n\r\nhello\n")
+
+
+def test_keepalive_reuse_answered_then_eof_is_clean():
+    """The reply to the reused request ends its race: the EOF the program reads after it
+    is the server closing an idle connection, not a keepalive-race."""
+    peer = PyPeer(answer_twice_then_close).start()
+    try:
+        r = run([fixture("keepalive_reset"), str(peer.port), "200", "drain"],
+                {"keepalive_idle_ms": 100})
+    finally:
+        peer.stop()
+    check(not peer.errors, "python peer failed: %s" % peer.errors)
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    check(out.get("answer") == "reply" and int(out.get("drained", "0")) > 0,
+          "the program did not get the reply and then EOF (test setup): " + r.stdout)
+    expect_no_findings(report_for_pid(r, out["pid"]))
+
+
 def test_keepalive_reuse_answered_is_clean():
     ng = nginx()
     r = run([fixture("keepalive_race"), "ok", str(ng.port), "200"])
