@@ -49,8 +49,9 @@ static void from_hostent(const char *name, const struct hostent *h)
 	model_dns(name, &a);
 }
 
-/* Without a background thread, live connections' names are re-resolved here and in
- * connect(), where the program already waits on the network (agent.h). */
+/* Without a background thread, live connections' names are re-resolved here, where the
+ * program already waits on name resolution (agent.h). Not in connect(): a signal handler
+ * may call connect(), never getaddrinfo(), which is not async-signal-safe. */
 void hook_dns_recheck(void)
 {
 	if (model_opt && model_opt->dns_check_ms && hook_active() && !agent_running()) {
@@ -75,6 +76,7 @@ HOOK struct hostent *gethostbyname(const char *name)
 	struct hostent *h = REAL(gethostbyname)(name);
 	if (h && !is_literal(name) && hook_active())
 		TRACK(from_hostent(name, h));
+	hook_dns_recheck();
 	return h;
 }
 
@@ -83,6 +85,7 @@ HOOK struct hostent *gethostbyname2(const char *name, int af)
 	struct hostent *h = REAL(gethostbyname2)(name, af);
 	if (h && !is_literal(name) && hook_active())
 		TRACK(from_hostent(name, h));
+	hook_dns_recheck();
 	return h;
 }
 
@@ -92,6 +95,7 @@ HOOK int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_
 	int r = REAL(gethostbyname_r)(name, ret, buf, len, result, h_errnop);
 	if (r == 0 && result && *result && !is_literal(name) && hook_active())
 		TRACK(from_hostent(name, *result));
+	hook_dns_recheck();
 	return r;
 }
 
@@ -101,5 +105,6 @@ HOOK int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *b
 	int r = REAL(gethostbyname2_r)(name, af, ret, buf, len, result, h_errnop);
 	if (r == 0 && result && *result && !is_literal(name) && hook_active())
 		TRACK(from_hostent(name, *result));
+	hook_dns_recheck();
 	return r;
 }

@@ -49,10 +49,8 @@ HOOK int socketpair(int domain, int type, int protocol, int sv[2])
 HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	int r = REAL(connect)(fd, addr, len);
-	if (hook_active() && (r == 0 || errno == EINPROGRESS)) {
+	if (hook_active() && (r == 0 || errno == EINPROGRESS))
 		TRACK(model_connect(fd, addr, len));
-		hook_dns_recheck();
-	}
 	return r;
 }
 

@@ -5,8 +5,8 @@
  * lease check; the timeline catches up inside model_lock) and resolves hostnames with no
  * lock held. All signals are blocked in it, so the program's signals keep going to the
  * program's threads. It is detached: exit() does not wait for it. Without it, live
- * connections' names are re-resolved from the connect and getaddrinfo hooks, where the
- * program is already waiting on the network, when dns_check_ms has passed. */
+ * connections' names are re-resolved from the name-lookup hooks, where the program is
+ * already waiting on name resolution, when dns_check_ms has passed. */
 #include "agent.h"
 
 #include <netdb.h>
