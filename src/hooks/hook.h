@@ -68,6 +68,8 @@ void hook_release_signals(void);
 void hook_wrap_signals(void);
 extern int snapshot_waiting;
 void snapshot_maybe_start(void);
+/* Whether this thread runs one of the program's (wrapped) signal handlers now. */
+int hook_in_signal_handler(void);
 
 static inline void hook_leave(void)
 {

@@ -14,6 +14,7 @@
 #include "../util/backtrace.h"
 #include "../util/log.h"
 #include "../util/options.h"
+#include "../util/symbolize.h"
 #include "hook.h"
 
 int hook_enabled;
@@ -69,7 +70,17 @@ void hook_finish_exit(int how, int status)
 	if (!report_final_started())
 		model_exit_checks();
 	struct report_end end = {.how = how, .status = hook_forced_status(status)};
-	report_final(&opts, &end);
+	/* _exit from a signal handler, which may have interrupted malloc: a report without
+	 * symbol tables or the demangler (they allocate), for `connleak report` to
+	 * symbolize. */
+	if (hook_in_signal_handler()) {
+		struct options safe = opts;
+		safe.symbolize = 0;
+		symbolize_minimal(1);
+		report_final(&safe, &end);
+	} else {
+		report_final(&opts, &end);
+	}
 	hook_leave();
 }
 

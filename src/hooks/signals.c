@@ -14,6 +14,7 @@
  * wrapped; their socket calls go through the deferred-event queue (deferred.c). */
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -34,6 +35,24 @@ static struct prog_handler prog[NSIGS][2];
 static _Atomic int cur[NSIGS];
 
 __thread unsigned long long hook_deferred_sigs __attribute__((tls_model("initial-exec")));
+
+/* The frames of the program's handlers running on this thread, innermost last, so that
+ * connleak can tell it runs inside one (the report of an _exit called by a handler must not
+ * malloc). A handler left by siglongjmp never pops its record: records whose frame is not
+ * above the current one are stale and dropped. Wrong answers err towards "in a handler",
+ * which only costs the report its symbols. */
+#define HANDLER_DEPTH 8
+static __thread uintptr_t handler_sp[HANDLER_DEPTH] __attribute__((tls_model("initial-exec")));
+static __thread int handler_depth __attribute__((tls_model("initial-exec")));
+
+int hook_in_signal_handler(void)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	for (int i = handler_depth; i-- > 0;)
+		if (handler_sp[i] > sp)
+			return 1;
+	return 0;
+}
 
 static int wrappable(int sig)
 {
@@ -102,10 +121,17 @@ static void wrapper(int sig, siginfo_t *info, void *uc)
 		syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), (pid_t)syscall(SYS_gettid), sig);
 		return;
 	}
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	while (handler_depth > 0 && handler_sp[handler_depth - 1] <= sp)
+		handler_depth--; /* left by siglongjmp */
+	int depth = handler_depth;
+	if (depth < HANDLER_DEPTH)
+		handler_sp[handler_depth++] = sp;
 	if (h->siginfo)
 		((void (*)(int, siginfo_t *, void *))fn)(sig, info, uc);
 	else
 		((void (*)(int))fn)(sig);
+	handler_depth = depth;
 }
 
 void hook_release_signals(void)

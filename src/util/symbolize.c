@@ -30,6 +30,13 @@ static void copy(char *dst, size_t n, const char *src)
 	snprintf(dst, n, "%s", src ? src : "");
 }
 
+static int minimal;
+
+void symbolize_minimal(int on)
+{
+	minimal = on;
+}
+
 void symbolize(uintptr_t pc, struct frame_info *fi)
 {
 	memset(fi, 0, sizeof *fi);
@@ -68,7 +75,8 @@ void symbolize(uintptr_t pc, struct frame_info *fi)
 	    elfsym_lookup(fi->module, vaddr ? vaddr - 1 : 0, fi->function, sizeof fi->function,
 			  &off) == 0)
 		fi->function_offset = off + 1;
-	demangle_in_place(fi->function, sizeof fi->function);
+	if (!minimal)
+		demangle_in_place(fi->function, sizeof fi->function);
 }
 
 void symbolize_end(void)

@@ -21,6 +21,9 @@ struct frame_info {
 /* symbolize=1: names from the symbol tables; else exported names (dladdr) only. */
 void symbolize_begin(void);
 void symbolize(uintptr_t pc, struct frame_info *fi);
+/* On: dladdr names only, nothing that allocates (no demangling): for a report written in
+ * a signal handler. */
+void symbolize_minimal(int on);
 void symbolize_end(void);
 
 #endif

@@ -18,7 +18,6 @@ exits 1 when any test failed.
 import difflib
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -94,6 +93,24 @@ def test_signal_handler_sockets_while_main_mallocs():
     check(stat_of(rep, "sockets_created") == handler + 1,
           "stats.sockets_created %r, the program created %d (%d in the handler + 1)"
           % (stat_of(rep, "sockets_created"), handler + 1, handler))
+
+
+def test_signal_handler_exit_while_main_mallocs():
+    """A handler calls _exit (async-signal-safe) while main mallocs: the report connleak
+    writes in that _exit must not malloc (a hang or a crash when the signal interrupted
+    malloc; about one run in five before). Five runs, each must end like bare."""
+    for _ in range(5):
+        r = same_as_bare([fixture("signal_exit")], stderr=False)
+        check(r.rc == 7, "fixture ended with %r: %s" % (r.rc, r.describe()))
+        rep = report_for_pid(r, kv(r.stdout)["pid"])
+        leaks = [f for f in rep["findings"] if f["kind"] == "leaked-socket"]
+        check(len(leaks) == 1 and leaks[0]["stacks"]["created"] and
+              leaks[0]["stacks"]["created"][0]["module"].endswith("/signal_exit"),
+              "expected the leak with its (unsymbolized) stack: " + summary(rep))
+    cli = subprocess.run([base.CLI, "report", r.report_dir], capture_output=True, text=True,
+                         timeout=base.TIMEOUT)
+    check("in leak_one signal_exit.c" in cli.stdout,
+          "connleak report does not name the frames offline: %r" % cli.stdout[-800:])
 
 
 def longjmp_case(threads):
