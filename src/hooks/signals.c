@@ -12,11 +12,14 @@
  * What the program reads back (old actions, signal()'s return) is its own handler and
  * flags, never the wrapper. Handlers installed with a raw rt_sigaction system call are not
  * wrapped; their socket calls go through the deferred-event queue (deferred.c). */
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "hook.h"
@@ -36,20 +39,72 @@ static _Atomic int cur[NSIGS];
 
 __thread unsigned long long hook_deferred_sigs __attribute__((tls_model("initial-exec")));
 
-/* The frames of the program's handlers running on this thread, innermost last, so that
- * connleak can tell it runs inside one (the report of an _exit called by a handler must not
- * malloc). A handler left by siglongjmp never pops its record: records whose frame is not
- * above the current one are stale and dropped. Wrong answers err towards "in a handler",
- * which only costs the report its symbols. */
+/* The program's handlers running on this thread, innermost last, so that connleak can
+ * tell it runs inside one (the report of an _exit called by a handler must not malloc). A
+ * handler left by siglongjmp never pops its record. A record is live only while its frame
+ * is above the current one and its signal frame still holds the interrupted context it was
+ * entered with (once abandoned, the stack there is reused); the check reads that memory
+ * with process_vm_readv, which cannot fault. */
 #define HANDLER_DEPTH 8
-static __thread uintptr_t handler_sp[HANDLER_DEPTH] __attribute__((tls_model("initial-exec")));
+struct handler_rec {
+	uintptr_t sp;           /* the wrapper's frame */
+	const ucontext_t *uc;   /* the signal frame's context */
+	gregset_t seen;         /* the interrupted registers it held on entry */
+};
+static __thread struct handler_rec handlers[HANDLER_DEPTH]
+	__attribute__((tls_model("initial-exec")));
 static __thread int handler_depth __attribute__((tls_model("initial-exec")));
+
+static int still_there(const struct handler_rec *h)
+{
+	if (!h->uc)
+		return 1;
+	mcontext_t now;
+	struct iovec local = {&now, sizeof now},
+		     remote = {(void *)&h->uc->uc_mcontext, sizeof now};
+	if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)sizeof now)
+		return 0;
+	return !memcmp(now.gregs, h->seen, sizeof h->seen);
+}
+
+/* A jump out of a handler (the watchdog pattern) leaves its record behind: forget them all.
+ * The target is not known (glibc mangles it), and a jump that stays inside a handler is
+ * rare; forgetting only costs a report written there its safety margin. */
+static inline void jumped(void)
+{
+	handler_depth = 0;
+}
+
+HOOK void longjmp(struct __jmp_buf_tag env[1], int val)
+{
+	jumped();
+	REAL(longjmp)(env, val);
+}
+
+HOOK void _longjmp(struct __jmp_buf_tag env[1], int val)
+{
+	jumped();
+	REAL(longjmp)(env, val);
+}
+
+HOOK void siglongjmp(struct __jmp_buf_tag env[1], int val)
+{
+	jumped();
+	REAL(longjmp)(env, val);
+}
+
+void __longjmp_chk(struct __jmp_buf_tag env[1], int val) __attribute__((noreturn));
+HOOK void __longjmp_chk(struct __jmp_buf_tag env[1], int val)
+{
+	jumped();
+	REAL(longjmp_chk)(env, val);
+}
 
 int hook_in_signal_handler(void)
 {
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
 	for (int i = handler_depth; i-- > 0;)
-		if (handler_sp[i] > sp)
+		if (handlers[i].sp > sp && still_there(&handlers[i]))
 			return 1;
 	return 0;
 }
@@ -122,11 +177,16 @@ static void wrapper(int sig, siginfo_t *info, void *uc)
 		return;
 	}
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-	while (handler_depth > 0 && handler_sp[handler_depth - 1] <= sp)
+	while (handler_depth > 0 && handlers[handler_depth - 1].sp <= sp)
 		handler_depth--; /* left by siglongjmp */
 	int depth = handler_depth;
-	if (depth < HANDLER_DEPTH)
-		handler_sp[handler_depth++] = sp;
+	if (depth < HANDLER_DEPTH) {
+		struct handler_rec *r = &handlers[handler_depth++];
+		r->sp = sp;
+		r->uc = uc;
+		if (uc)
+			memcpy(r->seen, ((ucontext_t *)uc)->uc_mcontext.gregs, sizeof r->seen);
+	}
 	if (h->siginfo)
 		((void (*)(int, siginfo_t *, void *))fn)(sig, info, uc);
 	else

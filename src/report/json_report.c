@@ -24,13 +24,22 @@
 #include "publish.h"
 #include "report.h"
 
+/* UTC by arithmetic (days to civil date, H. Hinnant's algorithm), not gmtime/strftime:
+ * their first call reads the time zone and mallocs, and a report may be written by an
+ * _exit in a signal handler that interrupted malloc. */
 static void iso_time(uint64_t wall_ms, char *buf, size_t n)
 {
-	time_t t = (time_t)(wall_ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + k, n - k, ".%03uZ", (unsigned)(wall_ms % 1000));
+	uint64_t secs = wall_ms / 1000, days = secs / 86400, sod = secs % 86400;
+	int64_t z = (int64_t)days + 719468, era = z / 146097;
+	uint64_t doe = (uint64_t)(z - era * 146097);
+	uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+	unsigned day = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	unsigned month = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	int64_t year = (int64_t)yoe + era * 400 + (month <= 2);
+	snprintf(buf, n, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ", (long long)year, month, day,
+		 (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60),
+		 (unsigned)(wall_ms % 1000));
 }
 
 static const char *signal_name(int sig)

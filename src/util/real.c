@@ -84,6 +84,8 @@ void real_init(void)
 	R(sigaltstack, "sigaltstack");
 	R(prctl, "prctl");
 	R(exit, "exit");
+	R(longjmp, "longjmp");
+	R(longjmp_chk, "__longjmp_chk");
 #undef R
 	if (!real.fcntl64)
 		real.fcntl64 = real.fcntl;

@@ -4,6 +4,7 @@
 #define CONNLEAK_REAL_H
 
 #include <netdb.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -73,6 +74,8 @@ struct real_fns {
 	int (*sigaltstack)(const stack_t *, stack_t *);
 	int (*prctl)(int, ...);
 	void (*exit)(int) __attribute__((noreturn));
+	void (*longjmp)(struct __jmp_buf_tag *, int) __attribute__((noreturn));
+	void (*longjmp_chk)(struct __jmp_buf_tag *, int) __attribute__((noreturn));
 };
 
 extern struct real_fns real;
