@@ -13,6 +13,7 @@
 #define UNW_LOCAL_ONLY
 #include "unwind_steps.h"
 
+#include <dlfcn.h>
 #include <libunwind.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,10 @@ void unwind_steps_init(void)
 	 * -X perf, which sets nothing we can see before Python starts: the env var is what
 	 * `connleak run` uses). Elsewhere the fast unw_backtrace path alone is taken. */
 	const char *v = getenv("PYTHONPERFSUPPORT");
-	unwind_steps_enabled = v && *v && strcmp(v, "0") != 0;
+	/* ...and only in a CPython that has them: `connleak run` sets the variable for every
+	 * process of the run, and the stepping walk costs several times the fast one. */
+	unwind_steps_enabled = v && *v && strcmp(v, "0") != 0 &&
+			       dlsym(RTLD_DEFAULT, "_Py_trampoline_func_start") != NULL;
 	if (unwind_steps_enabled)
 		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 }
