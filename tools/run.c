@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,11 +62,53 @@ static int make_dir(const char *dir)
 	for (char *p = path + 1; *p; p++)
 		if (*p == '/') {
 			*p = '\0';
-			if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			if (mkdir(path, 0755) != 0 && errno != EEXIST)
 				return -1;
 			*p = '/';
 		}
-	return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
+	if (mkdir(path, 0700) != 0)
+		return errno == EEXIST ? 0 : -1;
+	/* Made here: sticky and world-writable like /tmp, so workers that drop privileges
+	 * (nginx as www-data, memcached -u nobody) can write their reports. Safe because every
+	 * file is created O_EXCL|O_NOFOLLOW 0600 and published without replacing anything
+	 * another user owns. An existing directory is left as it is. */
+	return chmod(path, 01777);
+}
+
+/* Processes whose report could not be written tell us their pid on this abstract Unix
+ * datagram socket (option run_notify): no file permission is involved. */
+static int notify_fd = -1;
+static char notify_name[64];
+
+static void notify_open(void)
+{
+	notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (notify_fd < 0)
+		return;
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	snprintf(notify_name, sizeof notify_name, "connleak-run.%d.%ld", (int)getpid(),
+		 (long)time(NULL));
+	size_t len = strlen(notify_name);
+	memcpy(sa.sun_path + 1, notify_name, len);
+	if (bind(notify_fd, (struct sockaddr *)&sa,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len)) != 0) {
+		close(notify_fd);
+		notify_fd = -1;
+		notify_name[0] = '\0';
+	}
+}
+
+static int notify_count(void)
+{
+	if (notify_fd < 0)
+		return 0;
+	int n = 0;
+	char buf[64];
+	while (recv(notify_fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+		n++;
+	return n;
 }
 
 /* The perf map a process of this run left in /tmp because we asked for it: its copy is
@@ -149,6 +194,9 @@ static int summarize(const char *dir, time_t since, int drop_maps, const char *s
 		fprintf(stderr, "%s%lu of unknown kinds", sep, other);
 	if (unreadable)
 		fprintf(stderr, " (%d unreadable file(s))", unreadable);
+	int lost = notify_count();
+	if (lost)
+		fprintf(stderr, "; %d process(es) could not write a report (see their stderr)", lost);
 	fputc('\n', stderr);
 	return reports;
 }
@@ -210,15 +258,16 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	const char *prev_opts = getenv("CONNLEAK_OPTIONS");
-	size_t olen = (prev_opts ? strlen(prev_opts) : 0) + strlen(absdir) + (extra ? strlen(extra) : 0) + 32;
+	notify_open();
+	size_t olen = (prev_opts ? strlen(prev_opts) : 0) + strlen(absdir) + (extra ? strlen(extra) : 0) + 32 + sizeof notify_name + 16;
 	char *opts = malloc(olen);
 	if (!opts) {
 		perror("connleak");
 		return 2;
 	}
-	snprintf(opts, olen, "%s%sreport_dir=%c%s%c%s%s", prev_opts ? prev_opts : "",
+	snprintf(opts, olen, "%s%sreport_dir=%c%s%c%s%s%s%s", prev_opts ? prev_opts : "",
 		 prev_opts && *prev_opts ? ":" : "", quote, absdir, quote, extra ? ":" : "",
-		 extra ? extra : "");
+		 extra ? extra : "", notify_name[0] ? ":run_notify=" : "", notify_name);
 	const char *prev_pre = getenv("LD_PRELOAD");
 	size_t plen = strlen(lib) + (prev_pre ? strlen(prev_pre) : 0) + 2;
 	char *preload = malloc(plen);

@@ -33,6 +33,7 @@ int publish_commit(const char *tmp);
 #define PUBLISH_FAILED 1
 #define PUBLISH_NAME_TAKEN 2
 #define PUBLISH_RETRY 3
+#define PUBLISH_FULL 4 /* ENOSPC, EDQUOT, EFBIG: said once */
 void publish_helper_result(int code);
 
 /* The name chosen or published ("" when none). */

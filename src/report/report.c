@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -194,15 +197,45 @@ static int json_write(const struct options *o, const struct report_end *end)
 	return 0;
 }
 
+/* A full disk is said once per process (snapshots would repeat it every snapshot_ms);
+ * a helper's failure is told back through its status. */
+static int full_said;
+
+/* `connleak run` counts the processes whose report is missing: one datagram with the pid
+ * to its abstract Unix socket (no file permission involved: a worker that dropped its
+ * privileges can still tell). */
+static void notify_failure(const struct options *o)
+{
+	static int told;
+	if (!o->run_notify[0] || told++)
+		return;
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	size_t len = strnlen(o->run_notify, sizeof sa.sun_path - 2);
+	memcpy(sa.sun_path + 1, o->run_notify, len); /* abstract: leading NUL */
+	int fd = real.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	char msg[32];
+	int n = snprintf(msg, sizeof msg, "%d", report_pid);
+	real.sendto(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len));
+	real.close(fd);
+}
+
 static void json_failed(const struct options *o, int err)
 {
-	if (err == ENOSPC || err == EDQUOT)
-		log_linef("connleak: report of pid %d not written in '%s': %s; the last snapshot "
-			  "(if any) is kept",
-			  report_pid, o->report_dir, strerror(err));
-	else
+	notify_failure(o);
+	if (err == ENOSPC || err == EDQUOT || err == EFBIG) {
+		if (!full_said++)
+			log_linef("connleak: report of pid %d not written in '%s': %s; the last "
+				  "snapshot (if any) is kept",
+				  report_pid, o->report_dir, strerror(err));
+	} else {
 		log_linef("connleak: cannot write a report in report_dir '%s': %s", o->report_dir,
 			  strerror(err));
+	}
 }
 
 /* At the descriptor limit: the soft limit is raised to the hard one for the write and put
@@ -270,7 +303,7 @@ static int helper_job(void *arg)
 			r = PUBLISH_NAME_TAKEN;
 		else if (err) {
 			json_failed(j->o, err);
-			r = PUBLISH_FAILED;
+			r = err == ENOSPC || err == EDQUOT || err == EFBIG ? PUBLISH_FULL : PUBLISH_FAILED;
 		}
 	}
 	if (j->final)
@@ -343,7 +376,10 @@ void report_final(const struct options *o, struct report_end *end)
 			int r = helper_run(helper_job, &j, 10000);
 			model_unlock();
 			publish_helper_result(r);
+			full_said += r == PUBLISH_FULL;
 			err = r == PUBLISH_OK ? 0 : r == PUBLISH_NAME_TAKEN ? EEXIST : EMFILE;
+			if (r == PUBLISH_FULL || r == PUBLISH_FAILED)
+				err = 0; /* the helper said it */
 		}
 		if (err)
 			json_failed(o, err);
@@ -377,6 +413,7 @@ void report_final_from_signal(const struct options *o, struct report_end *end)
 	if (locked)
 		model_unlock();
 	publish_helper_result(r);
+	full_said += r == PUBLISH_FULL;
 	atomic_store(&final_done, 1);
 	quiet_end(&q);
 	errno = saved;
@@ -402,6 +439,7 @@ int report_snapshot(const struct options *o, uint64_t seq, int wait_ms)
 			nap_ms(5);
 		}
 		publish_helper_result(r);
+		full_said += r == PUBLISH_FULL;
 	}
 	atomic_store(&pub_busy, 0);
 	return r == PUBLISH_OK ? 0 : -1;

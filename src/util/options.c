@@ -70,6 +70,9 @@ static const struct opt_row rows[] = {
 	 "when something changed (\"complete\": false); 0 = off"},
 	{"report_signal", T_SIGNAL, F(report_signal), 0, 0, "0",
 	 "a signal (e.g. SIGUSR2) that writes a snapshot on demand; 0 = off"},
+	{"run_notify", T_STRING, F(run_notify), 0, 0, "",
+	 "set by `connleak run`: abstract Unix socket told the pid of each process whose "
+	 "report could not be written"},
 	{"help", T_BOOL, F(help), 0, 1, "0", "print this list to stderr"},
 };
 

@@ -28,6 +28,7 @@ struct options {
 	char suppressions[PATH_MAX];
 	uint64_t snapshot_ms;
 	int report_signal; /* 0 = off */
+	char run_notify[108];
 	int help;
 };
 

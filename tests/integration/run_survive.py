@@ -42,7 +42,7 @@ WAIT_S = 20  # bound of every wait for a condition (never a timing assertion)
 
 def build_survive_fixtures():
     base.build_fixtures(base.fixture_targets(
-        "sig_server.c", "crash_segv.c", "hold.c", "exhaust_hold.c", "mt_exit.c", "sandbox.c"))
+        "sig_server.c", "crash_segv.c", "hold.c", "exhaust_hold.c", "mt_exit.c", "sandbox.c", "tls_stale_sigpipe.c"))
 
 
 def options(report_dir, **extra):
@@ -321,6 +321,139 @@ def test_no_snapshot_thread_before_snapshot_ms():
     bare = run([SYS_PYTHON, "-c", script], preload=False)
     r = run([SYS_PYTHON, "-c", script], {"snapshot_ms": 10000})
     check(bare.stdout == r.stdout == "threads=1\n", "bare %r preloaded %r" % (bare.stdout, r.stdout))
+
+
+def test_full_disk_keeps_last_snapshot():
+    # report_dir on a small tmpfs in a private mount namespace (seen from here through
+    # /proc/<pid>/root); a snapshot is written, the disk is filled, SIGTERM: the final
+    # report cannot be written, the snapshot stays whole, one line says so.
+    unshare = "/usr/bin/unshare"
+    check(os.path.exists(unshare) and os.geteuid() == 0,
+          "needs root and unshare(1) to mount a private tmpfs")
+    d = new_dir("fulldisk")
+    pe = preload_env(options(d, snapshot_ms=SNAPSHOT_MS))
+    env_args = ["%s=%s" % (k, pe[k]) for k in ("LD_PRELOAD", "CONNLEAK", "CONNLEAK_OPTIONS")]
+    script = ('mount -t tmpfs -o size=256k tmpfs "$0" || exit 98; '
+              'env "$@" & wait $!; echo "rc=$?"; exec sleep %d' % TIMEOUT)
+    outp = os.path.join(new_dir("out"), "out")
+    with open(outp, "wb") as out:
+        sh = subprocess.Popen([unshare, "-m", "--propagation", "private", "--", "sh", "-c",
+                               script, d] + env_args + [fixture("hold"), "2"],
+                              env=clean_env(), stdin=subprocess.DEVNULL, stdout=out,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        def text():
+            with open(outp) as f:
+                return f.read()
+        pid = int(wait_until(lambda: kv(text()).get("pid") or sh.poll() is not None and
+                             TestFailure("namespace shell ended: %r" % text()), "pid"))
+        inside = "/proc/%d/root%s" % (sh.pid, d)
+        wait_until(lambda: [f for f in os.listdir(inside) if f.endswith(".json")], "a snapshot")
+        try:
+            with open(os.path.join(inside, "fill"), "wb") as f:
+                while True:
+                    f.write(b"x" * 65536)
+                    f.flush()
+        except OSError:
+            pass
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: "rc=" in text(), "the program to end")
+        check(kv(text())["rc"] == "143", "status in the namespace %r" % text())
+        files = sorted(os.listdir(inside))
+        reports = [f for f in files if f.endswith(".json")]
+        check(len(reports) == 1 and files == sorted(reports + ["fill"]),
+              "files on the full disk: %r (no temporary file may stay)" % files)
+        with open(os.path.join(inside, reports[0])) as f:
+            rep = json.load(f)
+        check(rep.get("complete") is False and rep.get("snapshot"), "the snapshot %r %r"
+              % (rep.get("complete"), rep.get("snapshot")))
+    finally:
+        os.killpg(sh.pid, signal.SIGKILL)
+        _, err = sh.communicate(timeout=TIMEOUT)
+    lines = [l for l in err.decode(errors="replace").splitlines() if l.startswith("connleak")]
+    check(len(lines) == 1 and "No space left on device" in lines[0],
+          "stderr lines %r" % lines)
+
+
+def test_tls_crosstalk_sigpipe_keeps_stale_fd_use():
+    import run_tls
+    srv = run_tls.TlsServer().start()
+    # the confused peer: reads whatever comes, then hangs up
+    other = base.PyPeer(lambda conn: conn.recv(4096)).start()
+    try:
+        bare = run([fixture("tls_stale_sigpipe"), str(srv.port), str(other.port)],
+                   preload=False)
+        r = run([fixture("tls_stale_sigpipe"), str(srv.port), str(other.port)])
+    finally:
+        other.stop()
+        srv.stop()
+    check(bare.rc == r.rc == -signal.SIGPIPE, "rc bare %r preloaded %r: %s"
+          % (bare.rc, r.rc, r.describe()))
+    rep = report_for_pid(r, kv(r.stdout)["pid"])
+    check_ended(rep, "signal", signal="SIGPIPE")
+    stale = findings_of(rep, "stale-fd-use")
+    check(stale and stale[0].get("crosstalk") is True, summary(rep))
+    funcs = [fr.get("function") for fr in stale[0]["stacks"].get("used", [])]
+    check("write_through_stale_session" in funcs, "used stack %r" % funcs)
+
+
+def test_report_signal_writes_snapshot_on_demand():
+    d = new_dir("reports")
+    s = Service([fixture("hold"), "2"], True,
+                opts=options(d, snapshot_ms=0, report_signal="SIGUSR2"))
+    s.report_dir = d
+    pid = int(s.wait_line("pid"))
+    wait_until(lambda: "ready" in s.stdout() or s.dead(), "ready")
+    check(not os.listdir(d), "a report before the signal: %r" % os.listdir(d))
+    s.proc.send_signal(signal.SIGUSR2)
+    rep = wait_until(lambda: snapshot_of(d, pid) or s.dead(), "the snapshot SIGUSR2 asked for")
+    check(rep["snapshot"]["seq"] == 1 and
+          sum(f["count"] for f in findings_of(rep, "leaked-socket")) >= 4, summary(rep))
+    check(s.proc.poll() is None, "SIGUSR2 ended the program")
+    check(s.stop(signal.SIGTERM) == -signal.SIGTERM, "rc %r" % s.proc.returncode)
+    check_ended(only_report(s), "signal", signal="SIGTERM")
+    # a program that handles the signal itself keeps it
+    script = ("import signal, os\n"
+              "signal.signal(signal.SIGUSR2, lambda s, f: print('handled'))\n"
+              "os.kill(os.getpid(), signal.SIGUSR2)\n")
+    r = run([SYS_PYTHON, "-c", script], {"report_signal": "SIGUSR2", "snapshot_ms": 0})
+    check(r.rc == 0 and r.stdout == "handled\n", r.describe())
+    check(all(not x.get("snapshot") for x in r.reports), "snapshot taken from the program's signal")
+
+
+DROP_SCRIPT = ("import os, socket, sys\n"
+               "os.setgid(65534); os.setuid(65534)\n"  # a worker dropping privileges
+               "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+               "leak = socket.create_connection(s.getsockname())\n"
+               "print('pid=%d' % os.getpid())\n")
+
+
+def test_connleak_run_dir_for_workers_that_drop_privileges():
+    check(os.geteuid() == 0, "needs root to drop privileges")
+    parent = new_dir("run")
+    os.chmod(parent, 0o755)
+    d = os.path.join(parent, "reports")
+    bare = run([SYS_PYTHON, "-c", DROP_SCRIPT], preload=False)
+    p = subprocess.run([base.CLI, "run", "--report-dir", d, "--", SYS_PYTHON, "-c",
+                        DROP_SCRIPT], env=clean_env(), capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    check(bare.rc == p.returncode == 0, "rc bare %r, connleak run %r: %s"
+          % (bare.rc, p.returncode, p.stderr[-800:]))
+    check(oct(os.stat(d).st_mode & 0o7777) == oct(0o1777), "report dir mode %o" % os.stat(d).st_mode)
+    reps = load_reports(d)
+    pid = int(kv(p.stdout)["pid"])
+    mine = [r for r in reps if r["pid"] == pid]
+    check(len(mine) == 1 and os.stat(mine[0]["_path"]).st_uid == 65534,
+          "the worker's report: %r" % [os.path.basename(r["_path"]) for r in reps])
+    check("could not write" not in p.stderr, p.stderr[-500:])
+    # an existing directory only root can write: the summary counts the missing report
+    closed = new_dir("closed")
+    os.chmod(closed, 0o755)
+    p = subprocess.run([base.CLI, "run", "--report-dir", closed, "--", SYS_PYTHON, "-c",
+                        DROP_SCRIPT], env=clean_env(), capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    check(p.returncode == 0 and "1 process(es) could not write a report" in p.stderr,
+          "summary: %r" % p.stderr[-800:])
 
 
 # ---------------------------------------------------------------------------

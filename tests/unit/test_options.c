@@ -31,7 +31,7 @@ static int parse(struct options *o, const char *spec, struct errs *e)
 static const char *const all_names[] = {
 	"report_dir",    "log_path", "exitcode",   "backtrace_depth", "close_wait_ms",
 	"symbolize",     "halt_on_error", "lease_ms", "lease_mode",   "lease_peers",
-	"dns_check_ms",  "sample_ms", "growth_window_ms", "growth_min", "suppressions", "snapshot_ms", "report_signal", "help",
+	"dns_check_ms",  "sample_ms", "growth_window_ms", "growth_min", "suppressions", "snapshot_ms", "report_signal", "run_notify", "help",
 	"keepalive_idle_ms",
 };
 #define NNAMES (sizeof all_names / sizeof all_names[0])
