@@ -10,6 +10,10 @@
 #   tls-ka      the same over TLS (nginx ssl listener, self-signed cert), -n 10000; again
 #               with symbolize=0 (ab ends with findings: symbolizing them costs ~50 ms)
 #   disabled    churn with LD_PRELOAD set but no CONNLEAK=1 (must be a pure pass-through)
+#   ka-snapshot keep-alive with snapshot_ms=50 (the snapshot thread and its helper processes
+#               at work during the run), against bare
+#   exit-10     a process that ends with 10 findings (tests/bench/exit10.c): the exit cost
+#               (report writing, symbolization) in ms per process, target < 2 ms
 # Targets (churn <= 1.05, keep-alive and tls-ka <= 1.03, disabled <= 1.01) are printed as PASS/OVER
 # beside the figures; timing never makes this script fail.  Then, for reference, the churn
 # workload under valgrind --track-fds=yes and strace -f against the same workload bare.
@@ -45,6 +49,8 @@ done
 
 mkdir -p "$BENCH_DIR"
 cc -O2 -Wall -Wextra -o "$CHURN" "$ROOT/tests/bench/churn.c"
+EXIT10=$BENCH_DIR/exit10
+cc -O2 -g -Wall -Wextra -o "$EXIT10" "$ROOT/tests/bench/exit10.c"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/connleak-bench.XXXXXX")
 NGINX_PID=
@@ -168,7 +174,8 @@ timed() {
     echo "$ns"
 }
 
-mkdir -p "$TMP/reports" "$TMP/reports-disabled" "$TMP/reports-ab" "$TMP/reports-tls"
+mkdir -p "$TMP/reports" "$TMP/reports-disabled" "$TMP/reports-ab" "$TMP/reports-tls" \
+    "$TMP/reports-snap" "$TMP/reports-exit"
 CHURN_CMD=("$CHURN" "$PORT" "$CHURN_N")
 AB_CMD=(ab -q -k -n "$AB_N" -c "$AB_C" "http://127.0.0.1:$PORT/")
 TLS_CMD=(ab -q -k -n "$TLS_N" -c "$AB_C" "https://127.0.0.1:$TLS_PORT/")
@@ -218,6 +225,10 @@ R_TLS=$(bench_pair tls-keep-alive "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$
 # them at exit; without that, the steady-state cost of the TLS hooks shows.
 R_TLS0=$(bench_pair tls-keep-alive-nosym "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports-tls:symbolize=0" "${TLS_CMD[@]}")
 R_OFF=$(bench_pair disabled "" "${PRE_OFF[*]}" "${CHURN_CMD[@]}")
+# Snapshots every 50 ms while ab runs (ab's connections change only at its start and end,
+# so most periods find nothing to rewrite: the thread's wake-ups and the few helper clones).
+R_SNAP=$(bench_pair ka-snapshot "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports-snap:snapshot_ms=50" "${AB_CMD[@]}")
+R_EXIT=$(bench_pair exit-10 "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports-exit:log_path=$TMP/exit10.log" "$EXIT10")
 
 # Reference: the same churn workload, fewer iterations, one run under each tool against
 # the median of three bare runs of that size.
@@ -249,6 +260,8 @@ N_ON=$(count_reports "$TMP/reports")
 N_AB=$(count_reports "$TMP/reports-ab")
 N_TLS=$(count_reports "$TMP/reports-tls")
 N_OFF=$(count_reports "$TMP/reports-disabled")
+N_SNAP=$(count_reports "$TMP/reports-snap")
+N_EXIT=$(count_reports "$TMP/reports-exit")
 FINDINGS=$(python3 - "$TMP/reports" "$TMP/reports-ab" "$TMP/reports-tls" <<'EOF'
 import collections, json, os, sys
 kinds = collections.Counter()
@@ -282,6 +295,11 @@ row keep-alive "$R_KA" 1.03
 row tls-ka "$R_TLS" 1.03
 row tls-ka-nosym "$R_TLS0" 1.03
 row disabled "$R_OFF" 1.01
+row ka-snapshot "$R_SNAP" 1.03
+read -r eb ep _ <<<"$R_EXIT"
+printf '%-12s %10.2f %10.2f  extra %.2f ms per process with 10 findings (target < 2 ms)\n' exit-10 \
+    "$(awk -v x="$eb" 'BEGIN { print x / 1e6 }')" "$(awk -v x="$ep" 'BEGIN { print x / 1e6 }')" \
+    "$(awk -v a="$ep" -v b="$eb" 'BEGIN { print (a - b) / 1e6 }')"
 echo "(ratio = median of $ROUNDS alternating bare/preloaded rounds, wall time; interval =" \
      "bootstrap 95% of that median; churn = $CHURN_N connections; keep-alive = ab -k -n $AB_N -c $AB_C;" \
      "tls-ka = the same over TLS, -n $TLS_N)"
@@ -293,10 +311,10 @@ for line in "${ref_lines[@]}"; do
     printf '%-40s %8s %10s\n' "$label" "$ratio" "$ms"
 done
 echo
-echo "reports: churn $N_ON file(s), keep-alive $N_AB file(s), tls $N_TLS file(s), disabled $N_OFF file(s); findings: $FINDINGS"
+echo "reports: churn $N_ON file(s), keep-alive $N_AB file(s), tls $N_TLS file(s), snapshots $N_SNAP file(s), exit-10 $N_EXIT file(s), disabled $N_OFF file(s); findings: $FINDINGS"
 
 status=0
-if ((N_ON == 0 || N_AB == 0 || N_TLS == 0)); then
+if ((N_ON == 0 || N_AB == 0 || N_TLS == 0 || N_SNAP == 0 || N_EXIT == 0)); then
     echo "bench: WARNING: preloaded runs wrote no report — was the library active?" >&2
     status=1
 fi

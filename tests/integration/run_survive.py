@@ -42,7 +42,8 @@ WAIT_S = 20  # bound of every wait for a condition (never a timing assertion)
 
 def build_survive_fixtures():
     base.build_fixtures(base.fixture_targets(
-        "sig_server.c", "crash_segv.c", "hold.c", "exhaust_hold.c", "mt_exit.c", "sandbox.c", "tls_stale_sigpipe.c"))
+        "sig_server.c", "crash_segv.c", "hold.c", "exhaust_hold.c", "mt_exit.c", "sandbox.c", "tls_stale_sigpipe.c",
+        "churn_forever.c"))
 
 
 def options(report_dir, **extra):
@@ -454,6 +455,25 @@ def test_connleak_run_dir_for_workers_that_drop_privileges():
                        timeout=TIMEOUT)
     check(p.returncode == 0 and "1 process(es) could not write a report" in p.stderr,
           "summary: %r" % p.stderr[-800:])
+
+
+SIGNAL_DURING_CHURN_RUNS = 8
+
+
+def test_sigterm_while_threads_are_inside_connleak():
+    # the handler may interrupt a thread holding the model lock: it waits a bounded time,
+    # never deadlocks, and the report exists (model_consistent says whether the copy was
+    # taken with the model at rest)
+    for i in range(SIGNAL_DURING_CHURN_RUNS):
+        s = Service([fixture("churn_forever")], True)
+        wait_until(lambda: "ready" in s.stdout() or s.dead(), "ready")
+        rc = s.stop(signal.SIGTERM)
+        check(rc == -signal.SIGTERM, "run %d: %s" % (i, s.describe()))
+        rep = only_report(s)
+        check_ended(rep, "signal", signal="SIGTERM")
+        check(type(rep.get("model_consistent")) is bool and
+              rep["complete"] == rep["model_consistent"], "run %d: complete %r consistent %r"
+              % (i, rep.get("complete"), rep.get("model_consistent")))
 
 
 # ---------------------------------------------------------------------------
