@@ -13,7 +13,8 @@ set -euo pipefail
 BUILD_PKGS=(build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev
             libdw-dev libjansson-dev libexpat1-dev clang libclang-rt-dev libncurses-dev)
 TEST_PKGS=(nginx-light curl wget python3 python3-requests apache2-utils tinyproxy
-           openssl strace valgrind libssl-dev libgnutls28-dev wrk chromium tmux)
+           openssl strace valgrind libssl-dev libgnutls28-dev wrk chromium tmux
+           openssh-server openssh-client)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-}" in
@@ -75,6 +76,7 @@ for p in "${missing[@]}"; do
     case "$p" in
         nginx-light) stop_service nginx /run/nginx.pid /var/run/nginx.pid ;;
         tinyproxy)   stop_service tinyproxy /run/tinyproxy/tinyproxy.pid /var/run/tinyproxy/tinyproxy.pid ;;
+        openssh-server) stop_service ssh /run/sshd.pid /var/run/sshd.pid ;;
     esac
 done
 

@@ -204,6 +204,10 @@ def test_sigsegv_report_and_status():
     crash("segv", signal.SIGSEGV)
 
 
+def test_stack_overflow_report_and_status():
+    crash("overflow", signal.SIGSEGV)
+
+
 def test_sigabrt_report_and_status():
     crash("abort", signal.SIGABRT)
 
@@ -604,6 +608,80 @@ def test_log_path_fifo_and_foreign_file_not_written():
               % rep.get("text_report"))
     with open(foreign) as f:
         check(f.read() == "planted\n", "foreign log file was written to")
+
+
+SSHD = "/usr/sbin/sshd"
+SSH = "/usr/bin/ssh"
+
+SSHD_CONFIG = """\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {d}/host_key
+AuthorizedKeysFile {d}/authorized_keys
+PidFile {d}/sshd.pid
+PermitRootLogin yes
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+"""
+
+
+def sshd_login(preload):
+    """One key login to a private sshd on loopback; returns (ssh rc, ssh output)."""
+    d = new_dir("sshd")
+    os.chmod(d, 0o755)
+    for name in ("host_key", "id"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                        os.path.join(d, name)], check=True, timeout=TIMEOUT)
+    with open(os.path.join(d, "id.pub")) as src, open(os.path.join(d, "authorized_keys"), "w") as dst:
+        dst.write(src.read())
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # the privilege-separation chroot
+    for _attempt in range(3):
+        port = free_port()
+        with open(os.path.join(d, "sshd_config"), "w") as f:
+            f.write(SSHD_CONFIG.format(port=port, d=d))
+        reports = new_dir("reports")
+        os.chmod(reports, 0o1777)  # the pre-auth child runs as user sshd
+        env = preload_env(options(reports)) if preload else clean_env()
+        srv = subprocess.Popen([SSHD, "-D", "-e", "-f", os.path.join(d, "sshd_config")],
+                               env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=open(os.path.join(d, "sshd.log"), "wb"),
+                               start_new_session=True)
+        try:
+            def up():
+                if srv.poll() is not None:
+                    return "dead"
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    return "up"
+                except OSError:
+                    return None
+            if wait_until(up, "sshd to listen") == "dead":
+                continue
+            p = subprocess.run([SSH, "-i", os.path.join(d, "id"), "-p", str(port),
+                                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+                                "root@127.0.0.1", "echo", "logged-in"],
+                               env=clean_env(), capture_output=True, text=True, timeout=TIMEOUT)
+            return p.returncode, p.stdout + p.stderr, reports, d
+        finally:
+            os.killpg(srv.pid, signal.SIGTERM)
+            srv.wait(timeout=TIMEOUT)
+    raise TestFailure("sshd did not start: " + open(os.path.join(d, "sshd.log")).read()[-800:])
+
+
+def test_sshd_login_through_seccomp_sandbox():
+    check(os.path.exists(SSHD) and os.path.exists(SSH) and os.geteuid() == 0,
+          "needs root, %s and %s (openssh-server, openssh-client)" % (SSHD, SSH))
+    bare = sshd_login(False)
+    check(bare[0] == 0 and "logged-in" in bare[1], "bare login: %r" % (bare[:2],))
+    rc, out, reports, d = sshd_login(True)
+    log = open(os.path.join(d, "sshd.log"), errors="replace").read()
+    check(rc == 0 and "logged-in" in out, "preloaded login: rc %r %r; sshd log: %s"
+          % (rc, out, log[-1500:]))
+    check("SIGSYS" not in log and "signal 31" not in log, "sshd log: %s" % log[-1500:])
 
 
 # ---------------------------------------------------------------------------
