@@ -238,28 +238,28 @@ static void json_failed(const struct options *o, int err)
 	}
 }
 
-/* At the descriptor limit: the soft limit is raised to the hard one for the write and put
- * back (the program is ending; its EMFILE point while it ran is unchanged). */
-static int json_write_at_limit(const struct options *o, const struct report_end *end, int err)
+/* Whether fewer than three descriptors are free (a report needs the file, its temporary
+ * name, /proc/self/cmdline and the log). */
+static int descriptors_short(void)
 {
-	if (err != EMFILE)
-		return err;
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
-		return err;
-	struct rlimit raised = {rl.rlim_max, rl.rlim_max};
-	if (setrlimit(RLIMIT_NOFILE, &raised) != 0)
-		return err;
-	err = json_write(o, end);
-	setrlimit(RLIMIT_NOFILE, &rl);
-	return err;
+	int fds[3], n = 0, short_ = 0;
+	for (; n < 3; n++) {
+		fds[n] = real.open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fds[n] < 0) {
+			short_ = errno == EMFILE;
+			break;
+		}
+	}
+	while (n > 0)
+		real.close(fds[--n]);
+	return short_;
 }
 
 /* A helper's job: write from the copy. */
 struct job {
 	const struct options *o;
 	struct report_end *end;
-	int final;     /* from a signal: also the text report */
+	int final;     /* also the text report (a signal, the descriptor limit) */
 	int close_fds; /* descriptors to free in the helper's own table */
 	int parent_locked; /* the parent held the model lock across the copy */
 };
@@ -295,10 +295,6 @@ static int helper_job(void *arg)
 	int r = PUBLISH_OK;
 	if (j->o->report_dir[0]) {
 		int err = json_write(j->o, j->end);
-		if (err == EMFILE && !j->close_fds) {
-			free_descriptors(4);
-			err = json_write(j->o, j->end);
-		}
 		if (err == EEXIST)
 			r = PUBLISH_NAME_TAKEN;
 		else if (err) {
@@ -362,29 +358,41 @@ void report_final(const struct options *o, struct report_end *end)
 	end->consistent = 1;
 	if (findings_total() && o->symbolize)
 		symbolize_begin();
-	struct text_dest d;
-	text_choose(o, end, &d);
-	if (o->report_dir[0]) {
-		int err = json_write(o, end);
-		err = err ? json_write_at_limit(o, end, err) : 0;
-		if (err == EMFILE) {
-			/* soft = hard and every descriptor in use: a helper process closes a few
-			 * in its own table and writes from its copy. */
-			publish_choose(o->report_dir, report_pid);
-			struct job j = {o, end, 0, 4, 1};
-			model_lock();
-			int r = helper_run(helper_job, &j, 10000);
-			model_unlock();
-			publish_helper_result(r);
-			full_said += r == PUBLISH_FULL;
-			err = r == PUBLISH_OK ? 0 : r == PUBLISH_NAME_TAKEN ? EEXIST : EMFILE;
-			if (r == PUBLISH_FULL || r == PUBLISH_FAILED)
-				err = 0; /* the helper said it */
-		}
-		if (err)
-			json_failed(o, err);
+	/* At the descriptor limit the soft limit is raised to the hard one for the writes and
+	 * put back (the program is ending: its EMFILE point while it ran is unchanged); when
+	 * they are equal, a helper process closes a few descriptors in its own table (never
+	 * the program's) and writes both reports from its copy. */
+	struct rlimit rl;
+	int at_limit = descriptors_short(), raised = 0;
+	if (at_limit && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		struct rlimit up = {rl.rlim_max, rl.rlim_max};
+		raised = setrlimit(RLIMIT_NOFILE, &up) == 0;
 	}
-	text_write(&d);
+	if (at_limit && !raised) {
+		if (o->report_dir[0])
+			publish_choose(o->report_dir, report_pid);
+		struct job j = {o, end, 1, 4, 1};
+		model_lock();
+		int r = helper_run(helper_job, &j, 10000);
+		model_unlock();
+		publish_helper_result(r);
+		full_said += r == PUBLISH_FULL;
+		if (r < 0)
+			log_linef("connleak: report of pid %d not written: every descriptor is in use "
+				  "and the helper process failed",
+				  report_pid);
+	} else {
+		struct text_dest d;
+		text_choose(o, end, &d);
+		if (o->report_dir[0]) {
+			int err = json_write(o, end);
+			if (err)
+				json_failed(o, err);
+		}
+		text_write(&d);
+	}
+	if (raised)
+		setrlimit(RLIMIT_NOFILE, &rl);
 	_IO_list_unlock();
 	symbolize_end();
 	atomic_store(&final_done, 1);
@@ -408,7 +416,7 @@ void report_final_from_signal(const struct options *o, struct report_end *end)
 	int locked = model_lock_timed(500) == 0;
 	if (o->report_dir[0])
 		publish_choose(o->report_dir, report_pid);
-	struct job j = {o, end, 1, 0, locked};
+	struct job j = {o, end, 1, descriptors_short() ? 4 : 0, locked};
 	int r = helper_run(helper_job, &j, 10000);
 	if (locked)
 		model_unlock();

@@ -256,6 +256,16 @@ def test_exit_at_descriptor_limit():
         check(len(findings_of(rep, "leaked-socket")) >= 1, summary(rep))
         check_ended(rep, "exit" if mode == "exit" else "_exit", status=0)
         check("SUMMARY: connleak" in r.stderr, "text report on stderr: %r" % r.stderr[-500:])
+    # the text report to a log file needs a descriptor too
+    log = os.path.join(new_dir("log"), "text")
+    r = run([fixture("exhaust_hold"), "1024", "exit"], {"log_path": log})
+    expect_fixture_ok(r)
+    with open(log) as f:
+        text = f.read()
+    rep = report_for_pid(r, kv(r.stdout)["pid"])
+    check("SUMMARY: connleak" in text and rep.get("text_report") == {"to": "log_path",
+                                                                      "skipped": None},
+          "log %r, text_report %r, stderr %r" % (text[-300:], rep.get("text_report"), r.stderr))
 
 
 def read_reports(d):
