@@ -62,6 +62,7 @@ check: deps
 	python3 tests/integration/run_managed.py
 	python3 tests/integration/run_survive.py
 	python3 tests/integration/run_growth.py
+	python3 tests/integration/run_lease_http.py
 	python3 tests/cli/run.py
 	python3 tests/cli/run_hygiene.py
 

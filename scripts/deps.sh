@@ -14,7 +14,8 @@ BUILD_PKGS=(build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev
             libdw-dev libjansson-dev libexpat1-dev clang libclang-rt-dev libncurses-dev)
 TEST_PKGS=(nginx-light curl wget python3 python3-requests apache2-utils tinyproxy
            openssl strace valgrind libssl-dev libgnutls28-dev wrk chromium tmux
-           openssh-server openssh-client)
+           openssh-server openssh-client
+           openjdk-17-jdk-headless nodejs)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-}" in

@@ -99,6 +99,7 @@ HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *buf, size_t n)
 	if (!tls_call_enter(s))
 		return real_(s, buf, n);
 	ssize_t r = real_(s, buf, n);
+	tls_call_data(1, buf, r);
 	tls_call_leave();
 	return r;
 }
@@ -109,6 +110,7 @@ HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *buf, size_t n)
 	if (!tls_call_enter(s))
 		return real_(s, buf, n);
 	ssize_t r = real_(s, buf, n);
+	tls_call_data(0, buf, r);
 	tls_call_leave();
 	return r;
 }

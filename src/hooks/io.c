@@ -83,6 +83,34 @@ static inline void stale_check(int fd, ssize_t r)
 			TRACK(tls_bio_match(fd, buf, n));                                 \
 	} while (0)
 
+/* HTTP framing for leases (track/io.h) of what the call moved, never of a peek. */
+#define HTTP_IOV(s, out, peek, iov, cnt, r)                                        \
+	do {                                                                       \
+		if ((r) > 0 && !(peek) && IO_SAME(s) && io_framed(s)) {           \
+			int e_ = errno;                                            \
+			hook_busy++;                                               \
+			io_http(s, out, iov, cnt, (size_t)(r));                    \
+			hook_leave();                                              \
+			errno = e_;                                                \
+		}                                                                  \
+	} while (0)
+#define HTTP_BUF(s, out, peek, buf, r)                                             \
+	do {                                                                       \
+		struct iovec v_ = {(void *)(buf), (size_t)(r)};                    \
+		HTTP_IOV(s, out, peek, &v_, 1, r);                                 \
+	} while (0)
+
+/* A write on a framed connection counts itself as in progress (see io_write_begin). */
+#define WRITE_BEGIN(fd) \
+	IO_BEGIN(fd);   \
+	int w_ = io_write_begin(s)
+#define WRITE_DONE(s, iov, cnt, r)                  \
+	do {                                        \
+		HTTP_IOV(s, 1, 0, iov, cnt, r);     \
+		if (w_ && IO_SAME(s))               \
+			io_write_end(s);            \
+	} while (0)
+
 HOOK ssize_t read(int fd, void *buf, size_t n)
 {
 	if (FROM_UNWINDER())
@@ -91,6 +119,7 @@ HOOK ssize_t read(int fd, void *buf, size_t n)
 	ssize_t r = REAL(read)(fd, buf, n);
 	stale_check(fd, r);
 	AFTER_READ(s, r, n, 0);
+	HTTP_BUF(s, 0, 0, buf, r);
 	return r;
 }
 
@@ -100,17 +129,19 @@ HOOK ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 	ssize_t r = REAL(read_chk)(fd, buf, n, buflen);
 	stale_check(fd, r);
 	AFTER_READ(s, r, n, 0);
+	HTTP_BUF(s, 0, 0, buf, r);
 	return r;
 }
 
 HOOK ssize_t write(int fd, const void *buf, size_t n)
 {
-	IO_BEGIN(fd);
+	WRITE_BEGIN(fd);
 	BIO_MATCH(s, fd, buf, n);
 	ssize_t r = REAL(write)(fd, buf, n);
 	stale_check(fd, r);
 	struct iovec v = {(void *)buf, n};
 	AFTER_WRITE(s, r, &v, 1);
+	WRITE_DONE(s, &v, 1, r);
 	return r;
 }
 
@@ -120,6 +151,7 @@ HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
 	ssize_t r = REAL(recv)(fd, buf, n, flags);
 	stale_check(fd, r);
 	AFTER_READ(s, r, n, flags & MSG_PEEK);
+	HTTP_BUF(s, 0, flags & MSG_PEEK, buf, r);
 	return r;
 }
 
@@ -129,17 +161,19 @@ HOOK ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 	ssize_t r = REAL(recv_chk)(fd, buf, n, buflen, flags);
 	stale_check(fd, r);
 	AFTER_READ(s, r, n, flags & MSG_PEEK);
+	HTTP_BUF(s, 0, flags & MSG_PEEK, buf, r);
 	return r;
 }
 
 HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	IO_BEGIN(fd);
+	WRITE_BEGIN(fd);
 	BIO_MATCH(s, fd, buf, n);
 	ssize_t r = REAL(send)(fd, buf, n, flags);
 	stale_check(fd, r);
 	struct iovec v = {(void *)buf, n};
 	AFTER_WRITE(s, r, &v, 1);
+	WRITE_DONE(s, &v, 1, r);
 	return r;
 }
 
@@ -150,6 +184,7 @@ HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a
 	ssize_t r = REAL(recvfrom)(fd, buf, n, flags, addr, alen);
 	stale_check(fd, r);
 	AFTER_READ(s, r, n, flags & MSG_PEEK);
+	HTTP_BUF(s, 0, flags & MSG_PEEK, buf, r);
 	return r;
 }
 
@@ -160,18 +195,20 @@ HOOK ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flag
 	ssize_t r = REAL(recvfrom_chk)(fd, buf, n, buflen, flags, addr, alen);
 	stale_check(fd, r);
 	AFTER_READ(s, r, n, flags & MSG_PEEK);
+	HTTP_BUF(s, 0, flags & MSG_PEEK, buf, r);
 	return r;
 }
 
 HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
 		    socklen_t alen)
 {
-	IO_BEGIN(fd);
+	WRITE_BEGIN(fd);
 	BIO_MATCH(s, fd, buf, n);
 	ssize_t r = REAL(sendto)(fd, buf, n, flags, addr, alen);
 	stale_check(fd, r);
 	struct iovec v = {(void *)buf, n};
 	AFTER_WRITE(s, r, &v, 1);
+	WRITE_DONE(s, &v, 1, r);
 	return r;
 }
 
@@ -191,6 +228,7 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	 * kernel rejected (NULL, unmapped, a huge msg_iovlen) must fail as it does bare. */
 	if (r >= 0) {
 		AFTER_READ(s, r, iov_total(msg->msg_iov, msg->msg_iovlen), flags & MSG_PEEK);
+		HTTP_IOV(s, 0, flags & MSG_PEEK, msg->msg_iov, msg->msg_iovlen, r);
 		received(msg, r);
 	} else {
 		AFTER_READ(s, r, 0, flags & MSG_PEEK);
@@ -200,12 +238,13 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	IO_BEGIN(fd);
+	WRITE_BEGIN(fd);
 	if (msg && msg->msg_iovlen)
 		BIO_MATCH(s, fd, msg->msg_iov[0].iov_base, msg->msg_iov[0].iov_len);
 	ssize_t r = REAL(sendmsg)(fd, msg, flags);
 	stale_check(fd, r);
 	AFTER_WRITE(s, r, r > 0 ? msg->msg_iov : NULL, r > 0 ? msg->msg_iovlen : 0);
+	WRITE_DONE(s, r > 0 ? msg->msg_iov : NULL, r > 0 ? msg->msg_iovlen : 0, r);
 	return r;
 }
 
@@ -252,16 +291,18 @@ HOOK ssize_t readv(int fd, const struct iovec *iov, int n)
 	ssize_t r = REAL(readv)(fd, iov, n);
 	stale_check(fd, r);
 	AFTER_READ(s, r, r >= 0 && n > 0 ? iov_total(iov, (size_t)n) : 0, 0);
+	HTTP_IOV(s, 0, 0, iov, n > 0 ? (size_t)n : 0, r);
 	return r;
 }
 
 HOOK ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-	IO_BEGIN(fd);
+	WRITE_BEGIN(fd);
 	if (iov && n > 0)
 		BIO_MATCH(s, fd, iov[0].iov_base, iov[0].iov_len);
 	ssize_t r = REAL(writev)(fd, iov, n);
 	stale_check(fd, r);
 	AFTER_WRITE(s, r, iov, n > 0 ? (size_t)n : 0);
+	WRITE_DONE(s, iov, n > 0 ? (size_t)n : 0, r);
 	return r;
 }

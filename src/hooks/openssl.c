@@ -166,6 +166,7 @@ HOOK int SSL_read(SSL *s, void *buf, int n)
 	if (!tls_call_enter(s))
 		return real_(s, buf, n);
 	int r = real_(s, buf, n);
+	tls_call_data(0, buf, r);
 	tls_call_leave();
 	return r;
 }
@@ -176,6 +177,7 @@ HOOK int SSL_read_ex(SSL *s, void *buf, size_t n, size_t *got)
 	if (!tls_call_enter(s))
 		return real_(s, buf, n, got);
 	int r = real_(s, buf, n, got);
+	tls_call_data(0, buf, r == 1 && got ? (long)*got : 0);
 	tls_call_leave();
 	return r;
 }
@@ -206,6 +208,7 @@ HOOK int SSL_write(SSL *s, const void *buf, int n)
 	if (!tls_call_enter(s))
 		return real_(s, buf, n);
 	int r = real_(s, buf, n);
+	tls_call_data(1, buf, r);
 	tls_call_leave();
 	return r;
 }
@@ -216,6 +219,7 @@ HOOK int SSL_write_ex(SSL *s, const void *buf, size_t n, size_t *done)
 	if (!tls_call_enter(s))
 		return real_(s, buf, n, done);
 	int r = real_(s, buf, n, done);
+	tls_call_data(1, buf, r == 1 && done ? (long)*done : 0);
 	tls_call_leave();
 	return r;
 }

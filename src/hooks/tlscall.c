@@ -3,11 +3,17 @@
  * SSL_connect calls SSL_do_handshake); before it, a session whose socket is gone is a
  * finding and an unbound session waits for its first socket I/O; after it, none of that
  * carries over to the next call. */
+#include "../track/io.h"
+#include "../track/lease.h"
 #include "../track/tls.h"
 #include "hook.h"
 #include "tlsreal.h"
 
 static __thread int nested __attribute__((tls_model("initial-exec")));
+
+/* The socket whose plaintext this call frames, and its record's incarnation then. */
+static __thread struct sock *framed __attribute__((tls_model("initial-exec")));
+static __thread uint32_t framed_inc __attribute__((tls_model("initial-exec")));
 
 __thread void *hook_tls_unbound __attribute__((tls_model("initial-exec")));
 __thread int hook_tls_stale __attribute__((tls_model("initial-exec")));
@@ -33,13 +39,29 @@ int tls_call_enter(void *session)
 		hook_tls_stale = use & TLS_USE_STALE;
 		if (!bound)
 			hook_tls_unbound = session;
+		if (lease_framing)
+			TRACK(framed = tls_framed_sock(session, &framed_inc));
 	}
 	return 1;
+}
+
+void tls_call_data(int out, const void *buf, long r)
+{
+	struct sock *s = framed;
+	if (!s || r <= 0 || atomic_load_explicit(&s->incarnation, memory_order_relaxed) != framed_inc)
+		return;
+	struct iovec v = {(void *)buf, (size_t)r};
+	int e = errno;
+	hook_busy++;
+	io_http(s, out, &v, 1, (size_t)r);
+	hook_leave();
+	errno = e;
 }
 
 void tls_call_leave(void)
 {
 	nested--;
+	framed = NULL;
 	hook_tls_unbound = NULL;
 	hook_tls_stale = 0;
 }

@@ -31,6 +31,9 @@ void *tls_real(void **slot, const char *name, void *anchor, const void *caller);
  * call that entered. */
 int tls_call_enter(void *session);
 void tls_call_leave(void);
+/* Between the two, after a read (out = 0) or write (out = 1) that moved r plaintext bytes:
+ * the HTTP framing of the session's socket, while a lease is on (track/http.h). */
+void tls_call_data(int out, const void *buf, long r);
 
 /* A hook's real function, into `real_`. Without one in the process (our exported name was
  * reached anyway: a weak reference, a pointer kept from before), the hook fails the way the

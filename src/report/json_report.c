@@ -456,6 +456,7 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 			emit_addr(&j, "peer", &e->peer, e->peer_len);
 			json_str(&j, "hostname", e->host[0] ? e->host : NULL);
 			json_uint(&j, "age_ms", e->age_ms);
+			json_str(&j, "reason", e->reason ? e->reason : "expired");
 		}
 		json_close(&j, '}');
 	}

@@ -115,7 +115,8 @@ void agent_dns_due(void)
 void agent_ensure(void)
 {
 	const struct options *o = model_opt;
-	if (!o || atomic_load_explicit(&running, memory_order_relaxed) || !o->lease_ms)
+	if (!o || atomic_load_explicit(&running, memory_order_relaxed) ||
+	    !(o->lease_ms || (o->lease_on_dns_change && o->lease_mode == LEASE_ENFORCE)))
 		return;
 	if (atomic_exchange(&running, 1))
 		return;

@@ -10,6 +10,7 @@
 
 #include "../util/clock.h"
 #include "findings.h"
+#include "lease.h"
 #include "model.h"
 
 #define DNS_NAMES 1024
@@ -139,6 +140,7 @@ static void check_live(const char *name, const struct dns_answer *a)
 		    answer_has(a, (const struct sockaddr *)&s->peer))
 			continue;
 		s->stale_dns = 1;
+		lease_dns_changed(s);
 		struct finding f;
 		memset(&f, 0, sizeof f);
 		model_describe(&f, s, s->nfds > 0 ? s->fd : -1, s->gen);

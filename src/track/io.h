@@ -10,6 +10,8 @@
 
 #include "../util/clock.h"
 #include "keepalive.h"
+#include "http.h"
+#include "lease.h"
 #include "model.h"
 #include "sock.h"
 
@@ -72,6 +74,43 @@ static inline void io_read(struct sock *s, ssize_t r, size_t asked, int err, int
 	} else if (r < 0 && err == ECONNRESET &&
 		   atomic_load_explicit(&s->reuse_pending, RELAXED)) {
 		model_keepalive_race(s, "ECONNRESET", 0);
+	}
+}
+
+/* HTTP framing for leases: only plain client connections while a lease is on (TLS ones
+ * are framed from their plaintext instead), so everything else pays one load. */
+static inline int io_framed(struct sock *s)
+{
+	return __builtin_expect(atomic_load_explicit(&s->http.mode, RELAXED) == HTTP_PLAIN, 0);
+}
+
+/* Around a write on a framed connection: a reader that sees the answer before the writer
+ * counted the request waits for the writer (http.c). Returns whether it counted. */
+static inline int io_write_begin(struct sock *s)
+{
+	if (!s || !io_framed(s))
+		return 0;
+	atomic_fetch_add(&s->http.writers, 1);
+	return 1;
+}
+
+static inline void io_write_end(struct sock *s)
+{
+	atomic_fetch_sub(&s->http.writers, 1);
+}
+
+/* The first `r` bytes of iov went out (out) or came in: feed them to the parser; a read
+ * that completed a response may retire the connection right here (lease.h). */
+static inline void io_http(struct sock *s, int out, const struct iovec *iov, size_t cnt,
+			   size_t r)
+{
+	for (size_t i = 0; i < cnt && r > 0; i++) {
+		size_t k = iov[i].iov_len < r ? iov[i].iov_len : r;
+		r -= k;
+		if (out)
+			http_out(&s->http, iov[i].iov_base, k);
+		else if (http_in(&s->http, iov[i].iov_base, k))
+			lease_boundary(s);
 	}
 }
 

@@ -3,9 +3,23 @@
  * what a server closing an idle keep-alive connection looks like, and pooling clients
  * already handle by reconnecting (resolving the name again). SHUT_RD rather than SHUT_WR:
  * a write racing the shutdown still goes out, so it raises no SIGPIPE that a server's
- * close would not have raised. Only idle connections are shut: the last completed
- * operation was a read that answered a request, nothing was written since, no unread
- * data waits, and the connection has been quiet for a while. */
+ * close would not have raised.
+ *
+ * Only idle connections are shut. For HTTP/1.x (track/http.c frames every client
+ * connection while a lease is on) idle means exactly: the last response is complete and
+ * no request has started. A due connection (older than lease_ms, or its peer gone from DNS
+ * with lease_on_dns_change) is retired by the read hook that completes a response: the
+ * program is inside that call, so no request of its can be on the way. The background
+ * thread retires a due HTTP connection only once it has sat idle for a whole lease (a pool
+ * that does not use it): it cannot know whether the program is about to take the
+ * connection from its pool this very moment, and the request it would then lose is the
+ * keep-alive race every server idle timeout causes. A busy connection is always retired
+ * by the hook, at the end of an exchange.
+ *
+ * Protocols we cannot frame are left alone unless lease_protocols=any; then the old
+ * heuristic applies as a fallback: the last completed operation was a read that answered
+ * a request, nothing was written since, no unread data waits, and the connection has been
+ * quiet for a while (a response can pause between two reads). */
 #include "lease.h"
 
 #include <arpa/inet.h>
@@ -17,6 +31,7 @@
 #include "../util/clock.h"
 #include "../util/real.h"
 #include "endpoint.h"
+#include "http.h"
 #include "findings.h"
 #include "model.h"
 
@@ -28,8 +43,12 @@ static struct {
 } peers[LEASE_PEERS];
 static int npeers;
 
+int lease_framing;
+
 void lease_configure(const char *spec)
 {
+	lease_framing = model_opt && model_opt->lease_mode == LEASE_ENFORCE &&
+			(model_opt->lease_ms || model_opt->lease_on_dns_change);
 	npeers = 0;
 	while (spec && *spec && npeers < LEASE_PEERS) {
 		const char *end = strchr(spec, ',');
@@ -71,7 +90,7 @@ static int peer_matches(const struct sock *s)
 }
 
 /* A response still arriving looks idle between two reads (the program waits in poll), so
- * the connection must also have been quiet for a while: a third of the lease, at least
+ * the fallback also wants the connection quiet for a while: a third of the lease, at least
  * 50 ms and at most a second. */
 static uint64_t quiet_ms(void)
 {
@@ -79,7 +98,8 @@ static uint64_t quiet_ms(void)
 	return q < 50 ? 50 : q > 1000 ? 1000 : q;
 }
 
-static int idle(const struct sock *s)
+/* The fallback for protocols we cannot frame (lease_protocols=any). */
+static int idle_unframed(const struct sock *s)
 {
 	if (atomic_load(&s->phase) != PHASE_REPLIED || atomic_load(&s->reuse_pending) ||
 	    atomic_load(&s->t_eof) || clock_coarse_ms() - atomic_load(&s->t_last_io) < quiet_ms())
@@ -88,9 +108,16 @@ static int idle(const struct sock *s)
 	return ioctl(s->fd, FIONREAD, &unread) == 0 && unread == 0;
 }
 
-static void enforce(struct sock *s, uint64_t age)
+static int leasable(const struct sock *s)
 {
-	if (!idle(s) || real.shutdown(s->fd, SHUT_RD) != 0)
+	return s->client && !s->leased && !s->inherited && s->nfds > 0 &&
+	       s->type == SOCK_STREAM &&
+	       (s->peer.ss_family == AF_INET || s->peer.ss_family == AF_INET6);
+}
+
+static void retire(struct sock *s, uint64_t age, const char *reason)
+{
+	if (real.shutdown(s->fd, SHUT_RD) != 0)
 		return;
 	s->leased = 1;
 	model_state.stats.leases_enforced++;
@@ -102,8 +129,56 @@ static void enforce(struct sock *s, uint64_t age)
 		e->age_ms = age;
 		e->peer = s->peer;
 		e->peer_len = s->peer_len;
+		e->reason = reason;
 		snprintf(e->host, sizeof e->host, "%s", s->host);
 	}
+}
+
+static const char *due_reason(struct sock *s, uint64_t age)
+{
+	if (atomic_load_explicit(&s->http.due, memory_order_relaxed))
+		return "dns-change";
+	if (model_opt->lease_ms && age > model_opt->lease_ms)
+		return "expired";
+	return NULL;
+}
+
+/* A connection's age: from connect() for a framed one (a program may create its socket
+ * long before it connects), else from the socket's creation. */
+static uint64_t age_of(struct sock *s, uint64_t now)
+{
+	uint64_t t = atomic_load_explicit(&s->http.t_start, memory_order_relaxed);
+	return now - (t ? t : s->t_created);
+}
+
+void lease_boundary(struct sock *s)
+{
+	uint64_t age = age_of(s, clock_coarse_ms());
+	if (!due_reason(s, age))
+		return;
+	model_lock();
+	const char *why = due_reason(s, age);
+	if (why && leasable(s) && http_idle(&s->http)) {
+		if (peer_matches(s))
+			retire(s, age, why);
+		else /* outside lease_peers: stop framing it */
+			atomic_store(&s->http.mode, HTTP_OFF);
+	}
+	model_unlock();
+}
+
+void lease_connected(struct sock *s)
+{
+	if (lease_framing && s->type == SOCK_STREAM && !s->inherited &&
+	    (s->peer.ss_family == AF_INET || s->peer.ss_family == AF_INET6) &&
+	    atomic_load(&s->http.mode) == HTTP_OFF)
+		http_start(&s->http);
+}
+
+void lease_dns_changed(struct sock *s)
+{
+	if (model_opt->lease_on_dns_change)
+		atomic_store(&s->http.due, 1);
 }
 
 static void expired(struct sock *s)
@@ -118,21 +193,43 @@ static void expired(struct sock *s)
 	findings_add(&f);
 }
 
+/* How long a due HTTP connection must have sat idle before the thread retires it. */
+static uint64_t pool_idle_ms(void)
+{
+	if (model_opt->lease_ms)
+		return model_opt->lease_ms;
+	return model_opt->dns_check_ms ? model_opt->dns_check_ms : 1000;
+}
+
 void lease_check(void)
 {
-	if (!model_opt || !model_opt->lease_ms)
+	if (!model_opt || !(model_opt->lease_ms || model_opt->lease_on_dns_change))
 		return;
 	uint64_t now = clock_coarse_ms();
 	for (struct sock *s = sock_live_head(); s; s = s->next) {
-		if (!s->client || s->leased || s->inherited || s->nfds <= 0 || s->type != SOCK_STREAM ||
-		    (s->peer.ss_family != AF_INET && s->peer.ss_family != AF_INET6))
+		if (!leasable(s))
 			continue;
-		uint64_t age = now - s->t_created;
-		if (age <= model_opt->lease_ms || !peer_matches(s))
+		uint64_t age = age_of(s, now);
+		if (model_opt->lease_mode == LEASE_REPORT) {
+			if (model_opt->lease_ms && age > model_opt->lease_ms && peer_matches(s))
+				expired(s);
 			continue;
-		if (model_opt->lease_mode == LEASE_REPORT)
-			expired(s);
-		else
-			enforce(s, age);
+		}
+		const char *why = due_reason(s, age);
+		if (!why || !peer_matches(s))
+			continue;
+		int mode = atomic_load(&s->http.mode);
+		/* Framed but no request seen (nothing written through the hooks we frame):
+		 * not known to be HTTP. */
+		int framed_http = (mode == HTTP_PLAIN || mode == HTTP_TLS) &&
+				  atomic_load(&s->http.requests);
+		if (framed_http) {
+			if (http_idle(&s->http) &&
+			    now - atomic_load(&s->http.t_idle) >= pool_idle_ms())
+				retire(s, age, why);
+		} else if (mode != HTTP_TUNNEL && mode != HTTP_CLOSING &&
+			   model_opt->lease_protocols == LEASE_PROTO_ANY && idle_unframed(s)) {
+			retire(s, age, why);
+		}
 	}
 }

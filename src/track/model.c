@@ -214,6 +214,7 @@ void model_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		memcpy(&s->peer, addr, len);
 		s->peer_len = len;
 		s->client = 1;
+		lease_connected(s);
 		model_state.stats.connects++;
 		const char *host = dns_name_of(addr);
 		/* A plain copy: this runs for every connect. */

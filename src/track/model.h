@@ -28,6 +28,7 @@ struct model_event {
 	long arg;  /* fork: the child */
 	int fd;    /* lease: the connection shut down */
 	uint64_t age_ms;
+	const char *reason; /* lease: "expired" or "dns-change" */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 	char host[128];

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "http.h"
 #include "stacks.h"
 
 enum sock_origin { ORIGIN_SOCKET, ORIGIN_ACCEPT, ORIGIN_SOCKETPAIR, ORIGIN_SCM_RIGHTS, ORIGIN_INHERITED };
@@ -57,6 +58,7 @@ struct sock {
 	_Atomic uint8_t phase;
 	_Atomic uint8_t reuse_pending; /* a request went out on a reused connection, no byte back yet */
 	_Atomic uint32_t reuse_idle_ms; /* how long it sat idle before that request */
+	struct http_conn http; /* HTTP/1.x framing while a lease is on (track/http.h) */
 
 	/* Bumped each time the record is reused: an I/O call that started on the previous
 	 * socket and returns after the record went to a new one must not update it. */

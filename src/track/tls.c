@@ -266,6 +266,24 @@ int tls_use(void *key)
 	return TLS_USE_STALE | (model_opt->halt_on_error ? TLS_USE_HALT : 0);
 }
 
+struct sock *tls_framed_sock(void *key, uint32_t *incarnation)
+{
+	struct tls_sess *t = lookup(key);
+	if (!t)
+		return NULL;
+	model_lock();
+	struct sock *s = t->s;
+	if (s) {
+		http_use_tls(&s->http);
+		if (atomic_load(&s->http.mode) == HTTP_TLS)
+			*incarnation = atomic_load(&s->incarnation);
+		else
+			s = NULL;
+	}
+	model_unlock();
+	return s;
+}
+
 void tls_socket_gone(struct sock *s, stack_id closed)
 {
 	uint64_t now = clock_coarse_ms();

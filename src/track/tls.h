@@ -42,6 +42,9 @@ int tls_is_bound(void *key);
 #define TLS_USE_STALE 1
 #define TLS_USE_HALT 2
 int tls_use(void *key);
+/* The socket `key` is bound to when its plaintext is to be framed for a lease (switching
+ * the socket from framing its ciphertext), with its record's incarnation; else NULL. */
+struct sock *tls_framed_sock(void *key, uint32_t *incarnation);
 
 /* Model side, model lock held. */
 void tls_socket_gone(struct sock *s, stack_id closed);

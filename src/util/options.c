@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { T_PATH, T_STRING, T_UINT, T_INT, T_BOOL, T_LEASE_MODE, T_SIGNAL };
+enum opt_type { T_PATH, T_STRING, T_UINT, T_INT, T_BOOL, T_LEASE_MODE, T_SIGNAL, T_LEASE_PROTOCOLS };
 
 struct opt_row {
 	const char *name;
@@ -53,6 +53,12 @@ static const struct opt_row rows[] = {
 	 "enforce (shutdown(SHUT_RD) when idle) | report (lease-expired finding)"},
 	{"lease_peers", T_STRING, F(lease_peers), 0, 0, "",
 	 "host:port,... the lease applies to; empty = all"},
+	{"lease_on_dns_change", T_BOOL, F(lease_on_dns_change), 0, 1, "0",
+	 "retire a connection at its next idle boundary once its peer left its hostname's "
+	 "DNS answer (stale-dns), even without lease_ms"},
+	{"lease_protocols", T_LEASE_PROTOCOLS, F(lease_protocols), 0, 0, "http",
+	 "http (lease only HTTP/1.x, at exchange boundaries) | any (also other protocols, "
+	 "after a quiet spell: a fallback that can cut a slow reply)"},
 	{"dns_check_ms", T_UINT, F(dns_check_ms), 0, 86400000, "1000",
 	 "period of stale-DNS re-resolution of live hostnames; 0 = off"},
 	{"sample_ms", T_UINT, F(sample_ms), 0, 86400000, "1000",
@@ -113,6 +119,9 @@ static const char *type_accepts(const struct opt_row *r, char *buf, size_t n)
 		break;
 	case T_SIGNAL:
 		snprintf(buf, n, "0 or a signal name such as SIGUSR2");
+		break;
+	case T_LEASE_PROTOCOLS:
+		snprintf(buf, n, "http or any");
 		break;
 	}
 	return buf;
@@ -180,6 +189,14 @@ static int set_value(struct options *o, const struct opt_row *r, const char *v)
 		else
 			return -1;
 		return 0;
+	case T_LEASE_PROTOCOLS:
+		if (!strcmp(v, "http"))
+			*(int *)dst = LEASE_PROTO_HTTP;
+		else if (!strcmp(v, "any"))
+			*(int *)dst = LEASE_PROTO_ANY;
+		else
+			return -1;
+		return 0;
 	}
 	return -1;
 }
@@ -242,6 +259,9 @@ static void value_text(const struct options *o, const struct opt_row *r, char *b
 			snprintf(buf, n, "%d", sig);
 		break;
 	}
+	case T_LEASE_PROTOCOLS:
+		snprintf(buf, n, "%s", *(const int *)field == LEASE_PROTO_ANY ? "any" : "http");
+		break;
 	}
 }
 
@@ -393,6 +413,9 @@ void options_each(const struct options *o,
 			emit(r->name, buf, 0, ctx);
 			break;
 		}
+		case T_LEASE_PROTOCOLS:
+			emit(r->name, *(const int *)field == LEASE_PROTO_ANY ? "any" : "http", 0, ctx);
+			break;
 		}
 	}
 }

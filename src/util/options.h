@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 enum lease_mode { LEASE_ENFORCE, LEASE_REPORT };
+enum lease_protocols { LEASE_PROTO_HTTP, LEASE_PROTO_ANY };
 
 struct options {
 	char report_dir[PATH_MAX];
@@ -21,6 +22,8 @@ struct options {
 	uint64_t lease_ms;
 	int lease_mode;
 	char lease_peers[1024];
+	int lease_on_dns_change;
+	int lease_protocols;
 	uint64_t dns_check_ms;
 	uint64_t sample_ms;
 	uint64_t growth_window_ms;

@@ -14,6 +14,9 @@
 #               at work during the run), against bare
 #   exit-10     a process that ends with 10 findings (tests/bench/exit10.c): the exit cost
 #               (report writing, symbolization) in ms per process, target < 2 ms
+#   ka-framing  what HTTP/1.x framing for leases adds (track/http.c): keep-alive preloaded with
+#               lease_ms=86400000 (framing on, no lease ever due) against keep-alive preloaded
+#               without a lease; tls-framing the same over TLS (symbolize=0 in both)
 # Targets (churn <= 1.05, keep-alive and tls-ka <= 1.03, disabled <= 1.01) are printed as PASS/OVER
 # beside the figures; timing never makes this script fail.  Then, for reference, the churn
 # workload under valgrind --track-fds=yes and strace -f against the same workload bare.
@@ -224,6 +227,10 @@ R_TLS=$(bench_pair tls-keep-alive "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$
 # ab never frees its TLS sessions, so each run ends with findings and pays for symbolizing
 # them at exit; without that, the steady-state cost of the TLS hooks shows.
 R_TLS0=$(bench_pair tls-keep-alive-nosym "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports-tls:symbolize=0" "${TLS_CMD[@]}")
+# The cost of framing: both sides preloaded, the second with a lease that never falls due.
+NEVER=lease_ms=86400000
+R_FRAME=$(bench_pair ka-framing "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports-ab" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports-ab:$NEVER" "${AB_CMD[@]}")
+R_FRAME_TLS=$(bench_pair tls-framing "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports-tls:symbolize=0" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports-tls:symbolize=0:$NEVER" "${TLS_CMD[@]}")
 R_OFF=$(bench_pair disabled "" "${PRE_OFF[*]}" "${CHURN_CMD[@]}")
 # Snapshots every 50 ms while ab runs (ab's connections change only at its start and end,
 # so most periods find nothing to rewrite: the thread's wake-ups and the few helper clones).
@@ -300,9 +307,12 @@ read -r eb ep _ <<<"$R_EXIT"
 printf '%-12s %10.2f %10.2f  extra %.2f ms per process with 10 findings (target < 2 ms)\n' exit-10 \
     "$(awk -v x="$eb" 'BEGIN { print x / 1e6 }')" "$(awk -v x="$ep" 'BEGIN { print x / 1e6 }')" \
     "$(awk -v a="$ep" -v b="$eb" 'BEGIN { print (a - b) / 1e6 }')"
+row ka-framing "$R_FRAME" 1.02
+row tls-framing "$R_FRAME_TLS" 1.02
 echo "(ratio = median of $ROUNDS alternating bare/preloaded rounds, wall time; interval =" \
      "bootstrap 95% of that median; churn = $CHURN_N connections; keep-alive = ab -k -n $AB_N -c $AB_C;" \
-     "tls-ka = the same over TLS, -n $TLS_N)"
+     "tls-ka = the same over TLS, -n $TLS_N; *-framing = preloaded with lease framing on" \
+     "against preloaded without, so 'bare' is the preloaded run)"
 echo
 printf '%-40s %8s %10s\n' "reference: churn $REF_N connections" "ratio" "ms"
 printf '%-40s %8s %10.1f\n' "bare (median of 3)" "1.00" "$(awk -v x="$REF_BARE" 'BEGIN { print x / 1e6 }')"

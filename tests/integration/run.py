@@ -57,7 +57,8 @@ KINDS = {"leaked-socket", "close-wait", "closed-but-referenced", "stale-fd-use",
 OPTION_KEYS = ["report_dir", "log_path", "exitcode", "backtrace_depth", "close_wait_ms",
                "halt_on_error", "lease_ms", "lease_mode", "lease_peers", "dns_check_ms",
                "sample_ms", "growth_window_ms", "growth_min", "suppressions", "keepalive_idle_ms",
-               "snapshot_ms", "report_signal", "run_notify"]
+               "snapshot_ms", "report_signal", "run_notify",
+               "lease_on_dns_change", "lease_protocols"]
 STATS_KEYS = ["sockets_created", "sockets_accepted", "sockets_received", "sockets_inherited",
               "connects", "closes", "peak_open", "open_at_exit", "findings"]
 FINDING_KEYS = ["kind", "count", "message", "fd", "fd_generation", "socket", "local", "peer",

@@ -141,6 +141,8 @@ static void exchange(struct tcp *t, const char *req, const char *reply)
 static struct sock *leased_connection(struct tcp *t)
 {
 	init_opts(0, 1); /* any time after EOF counts; the lease expires at once */
+	/* "GET 1" is not HTTP/1.x: only the fallback for other protocols leases it. */
+	opts.lease_protocols = LEASE_PROTO_ANY;
 	tcp_setup(t, AF_INET);
 	exchange(t, "GET 1\n", "OK\n");
 	struct sock *s = fdt_sock(t->client);

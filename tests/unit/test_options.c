@@ -32,7 +32,7 @@ static const char *const all_names[] = {
 	"report_dir",    "log_path", "exitcode",   "backtrace_depth", "close_wait_ms",
 	"symbolize",     "halt_on_error", "lease_ms", "lease_mode",   "lease_peers",
 	"dns_check_ms",  "sample_ms", "growth_window_ms", "growth_min", "suppressions", "snapshot_ms", "report_signal", "run_notify", "help",
-	"keepalive_idle_ms",
+	"keepalive_idle_ms", "lease_on_dns_change", "lease_protocols",
 };
 #define NNAMES (sizeof all_names / sizeof all_names[0])
 
@@ -473,4 +473,18 @@ Test(options, help_lists_every_option)
 	cr_assert(strstr(h.text, "5000"));
 	cr_assert(strstr(h.text, "stderr"));
 	cr_assert(strstr(h.text, "enforce"));
+}
+
+Test(options, lease_protocols_and_dns_change)
+{
+	struct options o;
+	struct errs e;
+	options_defaults(&o);
+	cr_assert_eq(o.lease_protocols, LEASE_PROTO_HTTP);
+	cr_assert_eq(o.lease_on_dns_change, 0);
+	cr_assert_eq(parse(&o, "lease_protocols=any:lease_on_dns_change=1", &e), 0);
+	cr_assert_eq(o.lease_protocols, LEASE_PROTO_ANY);
+	cr_assert_eq(o.lease_on_dns_change, 1);
+	bad_value("lease_protocols=tcp", "lease_protocols");
+	bad_value("lease_on_dns_change=yes", "lease_on_dns_change");
 }
