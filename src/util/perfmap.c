@@ -9,7 +9,6 @@
 
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -42,36 +41,54 @@ static struct {
 	size_t n;
 } mp;
 
+static void *anon(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static uintptr_t hexnum(const char **p)
+{
+	uintptr_t v = 0;
+	for (;; (*p)++) {
+		char c = **p;
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			return v;
+		v = v << 4 | (uintptr_t)d;
+	}
+}
+
+/* "lo-hi perms offset dev inode   path": the executable file mappings. */
 static void load_mappings(void)
 {
 	int fd = real.open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	char *text = malloc(MAPS_BYTES + 1);
+	char *text = anon(MAPS_BYTES + 1);
+	mp.m = anon(MAX_MAPPINGS * sizeof *mp.m);
 	size_t len = 0;
 	ssize_t r;
 	while (text && len < MAPS_BYTES &&
 	       (r = real.read(fd, text + len, MAPS_BYTES - len)) > 0)
 		len += (size_t)r;
 	real.close(fd);
-	if (!text)
+	mp.maps_text = text;
+	if (!text || !mp.m)
 		return;
 	text[len] = '\0';
-	mp.maps_text = text;
-	mp.m = calloc(MAX_MAPPINGS, sizeof *mp.m);
-	if (!mp.m)
-		return;
 	for (char *line = text; *line && mp.n < MAX_MAPPINGS;) {
 		char *nl = strchr(line, '\n');
 		if (nl)
 			*nl = '\0';
-		unsigned long lo, hi;
-		char perms[8];
-		int path_at = 0;
-		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &path_at) == 3 &&
-		    path_at > 0 && strchr(perms, 'x') && line[path_at] == '/' &&
-		    strncmp(line + path_at, "/memfd:", 7) != 0 && !strstr(line + path_at, " (deleted)"))
-			mp.m[mp.n++] = (struct mapping){lo, hi, line + path_at};
+		const char *p = line;
+		uintptr_t lo = hexnum(&p), hi = (*p == '-') ? (p++, hexnum(&p)) : 0;
+		int exec = *p == ' ' && strlen(p) > 4 && p[3] == 'x';
+		char *path = strchr(line, '/');
+		if (hi > lo && exec && path && strncmp(path, "/memfd:", 7) != 0 &&
+		    !strstr(path, " (deleted)"))
+			mp.m[mp.n++] = (struct mapping){lo, hi, path};
 		if (!nl)
 			break;
 		line = nl + 1;
@@ -129,7 +146,11 @@ static int hexval(const char **p, const char *end, uintptr_t *v)
 
 static void parse(const char *s, const char *end)
 {
-	size_t cap = 0;
+	/* Address space for the most lines kept; only what is filled is ever touched. No
+	 * malloc: a report may be written from a helper after a fatal signal. */
+	pm.e = anon(MAX_ENTRIES * sizeof *pm.e);
+	if (!pm.e)
+		return;
 	while (s < end && pm.n < MAX_ENTRIES) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
 		const char *le = nl ? nl : end;
@@ -140,27 +161,19 @@ static void parse(const char *s, const char *end)
 			p++;
 			en.name = p;
 			en.len = (unsigned)(le - p < 4096 ? le - p : 4096);
-			if (pm.n == cap) {
-				size_t nc = cap ? 2 * cap : 1024;
-				struct entry *v = realloc(pm.e, nc * sizeof *v);
-				if (!v)
-					return;
-				pm.e = v;
-				cap = nc;
-			}
 			pm.e[pm.n++] = en;
 		}
 		s = le + 1;
 	}
 }
 
-void perfmap_begin(void)
+void perfmap_begin(int pid)
 {
 	if (pm.loaded)
 		return;
 	pm.loaded = 1;
 	load_mappings();
-	snprintf(pm.path, sizeof pm.path, "/tmp/perf-%d.map", (int)getpid());
+	snprintf(pm.path, sizeof pm.path, "/tmp/perf-%d.map", pid);
 	int fd = real.open(pm.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -220,11 +233,14 @@ const char *perfmap_path(void)
 
 void perfmap_end(void)
 {
-	free(mp.m);
-	free(mp.maps_text);
+	if (mp.m)
+		munmap(mp.m, MAX_MAPPINGS * sizeof *mp.m);
+	if (mp.maps_text)
+		munmap(mp.maps_text, MAPS_BYTES + 1);
 	memset(&mp, 0, sizeof mp);
 	if (pm.map)
 		munmap(pm.map, pm.maplen);
-	free(pm.e);
+	if (pm.e)
+		munmap(pm.e, MAX_ENTRIES * sizeof *pm.e);
 	memset(&pm, 0, sizeof pm);
 }

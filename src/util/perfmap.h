@@ -6,8 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Reads the map if the process has one (bounded); harmless when there is none. */
-void perfmap_begin(void);
+/* Reads the map of process `pid` (the process the report is for: a helper writing it has
+ * another pid) if there is one, bounded, without malloc; harmless when there is none. */
+void perfmap_begin(int pid);
 /* 1 and the name of the code containing the call before return address `pc` (and where
  * that code starts), 0 when the map does not cover it. */
 int perfmap_lookup(uintptr_t pc, char *name, size_t n, uintptr_t *start);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../report/publish.h"
+#include "../report/report.h"
 #include "demangle.h"
 #include "elfsym.h"
 #include "perfmap.h"
@@ -21,7 +22,7 @@ static int tables;
 
 void symbolize_begin(void)
 {
-	perfmap_begin();
+	perfmap_begin(report_pid);
 	tables = 1;
 }
 

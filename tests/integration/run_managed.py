@@ -91,24 +91,28 @@ def holding_peer():
     return PyPeer(hold).start()
 
 
-def http_peer(close_idle_after=None):
-    """An HTTP/1.1 keep-alive server answering "ok"; with close_idle_after
-    (seconds) it closes a connection left idle that long (a server's short
-    keep-alive timeout)."""
+def http_peer(drop_second=False):
+    """An HTTP/1.1 keep-alive server answering "ok". With drop_second it answers the first
+    request of each connection and closes the connection when the second one arrives,
+    without a reply: a server closing an idle keep-alive connection just as the client
+    reuses it, made deterministic (peer.drops counts them)."""
+    drops = []
+
     def serve(conn):
+        n = 0
         while True:
-            if close_idle_after is not None:
-                conn.settimeout(close_idle_after)
-            try:
-                req = read_request(conn)
-            except OSError:  # idle timeout: close, like the server would
-                return
+            req = read_request(conn)
             if req is None:
                 return
-            conn.settimeout(TIMEOUT)
+            n += 1
+            if drop_second and n == 2:
+                drops.append(1)
+                return
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\n"
                          b"Content-Type: text/plain\r\n\r\nok\n")
-    return PyPeer(serve).start()
+    peer = PyPeer(serve).start()
+    peer.drops = drops
+    return peer
 
 
 def created_frames(f):
@@ -593,10 +597,10 @@ def test_dotnet_singleton_with_lease_moves_no_request_lost():
     check(rep["stats"]["leases_enforced"] >= 1, "no lease enforced: %s" % rep["stats"])
 
 
-def limit_run(close_idle_after):
-    peer = http_peer(close_idle_after)
+def limit_run(drop_second):
+    peer = http_peer(drop_second)
     try:
-        r = connleak_run(seeds("limit", "http://127.0.0.1:%d/" % peer.port, 4, 300))
+        r = connleak_run(seeds("limit", "http://127.0.0.1:%d/" % peer.port, 4, 50))
     finally:
         peer.stop()
     check(r.rc == 0, "Seeds limit: %s" % r.describe())
@@ -606,29 +610,35 @@ def limit_run(close_idle_after):
     rep = only_report(r)
     ep = [e for e in rep["endpoints"] if e.get("peer") == "[::ffff:127.0.0.1]:%d" % peer.port]
     check(len(ep) == 1, "endpoints: %s" % rep["endpoints"])
-    return rep, ep[0], fails
+    return rep, ep[0], fails, len(peer.drops)
 
 
 def test_dotnet_connection_limit_keepalive_races():
     """Story 3: MaxConnectionsPerServer=2, four requests at a time. Against a server that
-    keeps connections: the endpoint's peak concurrency is the limit, 2, on 2 connections.
-    Against one that closes idle connections after 100 ms (the client pauses 300 ms
-    between rounds): the keepalive-race findings are the failures the program logged
-    (measured: none of either; today's SocketsHttpHandler checks a pooled connection for
-    the server's FIN before reusing it, so the 2006 story's race does not happen here;
-    the dead connection it has not closed yet makes the socket peak 3 there)."""
+    keeps connections: the endpoint's peak concurrency is the limit, 2, on 2 connections,
+    nothing found. Against one that closes a reused connection as the next request arrives
+    (every connection's second request): one keepalive-race per such close, while the
+    program logs no failure at all: today's SocketsHttpHandler retries a request that met
+    a closed reused connection before any reply byte (the 2006 story's HttpWebRequest
+    surfaced them as "The underlying connection was closed"). connleak sees what the
+    retries hide."""
     need_dotnet()
-    rep, ep, fails = limit_run(None)
+    rep, ep, fails, _ = limit_run(False)
     check(ep["peak_concurrent"] == 2 and ep["connections"] == 2 and fails == 0,
           "peak concurrency 2 on 2 connections expected: %s" % ep)
     base.expect_no_findings(rep)
-    rep, ep, fails = limit_run(0.1)
+    rep, ep, fails, drops = limit_run(True)
     races = sum(f.get("count", 1) for f in findings_of(rep, "keepalive-race"))
-    print("  note: server closing idle connections: 16 requests, %d failures logged by the "
-          "program, %d keepalive-race finding(s), %d connections, peak %d"
-          % (fails, races, ep["connections"], ep["peak_concurrent"]), flush=True)
-    check(races == fails, "keepalive-race findings (%d) do not match the failures the "
-          "program logged (%d)" % (races, fails))
+    print("  note: server dropping reused connections: 16 requests, %d dropped by the server, "
+          "%d failures logged by the program, %d keepalive-race finding(s), %d connections"
+          % (drops, fails, races, ep["connections"]), flush=True)
+    # (a drop the client sees as a reset after its own close, TCP state CLOSE, is not
+    # counted by the keepalive-race rules: at most one race per drop; measured 14-15 of 15)
+    check(drops >= 1 and 1 <= races <= drops and fails == 0,
+          "expected keepalive-races for the dropped requests (%d) and no failure seen by "
+          "the program (.NET retries): races %d, failures %d: %s"
+          % (drops, races, fails, summary(rep)))
+    check(ep["peak_concurrent"] <= 3, "peak %d" % ep["peak_concurrent"])
 
 
 def _wrap(name, fn):

@@ -29,7 +29,7 @@ Test(perfmap, names_jit_code_later_line_wins)
 		  "garbage line\n"
 		  "0x7f0000002000 0x20 stub<1>\n"
 		  "7f0000001000 80 instance void [App] Program::FetchAsync()\n");
-	perfmap_begin();
+	perfmap_begin((int)getpid());
 	char name[128];
 	uintptr_t start;
 	cr_assert(perfmap_lookup(0x7f0000001042, name, sizeof name, &start));
@@ -54,7 +54,7 @@ Test(perfmap, no_map_no_names)
 	real_init();
 	snprintf(map_path, sizeof map_path, "/tmp/perf-%d.map", (int)getpid());
 	unlink(map_path);
-	perfmap_begin();
+	perfmap_begin((int)getpid());
 	char name[64];
 	uintptr_t start;
 	cr_assert_not(perfmap_lookup(0x7f0000001042, name, sizeof name, &start));
@@ -90,7 +90,7 @@ Test(perfmap, executable_file_mappings_found)
 {
 	/* what names .NET's precompiled (ReadyToRun) frames: the file the code is mapped from */
 	real_init();
-	perfmap_begin();
+	perfmap_begin((int)getpid());
 	char path[512];
 	uintptr_t start;
 	uintptr_t pc = (uintptr_t)&strlen + 1;
