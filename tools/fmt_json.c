@@ -111,6 +111,13 @@ static json_t *process_json(const struct process *p)
 	json_object_set_new(o, "report", json_string(p->path));
 	json_object_set_new(o, "start_time", str_or_null(p->start_time));
 	json_object_set_new(o, "end", copy_or(json_object_get(p->root, "end"), json_null()));
+	/* Schema 2: how it ended, and whether this is all of it (a snapshot left by a killed
+	 * process is not). A schema 1 report had no such field: null. */
+	json_object_set_new(o, "ended", copy_or(json_object_get(p->root, "ended"), json_null()));
+	json_object_set_new(o, "complete",
+			    copy_or(json_object_get(p->root, "complete"), json_null()));
+	json_object_set_new(o, "snapshot",
+			    copy_or(json_object_get(p->root, "snapshot"), json_null()));
 	json_object_set_new(o, "duration_ms",
 			    copy_or(json_object_get(p->root, "duration_ms"), json_null()));
 	json_object_set_new(o, "findings", json_integer((json_int_t)p->unsuppressed));

@@ -192,7 +192,7 @@ __attribute__((constructor)) static void connleak_init(void)
 	on_exit(at_exit, NULL);
 	hook_register_atfork();
 	signals_init(&opts);
-	snapshot_setup(&opts, agent_thread_init);
+	snapshot_setup(&opts, agent_thread_init, hook_in_signal_handler);
 	hook_enabled = 1;
 	hook_wrap_signals();
 }

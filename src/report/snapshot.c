@@ -20,15 +20,17 @@ int snapshot_waiting;
 
 static const struct options *opt;
 static void (*init_fn)(void);
+static int (*in_handler_fn)(void);
 static atomic_int running, stop;
 static pthread_t thread;
 static uint64_t start_ms;
 static atomic_ulong seq;
 
-void snapshot_setup(const struct options *o, void (*thread_init)(void))
+void snapshot_setup(const struct options *o, void (*thread_init)(void), int (*in_handler)(void))
 {
 	opt = o;
 	init_fn = thread_init;
+	in_handler_fn = in_handler;
 	start_ms = clock_coarse_ms();
 	snapshot_waiting = o->snapshot_ms && o->report_dir[0];
 }
@@ -80,6 +82,10 @@ void snapshot_maybe_start(void)
 {
 	if (!snapshot_waiting || clock_coarse_ms() - start_ms < opt->snapshot_ms)
 		return;
+	/* pthread_create allocates: not from a program's signal handler (it may have
+	 * interrupted malloc); the next call outside one starts the thread. */
+	if (in_handler_fn && in_handler_fn())
+		return;
 	if (atomic_exchange(&running, 1))
 		return;
 	snapshot_waiting = 0;
@@ -111,7 +117,7 @@ void snapshot_after_fork_child(void)
 	atomic_store(&stop, 0);
 	atomic_store(&seq, 0);
 	if (opt)
-		snapshot_setup(opt, init_fn);
+		snapshot_setup(opt, init_fn, in_handler_fn);
 }
 
 void snapshot_now(void)

@@ -12,7 +12,8 @@
 /* Set while snapshots are on and the thread is not running yet. */
 extern int snapshot_waiting;
 
-void snapshot_setup(const struct options *o, void (*thread_init)(void));
+/* `in_handler` says whether this thread runs a program's signal handler now. */
+void snapshot_setup(const struct options *o, void (*thread_init)(void), int (*in_handler)(void));
 /* From the hooks (no lock held): starts the thread once the process lived snapshot_ms. */
 void snapshot_maybe_start(void);
 /* Stops and joins the thread (a sandbox is being installed). */

@@ -20,10 +20,19 @@
 
 static int tables;
 
+/* One report symbolizes the same frames twice (JSON, then text) and stacks share their
+ * outer frames: a small direct-mapped cache of this report's answers. */
+#define CACHE 64
+static struct frame_info cache[CACHE];
+static int cache_on;
+
 void symbolize_begin(void)
 {
 	perfmap_begin(report_pid);
 	tables = 1;
+	for (int i = 0; i < CACHE; i++)
+		cache[i].pc = 0;
+	cache_on = 1;
 }
 
 static void copy(char *dst, size_t n, const char *src)
@@ -38,7 +47,21 @@ void symbolize_minimal(int on)
 	minimal = on;
 }
 
+static void lookup(uintptr_t pc, struct frame_info *fi);
+
 void symbolize(uintptr_t pc, struct frame_info *fi)
+{
+	struct frame_info *c = &cache[(pc >> 2) % CACHE];
+	if (cache_on && pc && c->pc == pc) {
+		*fi = *c;
+		return;
+	}
+	lookup(pc, fi);
+	if (cache_on && pc)
+		*c = *fi;
+}
+
+static void lookup(uintptr_t pc, struct frame_info *fi)
 {
 	memset(fi, 0, sizeof *fi);
 	fi->pc = pc;
@@ -83,6 +106,7 @@ void symbolize(uintptr_t pc, struct frame_info *fi)
 void symbolize_end(void)
 {
 	tables = 0;
+	cache_on = 0;
 	elfsym_release();
 	perfmap_end();
 }

@@ -310,6 +310,11 @@ def test_snapshot_survives_sigkill():
     p = subprocess.run([base.CLI, "report", d], capture_output=True, text=True, timeout=TIMEOUT)
     check("ended without a final report (killed?)" in p.stdout and
           "open_pool_connection" in p.stdout, "connleak report:\n" + p.stdout[-2000:])
+    p = subprocess.run([base.CLI, "report", "--format", "json", d], capture_output=True,
+                       text=True, timeout=TIMEOUT)
+    procs = json.loads(p.stdout)["processes"]
+    check(len(procs) == 1 and procs[0]["complete"] is False and procs[0]["ended"] is None and
+          procs[0]["snapshot"]["seq"] >= 1, "merged processes %r" % procs)
 
 
 def test_snapshot_replaced_by_final_report():
