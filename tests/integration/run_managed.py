@@ -579,6 +579,31 @@ def test_dotnet_tunnel_fixed_is_clean():
           "the sessions were not bound (nothing proven): %s %s" % (rep["stats"], ep))
 
 
+def test_dotnet_singleton_lease_on_dns_change_follows():
+    """Story 2 with the lease that follows DNS (lease_on_dns_change, no lease timer): the
+    singleton's pooled connection is retired at its next idle boundary once connleak sees
+    the name move, .NET opens a new one to the new address, no request fails. Side by side
+    with .NET's own fix (PooledConnectionLifetime) and a plain singleton, on the same run
+    shape: requests that still went to the old address after the change."""
+    need_dotnet()
+    ng, r, served = singleton_run(opts={"lease_on_dns_change": 1,
+                                        "dns_check_ms": DNS_CHECK_MS})
+    check("fail=" not in r.stdout, "a request failed: %s" % r.describe())
+    after = served[lease.DNS_SWITCH_AFTER:]
+    check(served[0] == "127.0.0.1" and served[-1] == "127.0.0.2" and
+          set(after[after.index("127.0.0.2"):]) == {"127.0.0.2"},
+          "did not move to 127.0.0.2 and stay: served by %s" % served)
+    rep = only_report(r)
+    reasons = [e.get("reason") for e in rep.get("events", []) if e.get("what") == "lease"]
+    check("dns-change" in reasons, "no dns-change lease event: %s" % rep.get("events"))
+    old = after.count("127.0.0.1")
+    _, _, fixed = singleton_run(("lifetime", 500))
+    print("  note: requests to the old address after the DNS change, of %d: "
+          "lease_on_dns_change (dns_check_ms=%d) %d, PooledConnectionLifetime=500ms %d"
+          % (len(after), DNS_CHECK_MS, old, fixed[lease.DNS_SWITCH_AFTER:].count("127.0.0.1")),
+          flush=True)
+
+
 def test_dotnet_singleton_with_lease_moves_no_request_lost():
     """Story 2 with connleak's lease (lease_ms, enforce): the idle pooled connection is shut
     down under the program, which opens a new one, resolving the name again: traffic moves
