@@ -673,6 +673,37 @@ def test_steady_node_agent():
                      str(STEADY_N), str(GAP_MS)], {"lease_ms": LEASE_MS})
 
 
+def test_idle_pool_retired_by_the_thread():
+    """A client that makes two requests, then leaves its pooled connection alone for
+    several leases: past its expiry and idle for a whole lease, the background thread
+    retires it, and the third request opens a new connection (no keep-alive race)."""
+    with Server() as srv:
+        pause = 4 * SHORT_LEASE_MS / 1000.0
+        code = ("import sys, time, requests\n"
+                "s = requests.Session()\n"
+                "for i in range(3):\n"
+                "    if i == 2:\n"
+                "        time.sleep(%r)\n"
+                "    r = s.get(sys.argv[1] + '/', timeout=10)\n"
+                "    print('req=%%d status=%%d served=%%s' %% (i, r.status_code, r.text.strip()),"
+                " flush=True)\n"
+                "print('sent=3 fails=0', flush=True)\n" % pause)
+        r = run([base.SYS_PYTHON, "-c", code, srv.url("")], {"lease_ms": SHORT_LEASE_MS})
+        check(r.rc == 0, r.describe())
+        srv.expect_count(3)
+        with srv.lock:
+            conns = [q["conn"] for q in srv.requests]
+        check(conns[0] == conns[1] and conns[2] != conns[1],
+              "requests went on connections %s: expected the first two on one, the third on a "
+              "new one" % conns)
+        evs = all_lease_events(r)
+        check(len(evs) == 1, "expected one lease (the idle pooled connection): %s" % evs)
+        check(evs[0]["age_ms"] >= SHORT_LEASE_MS, "retired at age %d ms, before its lease "
+              "ran out" % evs[0]["age_ms"])
+        for rep in r.reports:
+            check(not findings_of(rep, "keepalive-race"), summary(rep))
+
+
 # ---------------------------------------------------------------------------
 # 2. a slow body is never cut; the connection is retired after it
 
