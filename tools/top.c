@@ -125,13 +125,17 @@ static void fill_row(struct proc_row *r, struct process *p, time_t now)
 	}
 	struct stat st;
 	long age = stat(p->path, &st) == 0 ? (long)(now - st.st_mtime) : -1;
-	json_t *complete = json_object_get(p->root, "complete");
+	/* A snapshot has "snapshot" {seq, time, t_ms} and "ended": null; a final report that
+	 * is incomplete for another reason (memory, lost events) still says how it ended. */
+	json_t *ended = json_object_get(p->root, "ended");
+	int snapshot = json_is_object(json_object_get(p->root, "snapshot")) ||
+		       (json_is_false(json_object_get(p->root, "complete")) && json_is_null(ended));
 	r->running = still_running(p);
 	if (r->running)
 		fd_use(p->pid, &r->fds, &r->fd_limit);
 	else
 		r->fds = r->fd_limit = -1;
-	if (json_is_false(complete))
+	if (snapshot)
 		snprintf(r->state, sizeof r->state, "%s, snap %lds", r->running ? "run" : "gone", age);
 	else
 		snprintf(r->state, sizeof r->state, "ended %lds ago", age);
