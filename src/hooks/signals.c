@@ -8,7 +8,9 @@
  * lock of ours: it may call socket() and close(), siglongjmp out, or _exit, and nothing of
  * ours is left held or half done. The cost on the hot path is nothing: hook_busy is the
  * flag connleak already keeps. Synchronous signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
- * SIGTRAP, SIGSYS, SIGABRT) and SA_RESETHAND handlers are not wrapped: they cannot wait.
+ * SIGTRAP, SIGSYS, SIGABRT) are not wrapped: they cannot wait. An SA_RESETHAND handler is
+ * wrapped too: a deferred delivery puts the wrapper back, so the reset to the default
+ * happens when the program's handler runs.
  * What the program reads back (old actions, signal()'s return) is its own handler and
  * flags, never the wrapper. Handlers installed with a raw rt_sigaction system call are not
  * wrapped; their socket calls go through the deferred-event queue (deferred.c). */
@@ -32,6 +34,10 @@
 struct prog_handler {
 	void *fn;
 	int siginfo;
+	/* The action installed for it (the wrapper), kept to install it again after an
+	 * SA_RESETHAND delivery that had to be deferred. */
+	int flags;
+	sigset_t mask;
 };
 
 static struct prog_handler prog[NSIGS][2];
@@ -144,6 +150,19 @@ static void *handler_of(const struct sigaction *a)
 static void defer(int sig, siginfo_t *info, ucontext_t *uc)
 {
 	hook_deferred_sigs |= 1ull << (sig - 1);
+	/* SA_RESETHAND: the kernel has just reset the action to the default, which must
+	 * happen when the program's handler runs, not now: the wrapper goes back in place
+	 * for the requeued signal (and the kernel resets it again then). */
+	const struct prog_handler *h = &prog[sig][atomic_load_explicit(&cur[sig],
+								       memory_order_acquire)];
+	if (h->flags & SA_RESETHAND) {
+		struct sigaction again;
+		memset(&again, 0, sizeof again);
+		again.sa_sigaction = wrapper;
+		again.sa_flags = h->flags;
+		again.sa_mask = h->mask;
+		REAL(sigaction)(sig, &again, NULL);
+	}
 	/* Blocked when the interrupted code resumes (sigreturn restores this mask). */
 	sigaddset(&uc->uc_sigmask, sig);
 	pid_t pid = (pid_t)syscall(SYS_getpid), tid = (pid_t)syscall(SYS_gettid);
@@ -209,17 +228,38 @@ void hook_release_signals(void)
 	errno = saved;
 }
 
-static void remember(int sig, void *fn, int siginfo)
+static void remember(int sig, void *fn, int siginfo, const struct sigaction *installed)
 {
 	int next = !atomic_load_explicit(&cur[sig], memory_order_relaxed);
 	prog[sig][next].fn = fn;
 	prog[sig][next].siginfo = siginfo;
+	prog[sig][next].flags = installed->sa_flags | SA_SIGINFO;
+	prog[sig][next].mask = installed->sa_mask;
+	atomic_store_explicit(&cur[sig], next, memory_order_release);
+}
+
+/* An action the program installed without the wrapper: nothing of ours to show or undo. */
+static void forget(int sig, const struct sigaction *a)
+{
+	int next = !atomic_load_explicit(&cur[sig], memory_order_relaxed);
+	prog[sig][next].fn = handler_of(a);
+	prog[sig][next].siginfo = !!(a->sa_flags & SA_SIGINFO);
+	prog[sig][next].flags = 0;
+	sigemptyset(&prog[sig][next].mask);
 	atomic_store_explicit(&cur[sig], next, memory_order_release);
 }
 
 /* The action the program asked for, as it will read it back. */
 static void as_program_sees(int sig, struct sigaction *a)
 {
+	const struct prog_handler *was = &prog[sig][atomic_load(&cur[sig])];
+	/* A wrapped SA_RESETHAND handler ran: the kernel put the default back and kept the
+	 * flags, ours (SA_SIGINFO) included. */
+	if (a->sa_handler == SIG_DFL && (a->sa_flags & SA_SIGINFO) &&
+	    (was->flags & SA_RESETHAND) && !was->siginfo) {
+		a->sa_flags &= ~SA_SIGINFO;
+		return;
+	}
 	if ((a->sa_flags & SA_SIGINFO) && a->sa_sigaction == wrapper) {
 		const struct prog_handler *h = &prog[sig][atomic_load(&cur[sig])];
 		if (h->siginfo) {
@@ -234,7 +274,7 @@ static void as_program_sees(int sig, struct sigaction *a)
 static int want_wrap(int sig, const struct sigaction *a)
 {
 	return hook_enabled && wrappable(sig) && is_function(handler_of(a)) &&
-	       !(a->sa_flags & SA_RESETHAND) && !hook_in_vfork_child();
+	       !hook_in_vfork_child();
 }
 
 HOOK int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
@@ -260,10 +300,12 @@ HOOK int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 	}
 	if (act && want_wrap(sig, act)) {
 		mine = *act;
-		remember(sig, handler_of(act), !!(act->sa_flags & SA_SIGINFO));
+		remember(sig, handler_of(act), !!(act->sa_flags & SA_SIGINFO), act);
 		mine.sa_sigaction = wrapper;
 		mine.sa_flags |= SA_SIGINFO;
 		use = &mine;
+	} else if (act && wrappable(sig) && !hook_in_vfork_child()) {
+		forget(sig, act);
 	}
 	int r = REAL(sigaction)(sig, use, &prev);
 	if (r == 0 && old) {
@@ -280,7 +322,7 @@ static void wrap_installed(int sig)
 	struct sigaction a;
 	if (sig <= 0 || sig >= NSIGS || REAL(sigaction)(sig, NULL, &a) != 0 || !want_wrap(sig, &a))
 		return;
-	remember(sig, handler_of(&a), !!(a.sa_flags & SA_SIGINFO));
+	remember(sig, handler_of(&a), !!(a.sa_flags & SA_SIGINFO), &a);
 	a.sa_sigaction = wrapper;
 	a.sa_flags |= SA_SIGINFO;
 	REAL(sigaction)(sig, &a, NULL);

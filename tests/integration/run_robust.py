@@ -115,11 +115,12 @@ def test_signal_handler_exit_while_main_mallocs():
           "connleak report does not name the frames offline: %r" % cli.stdout[-800:])
 
 
-def longjmp_case(threads):
+def longjmp_case(threads, mode=None):
     """siglongjmp out of a handler that interrupted socket()/close(), on 1 or 2 threads:
     nothing of the preload may stay locked (2 threads would deadlock: the timeout fails
     the test) or busy (1 thread would write no report)."""
-    r = same_as_bare([fixture("signal_longjmp"), str(threads)], stderr=False)
+    r = same_as_bare([fixture("signal_longjmp"), str(threads)] + ([mode] if mode else []),
+                     stderr=False)
     check(r.rc == 0, "fixture failed: " + r.describe())
     rep = report_for_pid(r, kv(r.stdout)["pid"])
     final = [f for f in rep["findings"] if f["kind"] == "leaked-socket" and
@@ -134,6 +135,12 @@ def test_signal_longjmp_one_thread():
 
 def test_signal_longjmp_two_threads():
     longjmp_case(2)
+
+
+def test_signal_longjmp_resethand_handler():
+    """The same with an SA_RESETHAND handler (SysV signal semantics), which the kernel
+    resets to the default as it delivers: held back, it must still reach the program."""
+    longjmp_case(1, "resethand")
 
 
 def test_signal_handlers_read_back_as_installed():
