@@ -43,6 +43,7 @@ build/unit-tests: $(UNIT_OBJ) $(CORE_OBJ)
 	$(CC) $(CFLAGS) -pthread -o $@ $(UNIT_OBJ) $(CORE_OBJ) $(LIBLIBS) -ljansson -lcriterion
 
 include tests/integration/fixtures.mk
+include tests/sanitize.mk
 
 unit: deps-build build/unit-tests
 	./build/unit-tests --jobs 1
@@ -65,6 +66,7 @@ check: deps
 	python3 tests/integration/run_lease_http.py
 	python3 tests/cli/run.py
 	python3 tests/cli/run_hygiene.py
+	$(MAKE) sanitize
 
 # Mutation testing: the curated mutants of tests/mutants/*.mut, each applied alone to a
 # scratch copy and killed (or not) by the tests; fails below 90% or on a stale mutant.

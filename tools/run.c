@@ -201,6 +201,51 @@ static int summarize(const char *dir, time_t since, int drop_maps, const char *s
 	return reports;
 }
 
+/* A sanitizer runtime must stay the first preloaded library. */
+static int is_sanitizer_runtime(const char *entry, size_t len)
+{
+	static const char *const names[] = {"libclang_rt.", "libasan.so", "libtsan.so",
+					    "libubsan.so", "libhwasan.so", "liblsan.so"};
+	const char *base = entry;
+	for (size_t i = 0; i < len; i++)
+		if (entry[i] == '/')
+			base = entry + i + 1;
+	size_t blen = len - (size_t)(base - entry);
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (blen >= strlen(names[i]) && !strncmp(base, names[i], strlen(names[i])))
+			return 1;
+	return 0;
+}
+
+/* LD_PRELOAD for the command: sanitizer runtimes already there, the library, the rest. */
+static char *preload_list(const char *lib, const char *prev)
+{
+	size_t plen = strlen(lib) + (prev ? strlen(prev) : 0) + 3;
+	char *out = malloc(plen);
+	if (!out)
+		return NULL;
+	out[0] = '\0';
+	for (int pass = 0; pass < 3; pass++) {
+		if (pass == 1) {
+			if (*out)
+				strcat(out, ":");
+			strcat(out, lib);
+			continue;
+		}
+		for (const char *p = prev ? prev : ""; *p;) {
+			size_t n = strcspn(p, ": ");
+			if (n && is_sanitizer_runtime(p, n) == (pass == 0)) {
+				if (*out)
+					strcat(out, ":");
+				strncat(out, p, n);
+			}
+			p += n;
+			p += strspn(p, ": ");
+		}
+	}
+	return out;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	const char *dir = "connleak-reports", *extra = NULL;
@@ -268,18 +313,16 @@ int cmd_run(int argc, char **argv)
 	snprintf(opts, olen, "%s%sreport_dir=%c%s%c%s%s%s%s", prev_opts ? prev_opts : "",
 		 prev_opts && *prev_opts ? ":" : "", quote, absdir, quote, extra ? ":" : "",
 		 extra ? extra : "", notify_name[0] ? ":run_notify=" : "", notify_name);
-	const char *prev_pre = getenv("LD_PRELOAD");
-	size_t plen = strlen(lib) + (prev_pre ? strlen(prev_pre) : 0) + 2;
-	char *preload = malloc(plen);
+	char *preload = preload_list(lib, getenv("LD_PRELOAD"));
 	if (!preload) {
 		perror("connleak");
 		return 2;
 	}
-	snprintf(preload, plen, "%s%s%s", lib, prev_pre && *prev_pre ? ":" : "",
-		 prev_pre ? prev_pre : "");
 	setenv("CONNLEAK", "1", 1);
 	setenv("CONNLEAK_OPTIONS", opts, 1);
 	setenv("LD_PRELOAD", preload, 1);
+	free(opts);
+	free(preload);
 	/* Maps we asked for are ours to clean up; a runtime's map the user asked for is not. */
 	int drop_maps = perf_maps && !getenv("DOTNET_PerfMapEnabled") &&
 			!getenv("PYTHONPERFSUPPORT") &&

@@ -12,7 +12,7 @@
 
 static void *(*dlsym_fn)(void *, const char *);
 
-static void *(*get_real_dlsym(void))(void *, const char *)
+SANITIZER_EARLY static void *(*get_real_dlsym(void))(void *, const char *)
 {
 	if (!dlsym_fn) {
 		dlsym_fn = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
@@ -27,7 +27,7 @@ void *real_dlsym(void *handle, const char *name)
 	return get_real_dlsym()(handle, name);
 }
 
-static const struct tls_hook *find_hook(const char *name)
+SANITIZER_EARLY static const struct tls_hook *find_hook(const char *name)
 {
 	const struct tls_hook *tables[] = {openssl_hooks, gnutls_hooks, openssl_bio_hooks};
 	if (strncmp(name, "SSL_", 4) != 0 && strncmp(name, "gnutls_", 7) != 0 &&
@@ -76,16 +76,15 @@ static void *dlsym_global_tls(const char *name, const struct tls_hook *h, const 
 }
 
 /* The pass-through path must stay a tail call whatever the build's flags. */
-HOOK __attribute__((optimize("O2", "optimize-sibling-calls"))) void *dlsym(void *handle,
-									     const char *name)
+HOOK TAIL_FN SANITIZER_EARLY void *dlsym(void *handle, const char *name)
 {
 	const struct tls_hook *h;
 	if (!(h = find_hook(name)))
-		return get_real_dlsym()(handle, name);
+		TAIL_RETURN get_real_dlsym()(handle, name);
 	if (handle == RTLD_NEXT || handle == RTLD_DEFAULT)
 		return dlsym_global_tls(name, h, __builtin_return_address(0));
 	if (!hook_enabled)
-		return get_real_dlsym()(handle, name);
+		TAIL_RETURN get_real_dlsym()(handle, name);
 	return dlsym_tls(handle, name, h);
 }
 

@@ -13,6 +13,27 @@
 
 #define HOOK __attribute__((visibility("default")))
 
+/* Hooks that must leave no frame of theirs behind (dlsym: glibc takes the caller from the
+ * return address, which RTLD_NEXT depends on; vfork: the child returns on the shared
+ * stack) end in `TAIL_RETURN f(args)`, f with the hook's own signature. clang guarantees
+ * the tail call with musttail at every optimization level and under the sanitizers; GCC
+ * (before musttail) gets sibling-call optimization forced on for the function. */
+#if defined(__clang__) && defined(__has_attribute)
+#if __has_attribute(musttail)
+#define TAIL_RETURN __attribute__((musttail)) return
+#define TAIL_FN
+#endif
+#endif
+#ifndef TAIL_RETURN
+#define TAIL_RETURN return
+#define TAIL_FN __attribute__((optimize("O2", "optimize-sibling-calls")))
+#endif
+
+/* Code a sanitizer runtime may call before it has set itself up (its interceptors look
+ * real functions up with dlsym during its own initialization): left uninstrumented, so a
+ * sanitizer build of connleak can run at all. */
+#define SANITIZER_EARLY __attribute__((no_sanitize("address", "undefined", "thread")))
+
 /* The real function, resolved on first use: hooks can run before our constructor. */
 #define REAL(fn) (__builtin_expect(real.fn != NULL, 1) ? real.fn : (real_init(), real.fn))
 

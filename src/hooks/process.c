@@ -85,11 +85,11 @@ void hook_register_atfork(void)
 /* Must end in a tail call: the child returns straight to our caller, and a frame of ours
  * left on the shared stack would be clobbered before the parent resumes. The flag, set in
  * the calling thread, makes hooks check the pid until the parent is back. */
-HOOK __attribute__((optimize("O2", "optimize-sibling-calls"))) pid_t vfork(void)
+HOOK TAIL_FN pid_t vfork(void)
 {
 	pid_t (*fn)(void) = REAL(vfork);
 	hook_vfork = 1;
-	return fn();
+	TAIL_RETURN fn();
 }
 
 /* clone(CLONE_VM) without CLONE_THREAD: a child process in our memory, with its own pid and

@@ -53,7 +53,14 @@ def check(cond, msg):
 
 
 def lib():
-    return os.path.join(BUILD, "libconnleak.so")
+    """CONNLEAK_LIB (e.g. a sanitizer build) or BUILD's library."""
+    return os.environ.get("CONNLEAK_LIB") or os.path.join(BUILD, "libconnleak.so")
+
+
+def preload_first():
+    """CONNLEAK_TEST_PRELOAD: what goes before the library in LD_PRELOAD (a sanitizer
+    runtime)."""
+    return os.environ.get("CONNLEAK_TEST_PRELOAD", "")
 
 
 def fixture(name):
@@ -79,12 +86,14 @@ def clean_env():
         if k.startswith("CONNLEAK") or k in ("LD_PRELOAD",) or k.lower().endswith("_proxy"):
             del env[k]
     env["LC_ALL"] = "C"
+    if preload_first():
+        env["LD_PRELOAD"] = preload_first()
     return env
 
 
 def under_preload(argv, report_dir, opts=""):
     env = clean_env()
-    env["LD_PRELOAD"] = lib()
+    env["LD_PRELOAD"] = (preload_first() + ":" if preload_first() else "") + lib()
     env["CONNLEAK"] = "1"
     env["CONNLEAK_OPTIONS"] = "report_dir=%s%s" % (report_dir, ":" + opts if opts else "")
     p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=TIMEOUT,
