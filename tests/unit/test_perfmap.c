@@ -93,7 +93,8 @@ Test(perfmap, executable_file_mappings_found)
 	perfmap_begin((int)getpid());
 	char path[512];
 	uintptr_t start;
-	uintptr_t pc = (uintptr_t)&strlen + 1;
+	/* getpid: in libc whatever the build (sanitizers replace strlen with their own) */
+	uintptr_t pc = (uintptr_t)&getpid + 1;
 	cr_assert(perfmap_mapping(pc, path, sizeof path, &start));
 	cr_assert(strstr(path, "libc"), "%s", path);
 	cr_assert(start < pc);
