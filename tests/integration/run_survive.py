@@ -62,6 +62,19 @@ def wait_until(cond, what, timeout=WAIT_S):
     raise TestFailure("timed out waiting for " + what)
 
 
+RUNNING = []  # every Service started: the suite kills what a failed test left running
+
+
+def kill_leftovers():
+    for p in RUNNING:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+
+
 class Service:
     """A long-running program under test, started bare or preloaded, stopped by a
     signal; its exit status and output are compared between the two runs."""
@@ -74,6 +87,7 @@ class Service:
         self.proc = subprocess.Popen(argv, env=env, cwd=new_dir("cwd"),
                                      stdin=subprocess.DEVNULL, stdout=self.out,
                                      stderr=subprocess.PIPE, start_new_session=True)
+        RUNNING.append(self.proc)
         self.port = port
 
     def describe(self):
@@ -703,7 +717,7 @@ def test_sshd_login_through_seccomp_sandbox():
 
 
 def main():
-    return base.run_suite(globals(), "connleak-survive.", build_survive_fixtures)
+    return base.run_suite(globals(), "connleak-survive.", build_survive_fixtures, kill_leftovers)
 
 
 if __name__ == "__main__":
