@@ -103,9 +103,11 @@ void timeline_catch_up(uint64_t now, uint64_t period)
 	if (!period || timeline_due_ms > now)
 		return;
 	if (!count) {
-		/* The first event: the start of the timeline, as it was before the event. */
+		/* The first event: the start of the timeline, as it was before the event. The
+		 * next event, a millisecond on, samples what the first one did, so a run shorter
+		 * than sample_ms still shows its sockets between its start and its end. */
 		sample_at(now, 1);
-		timeline_due_ms = now + period * stride;
+		timeline_due_ms = now + 1;
 		return;
 	}
 	/* The state held unchanged from the first due sample to now: the first one shows the

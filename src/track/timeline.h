@@ -5,8 +5,8 @@
  * one is due). Adaptive: a due sample is stored only when its counts differ from the last
  * stored one (a flat stretch is drawn from one sample to the next), so samples are dense
  * while the counts change, one per sample_ms, and cost nothing while they do not. The
- * first model event stores one (the start) and every report one more (the end), so a short
- * run has both. Bounded: when TIMELINE_MAX samples are kept, every other one is dropped and
+ * first model event stores one (the start), the next event a millisecond on one more (what
+ * the first did), and every report one (the end), so a short run has all three. Bounded: when TIMELINE_MAX samples are kept, every other one is dropped and
  * the period doubles, so a run of any length fits and still spans its whole duration.
  * Each stored sample also feeds the growth per call site (growth.h). Model lock held. */
 #ifndef CONNLEAK_TIMELINE_H
