@@ -564,6 +564,27 @@ def test_text_report_never_sent_to_a_socket_on_fd2():
     check(got[0] == got[1] == (0, b""), "peer received bare %r, preloaded %r" % (got[0], got[1]))
 
 
+def test_text_report_not_written_to_a_replaced_stderr():
+    # fd 2 became something else after start (a daemon reopening its log): not ours
+    script = ("import os, socket, sys\n"
+              "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)\n"
+              "os.dup2(fd, 2)\n"
+              "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+              "leak = socket.create_connection(s.getsockname())\n"
+              "os._exit(0)\n")
+    sizes = []
+    for preload in (False, True):
+        log = os.path.join(new_dir("log"), "daemon.log")
+        r = run([SYS_PYTHON, "-c", script, log], preload=preload)
+        check(r.rc == 0, r.describe())
+        sizes.append(os.path.getsize(log))
+    check(sizes == [0, 0], "the replaced stderr got bytes: bare %d, preloaded %d" % tuple(sizes))
+    rep = only_report(r)
+    check(rep.get("text_report") == {"to": None,
+                                     "skipped": "stderr is no longer what it was at start"},
+          "text_report %r" % rep.get("text_report"))
+
+
 def test_text_report_skipped_says_why_in_json():
     a, b = socket.socketpair()
     d = new_dir("reports")
