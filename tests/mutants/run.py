@@ -195,19 +195,29 @@ BUILT = ["build/obj", "build/unit-obj", "build/fixtures", "build/libconnleak.so"
          "build/unit-tests", "build/report-unit-tests"]
 
 
+# What a mutant can rebuild (fixtures are built from tests/ only, never mutated).
+REBUILT = [b for b in BUILT if b != "build/fixtures"]
+PRISTINE = None  # a copy of REBUILT as built from the unmutated tree
+
+
+def copy_built(src_root, dst_root, names):
+    for rel in names:
+        src = os.path.join(src_root, rel)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(dst_root, rel), symlinks=True,
+                            dirs_exist_ok=True)
+        elif os.path.exists(src):
+            os.makedirs(os.path.dirname(os.path.join(dst_root, rel)), exist_ok=True)
+            shutil.copy2(src, os.path.join(dst_root, rel))
+
+
 def make_scratch(dst):
     """A copy of the tree with its build products, modification times kept, so make
     rebuilds only what a mutant touches."""
     for rel in tree_files():
         os.makedirs(os.path.dirname(os.path.join(dst, rel)) or dst, exist_ok=True)
         shutil.copy2(os.path.join(ROOT, rel), os.path.join(dst, rel))
-    for rel in BUILT:
-        src = os.path.join(ROOT, rel)
-        if os.path.isdir(src):
-            shutil.copytree(src, os.path.join(dst, rel), symlinks=True)
-        elif os.path.exists(src):
-            os.makedirs(os.path.dirname(os.path.join(dst, rel)), exist_ok=True)
-            shutil.copy2(src, os.path.join(dst, rel))
+    copy_built(ROOT, dst, BUILT)
 
 
 def run_cmd(argv, cwd, timeout):
@@ -293,18 +303,26 @@ def run_tests_once(tree, kind, argv, timeout):
 
 
 def apply(tree, m):
+    """Writes the mutant; returns what restore() needs."""
     path = os.path.join(tree, m.file)
+    st = os.stat(path)
     with open(path, encoding="utf-8") as f:
         text = f.read()
     with open(path, "w", encoding="utf-8") as f:
         f.write(text.replace(m.original, m.replacement, 1))
-    return text
+    return text, (st.st_atime_ns, st.st_mtime_ns)
 
 
-def restore(tree, m, text):
-    # A fresh modification time: the objects built from the mutant must be rebuilt.
-    with open(os.path.join(tree, m.file), "w", encoding="utf-8") as f:
+def restore(tree, m, saved):
+    """The original text with its original modification time, and the build products as
+    built from it: the tree is as before the mutant, and make has nothing to redo (a
+    mutated header would otherwise cost a second full rebuild)."""
+    text, times = saved
+    path = os.path.join(tree, m.file)
+    with open(path, "w", encoding="utf-8") as f:
         f.write(text)
+    os.utime(path, ns=times)
+    copy_built(PRISTINE, tree, REBUILT)
 
 
 def run_mutant(tree, m):
@@ -312,7 +330,7 @@ def run_mutant(tree, m):
     kinds = [k for k, _ in m.kill]
     suites = suites_for(m.file)
     targets = [t for k in set(kinds) | set(suites) for t in RUNNERS[k][1]]
-    text = apply(tree, m)
+    saved = apply(tree, m)
     try:
         ok, out = build(tree, targets)
         if not ok:
@@ -340,7 +358,7 @@ def run_mutant(tree, m):
         m.detail = "equivalent: " + m.equivalent if m.equivalent else \
             "no test failed (%s)" % ", ".join(suites)
     finally:
-        restore(tree, m, text)
+        restore(tree, m, saved)
         m.seconds = time.monotonic() - t0
 
 
@@ -392,6 +410,9 @@ def main():
     scratch = tempfile.mkdtemp(prefix="connleak-mutate.")
     trees = [os.path.join(scratch, "tree%d" % i) for i in range(jobs)]
     try:
+        global PRISTINE
+        PRISTINE = os.path.join(scratch, "pristine")
+        copy_built(ROOT, PRISTINE, REBUILT)
         for t in trees:
             make_scratch(t)
         problems = baseline(trees[0], runnable) if runnable else []
