@@ -35,15 +35,21 @@ FUZZ_SRC  := tests/fuzz/fuzz_report_read.c tools/report_read.c tools/report_grou
 
 .PHONY: report-unit cli-tests fuzz
 
-build/connleak: $(TOOLS_SRC) $(TOOLS_HDR)
-	@mkdir -p build
-	$(CC) $(CFLAGS) $(TOOLS_CFLAGS) -o $@ $(TOOLS_SRC) $(TOOLS_SHARED) $(TOOLS_LIBS)
+# One object per source: a change to one file recompiles that file, then links (what
+# `make mutate` does once per mutant).
+TOOLS_OBJ       := $(patsubst %.c,build/tools-obj/%.o,$(TOOLS_SRC) $(TOOLS_SHARED))
+TOOLS_LIB_OBJ   := $(patsubst %.c,build/tools-obj/%.o,$(TOOLS_LIB_SRC) $(TOOLS_SHARED))
+REPORT_TEST_OBJ := $(patsubst %.c,build/tools-obj/%.o,$(REPORT_TEST_SRC))
 
-build/report-unit-tests: $(TOOLS_LIB_SRC) $(TOOLS_SHARED) $(REPORT_TEST_SRC) $(TOOLS_HDR) \
-		$(wildcard tests/unit/report_test.h)
-	@mkdir -p build
-	$(CC) $(CFLAGS) $(TOOLS_CFLAGS) -Itests/unit -o $@ $(TOOLS_LIB_SRC) $(TOOLS_SHARED) \
-		$(REPORT_TEST_SRC) $(TOOLS_LIBS) -lexpat -lcriterion
+build/tools-obj/%.o: %.c $(TOOLS_HDR) $(wildcard tests/unit/report_test.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TOOLS_CFLAGS) -Itests/unit -c -o $@ $<
+
+build/connleak: $(TOOLS_OBJ)
+	$(CC) $(CFLAGS) -o $@ $(TOOLS_OBJ) $(TOOLS_LIBS)
+
+build/report-unit-tests: $(TOOLS_LIB_OBJ) $(REPORT_TEST_OBJ)
+	$(CC) $(CFLAGS) -o $@ $(TOOLS_LIB_OBJ) $(REPORT_TEST_OBJ) $(TOOLS_LIBS) -lexpat -lcriterion
 
 report-unit: build/report-unit-tests
 	./build/report-unit-tests --jobs 1

@@ -191,7 +191,7 @@ def tree_files():
     return [n for n in names if n and os.path.isfile(os.path.join(ROOT, n))]
 
 
-BUILT = ["build/obj", "build/unit-obj", "build/fixtures", "build/libconnleak.so", "build/connleak",
+BUILT = ["build/obj", "build/unit-obj", "build/tools-obj", "build/fixtures", "build/libconnleak.so", "build/connleak",
          "build/unit-tests", "build/report-unit-tests"]
 
 
