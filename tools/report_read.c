@@ -15,7 +15,7 @@
 const char *const severity_order[CONNLEAK_KIND_COUNT] = {
 	"fd-exhaustion", "stale-fd-use",  "closed-but-referenced", "socket-growth",
 	"keepalive-race", "shared-close", "double-close",          "close-wait",
-	"stale-dns",     "leaked-socket", "lease-expired",
+	"stale-dns",     "leaked-socket", "lease-expired", "open-at-exit",
 };
 
 int kind_rank(const char *kind)

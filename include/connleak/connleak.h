@@ -18,6 +18,7 @@ enum connleak_kind {
 	CONNLEAK_LEASE_EXPIRED,
 	CONNLEAK_FD_EXHAUSTION,
 	CONNLEAK_SOCKET_GROWTH,
+	CONNLEAK_OPEN_AT_EXIT, /* not a leak: shown only with show_open_at_exit=1 */
 	CONNLEAK_KIND_COUNT
 };
 
@@ -26,7 +27,7 @@ enum connleak_kind {
 	{                                                                                  \
 		"leaked-socket", "close-wait", "closed-but-referenced", "stale-fd-use",    \
 			"shared-close", "double-close", "keepalive-race", "stale-dns",     \
-			"lease-expired", "fd-exhaustion", "socket-growth"                  \
+			"lease-expired", "fd-exhaustion", "socket-growth", "open-at-exit"  \
 	}
 
 #endif

@@ -114,6 +114,12 @@ void finding_message(const struct finding *f, char *buf, size_t n)
 		snprintf(buf, n, "socket fd %d to %s is still open at exit, %llu ms old", f->fd, to,
 			 (unsigned long long)f->age_ms);
 		break;
+	case CONNLEAK_OPEN_AT_EXIT:
+		snprintf(buf, n,
+			 "connection fd %d to %s is open at exit, idle after a complete exchange "
+			 "and held for reuse (not a leak)",
+			 f->fd, to);
+		break;
 	case CONNLEAK_CLOSE_WAIT:
 		snprintf(buf, n,
 			 "the peer %s closed fd %d, and the program held it open %llu ms more", to,

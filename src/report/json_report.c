@@ -411,6 +411,7 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	json_uint(&j, "closes", st->closes);
 	json_uint(&j, "peak_open", st->peak_open);
 	json_uint(&j, "open_at_exit", sock_live_count());
+	json_uint(&j, "reusable_at_exit", st->reusable_at_exit);
 	json_uint(&j, "findings", findings_total());
 	json_uint(&j, "tls_sessions", st->tls_sessions);
 	json_uint(&j, "orphaned_sessions", tls_orphaned_count());

@@ -27,6 +27,8 @@ static inline void io_wrote_vec(struct sock *s, ssize_t r, int err, const struct
 		uint64_t now = clock_coarse_ms();
 		uint64_t prev = atomic_load_explicit(&s->t_last_io, RELAXED);
 		atomic_store_explicit(&s->t_last_io, now, RELAXED);
+		atomic_store_explicit(&s->last_io_epoch, atomic_load_explicit(&sock_epoch, RELAXED),
+				      RELAXED);
 		uint8_t ph = atomic_load_explicit(&s->phase, RELAXED);
 		if (ph != PHASE_WROTE) {
 			atomic_store_explicit(&s->phase, PHASE_WROTE, RELAXED);
@@ -61,6 +63,8 @@ static inline void io_read(struct sock *s, ssize_t r, size_t asked, int err, int
 		if (!peek)
 			atomic_fetch_add_explicit(&s->bytes_in, (uint64_t)r, RELAXED);
 		atomic_store_explicit(&s->t_last_io, clock_coarse_ms(), RELAXED);
+		atomic_store_explicit(&s->last_io_epoch, atomic_load_explicit(&sock_epoch, RELAXED),
+				      RELAXED);
 		if (atomic_load_explicit(&s->phase, RELAXED) == PHASE_WROTE) {
 			atomic_store_explicit(&s->phase, PHASE_REPLIED, RELAXED);
 			atomic_fetch_add_explicit(&s->replies, 1, RELAXED);

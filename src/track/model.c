@@ -22,6 +22,7 @@
 #include "findings.h"
 #include "tls.h"
 #include "agent.h"
+#include "atexit.h"
 #include "dns.h"
 #include "keepalive.h"
 #include "lease.h"
@@ -826,6 +827,7 @@ void model_exit_checks(void)
 	/* The end of the timeline, and the last word on growth, before anything is judged. */
 	timeline_sample_now(now);
 	struct sock *next;
+	atexit_begin();
 	for (struct sock *s = sock_live_head(); s; s = next) {
 		next = s->next;
 		if (s->nfds > 0 && !still_socket(s->fd)) {
@@ -844,8 +846,19 @@ void model_exit_checks(void)
 		struct finding f;
 		memset(&f, 0, sizeof f);
 		model_describe(&f, s, s->fd, s->gen);
-		f.key.kind = CONNLEAK_LEAKED_SOCKET;
 		f.key.created = s->created;
+		enum atexit_class cls = atexit_classify(s, f.tcp_state);
+		if (cls == AX_NOT_CONNECTION)
+			continue;
+		if (cls == AX_OPEN_AT_EXIT) {
+			model_state.stats.reusable_at_exit++;
+			if (model_opt->show_open_at_exit) {
+				f.key.kind = CONNLEAK_OPEN_AT_EXIT;
+				findings_add(&f);
+			}
+			continue;
+		}
+		f.key.kind = CONNLEAK_LEAKED_SOCKET;
 		findings_add(&f);
 
 		uint64_t eof = s->leased ? 0 : atomic_load(&s->t_eof);
@@ -859,6 +872,7 @@ void model_exit_checks(void)
 			findings_add(&f);
 		}
 	}
+	atexit_end();
 	tls_exit_checks();
 	model_unlock();
 }

@@ -18,6 +18,7 @@ struct model_stats {
 	/* Sockets not followed because connleak could not allocate their record: the run
 	 * goes on, the report says it is incomplete. */
 	uint64_t untracked;
+	uint64_t reusable_at_exit; /* open-at-exit connections, shown or not */
 };
 
 #define MODEL_EVENTS_MAX 64

@@ -12,6 +12,7 @@
 static struct sock *free_list;
 static struct sock *live;
 static uint32_t nlive;
+_Atomic uint32_t sock_epoch;
 
 struct sock *sock_new(void)
 {
@@ -29,6 +30,7 @@ struct sock *sock_new(void)
 	uint32_t incarnation = atomic_load(&s->incarnation);
 	memset(s, 0, sizeof *s);
 	atomic_store(&s->incarnation, incarnation + 1);
+	s->created_epoch = atomic_fetch_add_explicit(&sock_epoch, 1, memory_order_relaxed) + 1;
 	s->next = live;
 	if (live)
 		live->prev = s;

@@ -60,12 +60,21 @@ struct sock {
 	_Atomic uint32_t reuse_idle_ms; /* how long it sat idle before that request */
 	struct http_conn http; /* HTTP/1.x framing while a lease is on (track/http.h) */
 
+	/* Order of creation among all sockets, and the creation order current at this
+	 * socket's last I/O: a socket idle since a newer one was made was abandoned for
+	 * it (atexit.h). */
+	uint32_t created_epoch;
+	_Atomic uint32_t last_io_epoch;
+
 	/* Bumped each time the record is reused: an I/O call that started on the previous
 	 * socket and returns after the record went to a new one must not update it. */
 	_Atomic uint32_t incarnation;
 
 	struct sock *prev, *next; /* live list, or free list through next */
 };
+
+/* Bumped (under the model lock) for every socket made; read on the I/O path. */
+extern _Atomic uint32_t sock_epoch;
 
 /* Under the model lock. */
 struct sock *sock_new(void);

@@ -303,8 +303,12 @@ void tls_socket_gone(struct sock *s, stack_id closed)
 
 void tls_exit_checks(void)
 {
+	/* Within close_wait_ms of its socket's close, as for a session freed late: the exit
+	 * itself tore both down (atexit handlers, library destructors, apr_pool_destroy
+	 * closing the sockets of sessions nobody frees). */
+	uint64_t now = clock_coarse_ms();
 	for (struct tls_sess *t = live; t; t = t->next)
-		if (t->t_orphaned)
+		if (t->t_orphaned && now - t->t_orphaned > model_opt->close_wait_ms)
 			closed_but_referenced(t);
 }
 

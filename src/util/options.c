@@ -39,6 +39,9 @@ static const struct opt_row rows[] = {
 	 "frames recorded per stack (0 = no stacks)"},
 	{"close_wait_ms", T_UINT, F(close_wait_ms), 0, 86400000, "5000",
 	 "how long a socket may stay open after its peer closed before it is close-wait"},
+	{"show_open_at_exit", T_BOOL, F(show_open_at_exit), 0, 1, "0",
+	 "report connections held ready for reuse at exit as open-at-exit (not a leak; "
+	 "always counted in stats.reusable_at_exit)"},
 	{"keepalive_idle_ms", T_UINT, F(keepalive_idle_ms), 0, 86400000, "1000",
 	 "keepalive-race: idle time before a request on a reused connection that the peer "
 	 "had already closed (a shorter gap is a write right after a closing reply)"},

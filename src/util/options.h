@@ -17,6 +17,7 @@ struct options {
 	int backtrace_depth;
 	uint64_t close_wait_ms;
 	uint64_t keepalive_idle_ms;
+	int show_open_at_exit;
 	int halt_on_error;
 	int symbolize;
 	uint64_t lease_ms;

@@ -124,14 +124,22 @@ def free_port():
     return port
 
 
+KEEPALIVE_HTTP_SERVER = """
+import functools, sys, http.server as h
+h.SimpleHTTPRequestHandler.protocol_version = "HTTP/1.1"
+handler = functools.partial(h.SimpleHTTPRequestHandler, directory=sys.argv[1])
+h.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), handler).serve_forever()
+"""
+
+
 def start_peer():
-    """python3 -m http.server on a free port, serving an empty folder."""
+    """python3's http.server on a free port, serving an empty folder, keep-alive
+    (HTTP/1.1): the leak fixture's abandoned connection is its one leaked-socket."""
     global PORT
     docroot = new_dir("www")
     for _ in range(5):
         port = free_port()
-        p = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
-                              "--directory", docroot, str(port)],
+        p = subprocess.Popen([sys.executable, "-c", KEEPALIVE_HTTP_SERVER, docroot, str(port)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              stdin=subprocess.DEVNULL)
         deadline = time.time() + 10

@@ -59,12 +59,12 @@ FIXTURE_FAIL = 99  # fixtures exit with this when their environment misbehaves
 
 KINDS = {"leaked-socket", "close-wait", "closed-but-referenced", "stale-fd-use",
          "shared-close", "double-close", "keepalive-race", "stale-dns",
-         "lease-expired", "fd-exhaustion", "socket-growth"}
+         "lease-expired", "fd-exhaustion", "socket-growth", "open-at-exit"}
 OPTION_KEYS = ["report_dir", "log_path", "exitcode", "backtrace_depth", "close_wait_ms",
                "halt_on_error", "lease_ms", "lease_mode", "lease_peers", "dns_check_ms",
                "sample_ms", "growth_window_ms", "growth_min", "suppressions", "keepalive_idle_ms",
                "snapshot_ms", "report_signal", "run_notify",
-               "lease_on_dns_change", "lease_protocols"]
+               "lease_on_dns_change", "lease_protocols", "show_open_at_exit"]
 STATS_KEYS = ["sockets_created", "sockets_accepted", "sockets_received", "sockets_inherited",
               "connects", "closes", "peak_open", "open_at_exit", "findings"]
 FINDING_KEYS = ["kind", "count", "message", "fd", "fd_generation", "socket", "local", "peer",
@@ -683,8 +683,11 @@ def test_leak():
     check(sock.get("family") == "inet" and sock.get("type") == "stream" and
           sock.get("origin") == "socket", "socket %r" % sock)
     expect_stack_names(f, "created", "leak_one_connection")
-    check(stat_of(rep, "open_at_exit") == 1, "stats.open_at_exit %r"
+    check(stat_of(rep, "open_at_exit") == 2, "stats.open_at_exit %r"
           % stat_of(rep, "open_at_exit"))
+    check(stat_of(rep, "reusable_at_exit") == 1, "stats.reusable_at_exit %r: the newest "
+          "connection, idle after its exchange, is held for reuse"
+          % stat_of(rep, "reusable_at_exit"))
     check(stat_of(rep, "findings") == 1, "stats.findings %r" % stat_of(rep, "findings"))
     check("leaked-socket" in r.stderr,
           "text report (log_path default stderr) does not mention leaked-socket: %r"
@@ -1286,6 +1289,108 @@ def test_nginx_preloaded_under_ab():
 
 
 # ---------------------------------------------------------------------------
+# tests: open-at-exit (held for reuse) against leaked-socket at exit
+
+
+WGET = "/usr/bin/wget"
+
+
+def test_wget_persistent_connection_is_open_at_exit():
+    """wget keeps its persistent connection open at exit: held for reuse, not a leak;
+    counted in stats.reusable_at_exit, a finding only with show_open_at_exit=1, and
+    never the reason for a forced exit status."""
+    ng = nginx()
+    argv = [WGET, "-q", "-O", "/dev/null", ng.url("/a"), ng.url("/b")]
+    r = run(argv, {"exitcode": 23})
+    check(r.rc == 0, "wget exited %r: %s" % (r.rc, r.describe()))
+    rep = only_report(r)
+    expect_no_findings(rep)
+    check(stat_of(rep, "reusable_at_exit") == 1, "stats.reusable_at_exit %r: %s"
+          % (stat_of(rep, "reusable_at_exit"), summary(rep)))
+    r = run(argv, {"exitcode": 23, "show_open_at_exit": 1})
+    check(r.rc == 0, "wget with show_open_at_exit=1 exited %r: %s" % (r.rc, r.describe()))
+    rep = only_report(r)
+    f = expect_single(rep, "open-at-exit")
+    check(f.get("peer") == "127.0.0.1:%d" % ng.port and f.get("tcp_state") == "ESTABLISHED",
+          "open-at-exit %s" % brief(f))
+
+
+def test_leak_per_request_shown_with_open_at_exit():
+    """The abandoned connection stays leaked-socket; the newest one is open-at-exit."""
+    ng = nginx()
+    r = run([fixture("leak"), str(ng.port)], {"show_open_at_exit": 1})
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    check(sorted(kinds(rep)) == ["leaked-socket", "open-at-exit"], summary(rep))
+    leak, = findings_of(rep, "leaked-socket")
+    held, = findings_of(rep, "open-at-exit")
+    check("held for reuse" in held.get("message", ""), "message %r" % held.get("message"))
+    check(leak.get("fd") == int(out["fd"]), "leaked fd %r, abandoned one is %s"
+          % (leak.get("fd"), out["fd"]))
+    check(held.get("fd") == int(out["held"]), "open-at-exit fd %r, newest is %s"
+          % (held.get("fd"), out["held"]))
+    check(len(rep["findings"]) == 2, "findings %s" % summary(rep))
+
+
+HELD_SCRIPT = r"""
+import os, socket, sys
+port, mode = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+if mode in ("complete", "mid"):
+    s.sendall(req)
+if mode == "complete":
+    data = b""
+    while not data.endswith(b"hello\n"):
+        data += s.recv(4096)
+print("fd=%d" % s.fileno(), flush=True)
+os._exit(0)
+"""
+
+
+def held_script(mode):
+    ng = nginx()
+    r = run([SYS_PYTHON, "-c", HELD_SCRIPT, str(ng.port), mode])
+    check(r.rc == 0, "python3 failed: " + r.describe())
+    rep = only_report(r)
+    return rep, int(kv(r.stdout)["fd"])
+
+
+def test_connection_never_used_at_exit_is_leaked():
+    rep, fd = held_script("unused")
+    f = expect_single(rep, "leaked-socket")
+    check(f.get("fd") == fd, "fd %r, expected %d" % (f.get("fd"), fd))
+    check(stat_of(rep, "reusable_at_exit") == 0, summary(rep))
+
+
+def test_connection_mid_exchange_at_exit_is_leaked():
+    rep, fd = held_script("mid")
+    f = expect_single(rep, "leaked-socket")
+    check(f.get("fd") == fd, "fd %r, expected %d" % (f.get("fd"), fd))
+    check(stat_of(rep, "reusable_at_exit") == 0, summary(rep))
+
+
+def test_connection_idle_after_exchange_at_exit_is_held():
+    rep, fd = held_script("complete")
+    expect_no_findings(rep)
+    check(stat_of(rep, "reusable_at_exit") == 1, summary(rep))
+
+
+PING = "/usr/bin/ping"
+
+
+def test_ping_icmp_socket_is_not_a_connection():
+    """ping's ICMP sockets (raw or datagram, never connected) are not connections."""
+    if not os.path.exists(PING):
+        raise TestFailure("%s missing (Debian package iputils-ping, scripts/deps.sh)" % PING)
+    r = run([PING, "-c", "1", "-W", "5", "127.0.0.1"])
+    check(r.rc == 0, "ping failed: " + r.describe())
+    for rep in r.reports:
+        expect_no_findings(rep)
+
+
+# ---------------------------------------------------------------------------
 # tests: options, bad input, CLI, report format
 
 
@@ -1432,7 +1537,7 @@ def test_report_format():
     for k in ("hostname", "connections", "open", "peak_concurrent", "bytes_in", "bytes_out",
               "requests", "tls_handshakes", "lifetime_ms"):
         check(k in ep, "endpoint lacks %s: %s" % (k, ep))
-    check(ep["connections"] == 1 and ep["open"] == 1, "endpoint %r" % ep)
+    check(ep["connections"] == 2 and ep["open"] == 2, "endpoint %r (leak opens 2)" % ep)
     check(ep["bytes_out"] > 0 and ep["bytes_in"] > 0, "endpoint bytes %r" % ep)
     f = rep["findings"][0]
     for k in FINDING_KEYS:
@@ -1597,7 +1702,7 @@ def test_daemon_fork_inside_libc_child_tracked():
     check(f.get("fd") == int(out["fd"]), "fd %r, the child says %s" % (f.get("fd"), out["fd"]))
     check(f.get("peer") == "127.0.0.1:%d" % ng.port, "peer %r" % f.get("peer"))
     expect_stack_names(f, "created", "child_connect")
-    check(stat_of(rep, "connects") == 1, "child stats.connects %r, it connected once"
+    check(stat_of(rep, "connects") == 2, "child stats.connects %r, it connected twice"
           % stat_of(rep, "connects"))
 
 

@@ -32,7 +32,7 @@ static const char *const all_names[] = {
 	"report_dir",    "log_path", "exitcode",   "backtrace_depth", "close_wait_ms",
 	"symbolize",     "halt_on_error", "lease_ms", "lease_mode",   "lease_peers",
 	"dns_check_ms",  "sample_ms", "growth_window_ms", "growth_min", "suppressions", "snapshot_ms", "report_signal", "run_notify", "help",
-	"keepalive_idle_ms", "lease_on_dns_change", "lease_protocols",
+	"keepalive_idle_ms", "lease_on_dns_change", "lease_protocols", "show_open_at_exit",
 };
 #define NNAMES (sizeof all_names / sizeof all_names[0])
 
