@@ -15,6 +15,7 @@ struct pool {
 		struct sockaddr_storage peer;
 	} key;
 	uint32_t newest; /* created_epoch */
+	uint32_t members;
 };
 
 static struct pool *pools;
@@ -45,6 +46,7 @@ void atexit_begin(void)
 		}
 		if (s->created_epoch > p->newest)
 			p->newest = s->created_epoch;
+		p->members++;
 	}
 }
 
@@ -57,13 +59,18 @@ void atexit_end(void)
 	}
 }
 
-/* Idle since a newer socket was made from the same call site to the same peer. */
-static int abandoned(const struct sock *s)
+static const struct pool *pool_of(const struct sock *s)
 {
 	struct pool_key k;
 	key_of(s, &k);
 	struct pool *p;
 	HASH_FIND(hh, pools, &k, sizeof k, p);
+	return p;
+}
+
+/* Idle since a newer socket was made from the same call site to the same peer. */
+static int abandoned(const struct sock *s, const struct pool *p)
+{
 	return p && p->newest > atomic_load(&s->last_io_epoch);
 }
 
@@ -83,9 +90,12 @@ enum atexit_class atexit_classify(const struct sock *s, int tcp_state)
 		return AX_LEAKED; /* never used */
 	if (atomic_load(&s->t_eof) || (tcp_state >= 0 && tcp_state != TCP_ESTABLISHED))
 		return AX_LEAKED; /* the peer is gone (CLOSE_WAIT) or going */
-	if (!exchange_complete(s))
-		return AX_LEAKED; /* left in the middle of an exchange */
-	if (abandoned(s))
+	const struct pool *p = pool_of(s);
+	if (abandoned(s, p))
+		return AX_LEAKED;
+	/* Left in the middle of an exchange: a leak, unless it is one of a pool of
+	 * connections to that peer in use up to the exit (wrk's when its run ends). */
+	if (!exchange_complete(s) && !(p && p->members >= 2))
 		return AX_LEAKED;
 	return AX_OPEN_AT_EXIT;
 }

@@ -117,6 +117,24 @@ Test(atexit, a_pool_in_use_is_held)
 	cr_assert_eq(model_state.stats.reusable_at_exit, 3);
 }
 
+Test(atexit, a_pool_stopped_mid_exchange_by_exit_is_held)
+{
+	/* wrk when its run ends: requests in flight on every connection of the pool. */
+	init_show(0);
+	struct sockaddr_in a;
+	int l = listener(&a), srv[3], fd[3];
+	for (int i = 0; i < 3; i++)
+		fd[i] = open_conn(&a, l, &srv[i]);
+	for (int i = 0; i < 3; i++) {
+		exchange(fd[i], srv[i]);
+		cr_assert_eq(write(fd[i], "GET\n", 4), 4);
+		io_wrote(fdt_sock(fd[i]), 4, 0);
+	}
+	model_exit_checks();
+	cr_assert_eq(findings_total(), 0);
+	cr_assert_eq(model_state.stats.reusable_at_exit, 3);
+}
+
 Test(atexit, never_used_is_a_leak)
 {
 	init_show(0);
