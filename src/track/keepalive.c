@@ -54,13 +54,32 @@ int keepalive_goodbye(const void *head, size_t n)
 	return 0;
 }
 
-int keepalive_goodbye_vec(const struct iovec *iov, size_t niov, size_t written)
+int keepalive_reuse_turn(struct sock *s, const struct iovec *iov, size_t niov,
+			 size_t written)
 {
+	const unsigned char *p = NULL;
+	size_t n = 0;
 	for (size_t i = 0; iov && i < niov; i++)
-		if (iov[i].iov_len)
-			return keepalive_goodbye(iov[i].iov_base,
-						 iov[i].iov_len < written ? iov[i].iov_len : written);
-	return 0;
+		if (iov[i].iov_len) {
+			p = iov[i].iov_base;
+			n = iov[i].iov_len < written ? iov[i].iov_len : written;
+			break;
+		}
+	if (keepalive_goodbye(p, n))
+		return 0;
+	/* TLS record types 20 (ChangeCipherSpec) and 22 (Handshake), version 3.x. */
+	if (p && n >= 3 && (p[0] == 20 || p[0] == 22) && p[1] == 3 && p[2] <= 4) {
+		atomic_store_explicit(&s->tls_handshake, 2, memory_order_relaxed);
+		return 0;
+	}
+	/* The first request, and the rest of it when a TLS 1.3 server's session tickets
+	 * (application records too) arrived between its writes, which looks like a reply. */
+	uint8_t hs = atomic_load_explicit(&s->tls_handshake, memory_order_relaxed);
+	if (hs) {
+		atomic_store_explicit(&s->tls_handshake, (uint8_t)(hs - 1), memory_order_relaxed);
+		return 0;
+	}
+	return 1;
 }
 
 int keepalive_is_race(struct sock *s, const char *answer, int on_write, int tcp_state,

@@ -15,8 +15,14 @@
 /* Whether the first `n` bytes of a write are a goodbye rather than a request: the peer
  * closing in answer is the protocol, not a race. Looks at no more than 32 bytes. */
 int keepalive_goodbye(const void *head, size_t n);
-/* The same for a vector write that wrote `written` bytes: its first non-empty buffer. */
-int keepalive_goodbye_vec(const struct iovec *iov, size_t niov, size_t written);
+/* A client's write that starts a new turn on a connection that already carried a reply:
+ * whether it is a request on a reused connection (arm the race). Not a goodbye, and not
+ * part of a TLS handshake: a handshake record (ChangeCipherSpec, Handshake) is a turn of
+ * the handshake, and the two turns after it are the connection's first request (a TLS
+ * 1.3 server's session tickets may come between its writes), however many handshake
+ * replies came before. */
+int keepalive_reuse_turn(struct sock *s, const struct iovec *iov, size_t niov,
+			 size_t written);
 
 /* At a reply-less EOF/reset after a reused request (or a failed write on a replied
  * connection, `on_write`): whether it is the keep-alive race. Model lock held. */

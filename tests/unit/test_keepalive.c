@@ -208,6 +208,76 @@ Test(keepalive, request_read_and_answered_by_close_is_a_race)
 	cr_assert_eq(findings_of_kind(CONNLEAK_KEEPALIVE_RACE), 1);
 }
 
+/* A TLS client: ClientHello, the server's flight, Finished (a handshake turn), tickets;
+ * then its first application request, which the server reads and answers by closing
+ * (asyncio's test_sslproto): the handshake replies do not make the connection reused. */
+static void client_write_bytes(struct conn *c, const unsigned char *b, size_t n)
+{
+	cr_assert_eq(write(c->client, b, n), (ssize_t)n);
+	struct iovec v = {(void *)b, n};
+	io_wrote_vec(c->s, (ssize_t)n, 0, &v, 1);
+}
+
+static void server_answers(struct conn *c)
+{
+	char buf[256];
+	cr_assert_gt(read(c->server, buf, sizeof buf), 0);
+	cr_assert_eq(write(c->server, "\x17\x03\x03\x00\x01x", 6), 6);
+	cr_assert_eq(client_read(c), 6);
+}
+
+Test(keepalive, first_request_after_tls_handshake_is_not_a_reuse)
+{
+	init_idle(0);
+	struct conn c;
+	conn_setup(&c);
+	static const unsigned char hello[] = {22, 3, 1, 0, 4, 1, 0, 0, 0};
+	static const unsigned char finished[] = {20, 3, 3, 0, 1, 1, 23, 3, 3, 0, 2, 9, 9};
+	static const unsigned char app[] = {23, 3, 3, 0, 40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+					    11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+					    23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34,
+					    35, 36, 37, 38, 39, 40};
+	client_write_bytes(&c, hello, sizeof hello);
+	server_answers(&c);
+	client_write_bytes(&c, finished, sizeof finished);
+	server_answers(&c); /* session tickets */
+	client_write_bytes(&c, app, sizeof app);
+	server_answers(&c); /* a late session ticket between two writes of the request */
+	client_write_bytes(&c, app, sizeof app);
+	char buf[256];
+	cr_assert_gt(read(c.server, buf, sizeof buf), 0);
+	close(c.server);
+	cr_assert_eq(client_read(&c), 0);
+	cr_assert_eq(findings_total(), 0, "the first request of a TLS connection is no reuse");
+}
+
+Test(keepalive, third_request_after_tls_handshake_is_a_reuse)
+{
+	init_idle(0);
+	struct conn c;
+	conn_setup(&c);
+	static const unsigned char hello[] = {22, 3, 1, 0, 4, 1, 0, 0, 0};
+	static const unsigned char finished[] = {20, 3, 3, 0, 1, 1};
+	static const unsigned char app[] = {23, 3, 3, 0, 40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+					    11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+					    23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34,
+					    35, 36, 37, 38, 39, 40};
+	client_write_bytes(&c, hello, sizeof hello);
+	server_answers(&c);
+	client_write_bytes(&c, finished, sizeof finished);
+	server_answers(&c);
+	client_write_bytes(&c, app, sizeof app);
+	server_answers(&c); /* the first request's reply */
+	client_write_bytes(&c, app, sizeof app);
+	server_answers(&c); /* the second's */
+	client_write_bytes(&c, app, sizeof app);
+	char buf[256];
+	cr_assert_gt(read(c.server, buf, sizeof buf), 0);
+	close(c.server);
+	cr_assert_eq(client_read(&c), 0);
+	cr_assert_eq(findings_of_kind(CONNLEAK_KEEPALIVE_RACE), 1);
+}
+
 /* A write that fails right after a reply that came with the close (EPIPE). */
 Test(keepalive, epipe_right_after_a_closing_reply_is_not_a_race)
 {
