@@ -279,6 +279,21 @@ static int tcp_state_of(int fd, int family, int type)
 	return ti.tcpi_state;
 }
 
+/* For a TCP socket in CLOSE_WAIT (the peer's FIN arrived, the program never read the EOF):
+ * how long ago the peer's last segment came, which is when the FIN came unless the peer
+ * still acknowledged data after it. 0 otherwise. */
+static uint64_t close_wait_age(int fd, const struct sock *s)
+{
+	if ((s->family != AF_INET && s->family != AF_INET6) || s->type != SOCK_STREAM)
+		return 0;
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    ti.tcpi_state != TCP_CLOSE_WAIT)
+		return 0;
+	return ti.tcpi_last_ack_recv ? ti.tcpi_last_ack_recv : 1;
+}
+
 /* Fills the socket part of a finding from the record and, while `fd` is open, the kernel. */
 void model_describe(struct finding *f, const struct sock *s, int fd, uint32_t gen)
 {
@@ -325,9 +340,9 @@ static void check_close_wait(struct sock *s, const struct close_ctx *c, stack_id
 {
 	uint64_t eof = atomic_load(&s->t_eof);
 	/* A lease's own shutdown is not the peer closing. */
-	if (!eof || s->leased)
+	if ((!eof && !c->close_wait_held) || s->leased)
 		return;
-	uint64_t held = clock_coarse_ms() - eof;
+	uint64_t held = eof ? clock_coarse_ms() - eof : c->close_wait_held;
 	if (held <= model_opt->close_wait_ms)
 		return;
 	struct finding f;
@@ -400,6 +415,7 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 	c->gen = 0;
 	c->s = NULL;
 	c->closed = c->previous_close = 0;
+	c->close_wait_held = 0;
 	model_lock();
 	struct fd_slot *slot = fdt_slot(fd, 0);
 	if (!slot) {
@@ -427,7 +443,12 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 	slot->last_peer_len = s->peer_len <= sizeof slot->last_peer ? s->peer_len : 0;
 	memcpy(&slot->last_peer, &s->peer, slot->last_peer_len);
 	/* What a close-wait finding needs and close() destroys: the local address, TCP state. */
-	if (!bulk && eof && s->nfds == 0 && clock_coarse_ms() - eof > model_opt->close_wait_ms) {
+	/* A program that never read the EOF: TCP still knows (one TCP_INFO per last close). */
+	if (!bulk && !eof && s->nfds == 0 && !s->leased)
+		c->close_wait_held = close_wait_age(fd, s);
+	if (!bulk && s->nfds == 0 &&
+	    ((eof && clock_coarse_ms() - eof > model_opt->close_wait_ms) ||
+	     c->close_wait_held > model_opt->close_wait_ms)) {
 		memset(&c->pre, 0, sizeof c->pre);
 		model_describe(&c->pre, s, fd, c->gen);
 		c->described = 1;

@@ -67,6 +67,7 @@ void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len)
 struct close_ctx {
 	int fd, bulk, was_closed_socket, described;
 	uint32_t gen;
+	uint64_t close_wait_held; /* never read EOF, but TCP said CLOSE_WAIT: ms since then */
 	struct sock *s;
 	stack_id closed, previous_close;
 	struct finding pre;

@@ -711,6 +711,26 @@ def test_close_wait_late():
     expect_stack_names(f, "created", "read_until_peer_closes")
 
 
+def test_close_wait_closed_late_without_reading_eof():
+    """The program never reads EOF: the socket sits in CLOSE_WAIT (ss shows it) until it is
+    closed late. TCP_INFO at the close finds it; the time held is estimated from the
+    peer's last segment."""
+    ng = nginx()
+    r = run([fixture("close_wait"), "noread", str(ng.port), str(CLOSE_WAIT_HOLD_MS)],
+            {"close_wait_ms": SHORT_CLOSE_WAIT_MS})
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    f = expect_single(rep, "close-wait")
+    check(f.get("fd") == int(out["fd"]), "fd %r, program says %s" % (f.get("fd"), out["fd"]))
+    check(f.get("tcp_state") == "CLOSE_WAIT", "tcp_state %r" % f.get("tcp_state"))
+    held = f.get("held_after_eof_ms")
+    check(isinstance(held, int) and CLOSE_WAIT_HOLD_MS - 50 <= held < 5000,
+          "held_after_eof_ms %r, the program held the socket %d ms in CLOSE_WAIT"
+          % (held, CLOSE_WAIT_HOLD_MS))
+    expect_stack_names(f, "created", "read_reply_only")
+
+
 def test_close_wait_held_to_exit():
     ng = nginx()
     r = run([fixture("close_wait"), "hold", str(ng.port), str(CLOSE_WAIT_HOLD_MS)],
