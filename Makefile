@@ -15,7 +15,7 @@ CORE_OBJ := $(filter-out build/obj/hooks/%,$(LIB_OBJ))
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
-.PHONY: all deps deps-build check unit integration demo bench install clean mutate
+.PHONY: all deps deps-build check unit integration realworld demo bench install clean mutate
 all: build/libconnleak.so build/connleak
 
 deps-build:
@@ -73,6 +73,11 @@ check: deps
 mutate: deps
 	$(MAKE) all fixtures build/unit-tests build/report-unit-tests
 	python3 tests/mutants/run.py
+
+# Real programs (curl, wget, ab, wrk, java, node, redis, memcached, nginx, tinyproxy,
+# CPython's suites) bare and preloaded, with their expected findings: tests/realworld/run.py.
+realworld: deps all
+	python3 tests/realworld/run.py
 
 demo: deps all
 	bash examples/demo.sh

@@ -14,8 +14,10 @@ BUILD_PKGS=(build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev
             libdw-dev libjansson-dev libexpat1-dev clang libclang-rt-dev libncurses-dev)
 TEST_PKGS=(nginx-light curl wget python3 python3-requests apache2-utils tinyproxy
            openssl strace valgrind libssl-dev libgnutls28-dev wrk chromium tmux
-           openssh-server openssh-client
-           openjdk-17-jdk-headless nodejs)
+           openssh-server openssh-client iputils-ping
+           # the real-world corpus (make realworld)
+           memcached redis-server redis-tools openjdk-17-jdk-headless nodejs
+           libpython3.11-testsuite)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-}" in
@@ -78,6 +80,8 @@ for p in "${missing[@]}"; do
         nginx-light) stop_service nginx /run/nginx.pid /var/run/nginx.pid ;;
         tinyproxy)   stop_service tinyproxy /run/tinyproxy/tinyproxy.pid /var/run/tinyproxy/tinyproxy.pid ;;
         openssh-server) stop_service ssh /run/sshd.pid /var/run/sshd.pid ;;
+        memcached)   stop_service memcached /run/memcached/memcached.pid ;;
+        redis-server) stop_service redis-server /run/redis/redis-server.pid ;;
     esac
 done
 

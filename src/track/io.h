@@ -37,7 +37,7 @@ static inline void io_wrote_vec(struct sock *s, ssize_t r, int err, const struct
 			 * peer answers by closing (keepalive.h). */
 			if (ph == PHASE_REPLIED && atomic_load_explicit(&s->client, RELAXED) &&
 			    !atomic_load_explicit(&s->t_eof, RELAXED) &&
-			    !keepalive_goodbye_vec(iov, niov, (size_t)r)) {
+			    keepalive_reuse_turn(s, iov, niov, (size_t)r)) {
 				atomic_store_explicit(&s->reuse_idle_ms,
 						      prev && now > prev ? (uint32_t)(now - prev) : 0,
 						      RELAXED);
