@@ -2,9 +2,9 @@
 #include "atexit.h"
 
 #include <netinet/tcp.h>
-#include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
+
+#include "../util/hashtable.h"
 
 /* One (call site, peer) group and the newest socket made in it. */
 struct pool {
@@ -19,6 +19,10 @@ struct pool {
 };
 
 static struct pool *pools;
+/* One entry per live socket at most, from mmap: exit checks may run from a hook (_exit)
+ * that interrupted malloc. */
+static struct pool *pool_mem;
+static size_t pool_cap, pool_used;
 
 static void key_of(const struct sock *s, struct pool_key *k)
 {
@@ -30,6 +34,9 @@ static void key_of(const struct sock *s, struct pool_key *k)
 
 void atexit_begin(void)
 {
+	pool_cap = sock_live_count();
+	pool_used = 0;
+	pool_mem = pool_cap ? arena_map(pool_cap * sizeof *pool_mem) : NULL;
 	for (struct sock *s = sock_live_head(); s; s = s->next) {
 		if (s->nfds <= 0 || !s->peer_len || !s->created)
 			continue;
@@ -38,9 +45,9 @@ void atexit_begin(void)
 		struct pool *p;
 		HASH_FIND(hh, pools, &k, sizeof k, p);
 		if (!p) {
-			p = calloc(1, sizeof *p);
-			if (!p)
+			if (!pool_mem || pool_used >= pool_cap)
 				continue; /* then nothing looks abandoned: leaks may pass as held */
+			p = &pool_mem[pool_used++];
 			p->key = k;
 			HASH_ADD(hh, pools, key, sizeof k, p);
 		}
@@ -52,11 +59,11 @@ void atexit_begin(void)
 
 void atexit_end(void)
 {
-	struct pool *p, *tmp;
-	HASH_ITER(hh, pools, p, tmp) {
-		HASH_DEL(pools, p);
-		free(p);
-	}
+	HASH_CLEAR(hh, pools);
+	if (pool_mem)
+		arena_unmap(pool_mem, pool_cap * sizeof *pool_mem);
+	pool_mem = NULL;
+	pool_cap = pool_used = 0;
 }
 
 static const struct pool *pool_of(const struct sock *s)
