@@ -296,14 +296,16 @@ def snapshot_of(d, pid, pred=lambda rep: True):
 
 def test_snapshot_survives_sigkill():
     d = new_dir("reports")
+    # The pool is in use: its connections are held (open-at-exit), shown on request.
     s = Service([fixture("hold"), "3"], True,
-                opts=options(d, snapshot_ms=SNAPSHOT_MS))
+                opts=options(d, snapshot_ms=SNAPSHOT_MS, show_open_at_exit=1))
     s.report_dir = d
     pid = int(s.wait_line("pid"))
     wait_until(lambda: "ready" in s.stdout() or s.dead(), "ready")
     # a snapshot taken after the pool was opened (3 client + 3 accepted connections)
     rep = wait_until(lambda: snapshot_of(
-        d, pid, lambda r: sum(f["count"] for f in findings_of(r, "leaked-socket")) >= 6) or
+        d, pid, lambda r: sum(f["count"] for f in findings_of(r, "leaked-socket") +
+                              findings_of(r, "open-at-exit")) >= 6) or
         s.dead(),
         "a snapshot with the pool's connections")
     s.proc.kill()
@@ -317,7 +319,7 @@ def test_snapshot_survives_sigkill():
           rep["snapshot"]["seq"] >= 1 and type(rep["snapshot"]["t_ms"]) is int,
           "snapshot fields: complete %r ended %r snapshot %r"
           % (rep.get("complete"), rep.get("ended"), rep.get("snapshot")))
-    created = [f for f in findings_of(rep, "leaked-socket")
+    created = [f for f in findings_of(rep, "leaked-socket") + findings_of(rep, "open-at-exit")
                if "open_pool_connection" in [fr.get("function")
                                              for fr in f["stacks"].get("created", [])]]
     check(created and created[0]["count"] == 3, "pool connections in the snapshot: " + summary(rep))
