@@ -40,7 +40,7 @@ int hook_in_vfork_child(void)
 {
 	if (!hook_vfork)
 		return 0;
-	if ((pid_t)syscall(SYS_getpid) != hook_pid)
+	if ((pid_t)REAL(syscall)(SYS_getpid) != hook_pid)
 		return 1;
 	/* The parent resumed: the child has exec'd or exited (not known for a clone child
 	 * that runs beside us). */

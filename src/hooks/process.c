@@ -196,7 +196,7 @@ static atomic_int exit_tid;
 HOOK void exit(int status)
 {
 	if (hook_enabled && !hook_in_vfork_child()) {
-		int self = (int)syscall(SYS_gettid), expect = 0;
+		int self = (int)REAL(syscall)(SYS_gettid), expect = 0;
 		if (!atomic_compare_exchange_strong(&exit_tid, &expect, self) && expect != self)
 			hook_wait_report(10000);
 	}

@@ -165,11 +165,11 @@ static void defer(int sig, siginfo_t *info, ucontext_t *uc)
 	}
 	/* Blocked when the interrupted code resumes (sigreturn restores this mask). */
 	sigaddset(&uc->uc_sigmask, sig);
-	pid_t pid = (pid_t)syscall(SYS_getpid), tid = (pid_t)syscall(SYS_gettid);
+	pid_t pid = (pid_t)REAL(syscall)(SYS_getpid), tid = (pid_t)REAL(syscall)(SYS_gettid);
 	/* The kernel takes the original siginfo back for the main thread or a user code;
 	 * otherwise the signal comes back as from tgkill (si_code SI_TKILL). */
-	if (!info || syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, info) != 0)
-		syscall(SYS_tgkill, pid, tid, sig);
+	if (!info || REAL(syscall)(SYS_rt_tgsigqueueinfo, pid, tid, sig, info) != 0)
+		REAL(syscall)(SYS_tgkill, pid, tid, sig);
 }
 
 static void wrapper(int sig, siginfo_t *info, void *uc)
@@ -192,7 +192,7 @@ static void wrapper(int sig, siginfo_t *info, void *uc)
 		memset(&dfl, 0, sizeof dfl);
 		dfl.sa_handler = SIG_DFL;
 		REAL(sigaction)(sig, &dfl, NULL);
-		syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), (pid_t)syscall(SYS_gettid), sig);
+		REAL(syscall)(SYS_tgkill, (pid_t)REAL(syscall)(SYS_getpid), (pid_t)REAL(syscall)(SYS_gettid), sig);
 		return;
 	}
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
