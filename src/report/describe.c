@@ -126,7 +126,13 @@ void finding_message(const struct finding *f, char *buf, size_t n)
 			 f->fd, (unsigned long long)f->held_after_eof_ms);
 		break;
 	case CONNLEAK_SHARED_CLOSE:
-		if (f->forked)
+		if (f->exec_prog[0])
+			snprintf(buf, n,
+				 "close(%d) did not end the connection to %s: %s (pid %d), "
+				 "exec'd from this process, inherited the socket and still "
+				 "holds it",
+				 f->fd, to, f->exec_prog, f->exec_pid);
+		else if (f->forked)
 			snprintf(buf, n,
 				 "close(%d) did not end the connection to %s: a forked child "
 				 "still holds the socket",

@@ -137,6 +137,14 @@ static void emit_finding(const struct finding *f, void *ctx)
 	case CONNLEAK_SHARED_CLOSE:
 		json_int(j, "other_descriptors", f->other_fds);
 		json_bool(j, "forked", f->forked);
+		if (f->exec_prog[0]) {
+			json_open(j, "inherited_by", '{');
+			json_int(j, "pid", f->exec_pid);
+			json_str(j, "program", f->exec_prog);
+			json_close(j, '}');
+		} else {
+			json_null(j, "inherited_by");
+		}
 		break;
 	case CONNLEAK_KEEPALIVE_RACE:
 		json_uint(j, "replies_before", f->replies);
@@ -206,6 +214,8 @@ static void emit_finding(const struct finding *f, void *ctx)
 		emit_stack(j, "previous_close", f->key.previous_close);
 	if (f->key.used)
 		emit_stack(j, "used", f->key.used);
+	if (f->spawned)
+		emit_stack(j, "spawned", f->spawned);
 	json_close(j, '}');
 	json_close(j, '}');
 }

@@ -35,6 +35,9 @@ struct finding {
 	/* Kind-specific details. */
 	uint64_t held_after_eof_ms; /* close-wait */
 	int other_fds, forked;      /* shared-close */
+	int exec_pid;               /* shared-close: the exec'd program holding the socket */
+	char exec_prog[64];
+	stack_id spawned;           /* ... and the stack that started it */
 	uint32_t replies;           /* keepalive-race */
 	const char *answer;         /* keepalive-race: "eof", "ECONNRESET", "EPIPE" */
 	uint64_t idle_before_ms;    /* keepalive-race: idle before the request */

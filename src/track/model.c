@@ -26,6 +26,7 @@
 #include "dns.h"
 #include "keepalive.h"
 #include "lease.h"
+#include "spawn.h"
 #include "timeline.h"
 
 struct model_view model_state;
@@ -446,6 +447,12 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 	/* A program that never read the EOF: TCP still knows (one TCP_INFO per last close). */
 	if (!bulk && !eof && s->nfds == 0 && !s->leased)
 		c->close_wait_held = close_wait_age(fd, s);
+	c->ino = 0;
+	if (!bulk && s->nfds == 0 && s->spawned) {
+		struct stat st;
+		if (fstat(fd, &st) == 0)
+			c->ino = (unsigned long)st.st_ino;
+	}
 	if (!bulk && s->nfds == 0 &&
 	    ((eof && clock_coarse_ms() - eof > model_opt->close_wait_ms) ||
 	     c->close_wait_held > model_opt->close_wait_ms)) {
@@ -514,6 +521,8 @@ void model_close_end(struct close_ctx *c, int err)
 			s->shared_close_gen = c->gen;
 			s->shared_close_others = 0;
 			shared_close_finding(s, -1, 1);
+		} else if (c->ino && close_would_end_use(s)) {
+			spawn_close_check(s, c);
 		}
 		check_close_wait(s, c, c->closed);
 	}

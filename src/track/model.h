@@ -68,6 +68,7 @@ struct close_ctx {
 	int fd, bulk, was_closed_socket, described;
 	uint32_t gen;
 	uint64_t close_wait_held; /* never read EOF, but TCP said CLOSE_WAIT: ms since then */
+	unsigned long ino;        /* the socket's inode, when an exec'd program may hold it */
 	struct sock *s;
 	stack_id closed, previous_close;
 	struct finding pre;

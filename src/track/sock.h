@@ -27,6 +27,10 @@ struct sock {
 	uint8_t inherited; /* held by a parent process too: not this process's leak */
 	uint8_t forked;    /* a child was forked while this was open without FD_CLOEXEC */
 	int fork_child;    /* the last such child (0 when unknown) */
+	uint8_t spawned;   /* a program was exec'd (posix_spawn, popen, system) while this was
+			    * open without FD_CLOEXEC: spawn.h */
+	stack_id spawn_stack;
+	char spawn_prog[48];
 	/* Written under the lock, read lock-free by the I/O path (io.h): atomic. */
 	_Atomic uint8_t client;  /* connect() was called on it: the program speaks first */
 	_Atomic uint8_t shut_wr; /* the program called shutdown(SHUT_WR/SHUT_RDWR) */

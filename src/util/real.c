@@ -58,6 +58,10 @@ void real_init(void)
 	R(recvfrom_chk, "__recvfrom_chk");
 	R(fork, "fork");
 	R(vfork, "vfork");
+	R(posix_spawn, "posix_spawn");
+	R(posix_spawnp, "posix_spawnp");
+	R(popen, "popen");
+	R(system, "system");
 	R(execve, "execve");
 	R(execv, "execv");
 	R(execvp, "execvp");

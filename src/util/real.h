@@ -44,6 +44,13 @@ struct real_fns {
 	ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
 	pid_t (*fork)(void);
 	pid_t (*vfork)(void);
+	/* spawn.c: children started with an exec in libc, which no fork hook sees. */
+	int (*posix_spawn)(pid_t *, const char *, const void *, const void *, char *const[],
+			   char *const[]);
+	int (*posix_spawnp)(pid_t *, const char *, const void *, const void *, char *const[],
+			    char *const[]);
+	void *(*popen)(const char *, const char *);
+	int (*system)(const char *);
 	int (*execve)(const char *, char *const[], char *const[]);
 	int (*execv)(const char *, char *const[]);
 	int (*execvp)(const char *, char *const[]);

@@ -1411,6 +1411,75 @@ def test_ping_icmp_socket_is_not_a_connection():
 
 
 # ---------------------------------------------------------------------------
+# tests: sockets inherited across exec (posix_spawn, popen, python subprocess)
+
+
+def spawn_case(mode):
+    ng = nginx()
+    r = run([fixture("spawn_inherit"), mode, str(ng.port)])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    return ng, out, report_for_pid(r, out["pid"])
+
+
+def test_spawn_inherited_socket_is_shared_close():
+    ng, out, rep = spawn_case("spawn")
+    f = expect_single(rep, "shared-close")
+    check(f.get("fd") == int(out["fd"]), "fd %r, program says %s" % (f.get("fd"), out["fd"]))
+    check(f.get("forked") is True, "forked %r" % f.get("forked"))
+    by = f.get("inherited_by") or {}
+    check(by.get("program") == "sleep" and by.get("pid") == int(out["child"]),
+          "inherited_by %r, the child is sleep pid %s" % (by, out["child"]))
+    expect_stack_names(f, "spawned", "start_child")
+    expect_stack_names(f, "created", "open_connection")
+
+
+def test_spawn_file_action_close_is_clean():
+    expect_no_findings(spawn_case("spawn_closed")[2])
+
+
+def test_spawn_cloexec_socket_is_clean():
+    expect_no_findings(spawn_case("cloexec")[2])
+
+
+def test_popen_inherited_socket_is_shared_close():
+    _, out, rep = spawn_case("popen")
+    f = expect_single(rep, "shared-close")
+    by = f.get("inherited_by") or {}
+    check(by.get("program") in ("sh", "dash", "bash", "sleep"), "inherited_by %r" % by)
+
+
+# subprocess with close_fds=False and a program path goes through os.posix_spawn.
+SUBPROCESS_INHERIT = r"""
+import socket, subprocess, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.set_inheritable(True)
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+data = b""
+while not data.endswith(b"hello\n"):
+    data += s.recv(4096)
+p = subprocess.Popen(["/usr/bin/sleep", "5"], close_fds=False)
+s.close()
+print("child=%d" % p.pid, flush=True)
+p.terminate(); p.wait()
+"""
+
+
+def test_python_subprocess_close_fds_false_is_shared_close():
+    ng = nginx()
+    r = run([SYS_PYTHON, "-c", SUBPROCESS_INHERIT, str(ng.port)])
+    check(r.rc == 0, "python3 failed: " + r.describe())
+    # sleep (preloaded too) writes a report of its own: the socket is inherited there
+    parents = [x for x in r.reports if os.path.basename(x["exe"]).startswith("python3")]
+    check(len(parents) == 1, "reports: %s" % [x["exe"] for x in r.reports])
+    rep = parents[0]
+    f = expect_single(rep, "shared-close")
+    by = f.get("inherited_by") or {}
+    check(by.get("program") == "sleep" and by.get("pid") == int(kv(r.stdout)["child"]),
+          "inherited_by %r" % by)
+
+
+# ---------------------------------------------------------------------------
 # tests: options, bad input, CLI, report format
 
 
