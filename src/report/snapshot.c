@@ -2,7 +2,10 @@
  * snapshot_ms: the process has one more thread (CPython 3.12's fork() warning counts it,
  * unshare(CLONE_NEWUSER) fails with EINVAL in it), with every signal blocked so the
  * program's signals still go to the program's threads; each snapshot is a short-lived
- * helper process (a raw clone, invisible to the program's waitpid). */
+ * helper process (a raw clone, invisible to the program's waitpid). Being there anyway, it
+ * also re-resolves live connections' hostnames when dns_check_ms has passed: a pool that
+ * never resolves again (a .NET or Java singleton client) still gets its stale-dns finding
+ * in a long run without a lease's thread. */
 #include "snapshot.h"
 
 #include <errno.h>
@@ -11,6 +14,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "../track/agent.h"
 #include "../track/findings.h"
 #include "../track/model.h"
 #include "../util/clock.h"
@@ -60,6 +64,7 @@ static void *snap_main(void *arg)
 				last = fp;
 			}
 		}
+		agent_dns_due();
 		uint64_t ms = opt->snapshot_ms;
 		struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
 		/* Woken early only to stop (sandbox): a 50 ms granularity is enough. */

@@ -1,7 +1,7 @@
 /* connleak's background thread: lease checks and stale-DNS re-resolution. Started only
  * when leases are on (lease_ms) and only once the program has a network connection;
  * restarted in forked children; never waited for at exit. Without it, re-resolution runs
- * from hooks (agent_dns_due). */
+ * from hooks and from the snapshot thread (agent_dns_due). */
 #ifndef CONNLEAK_AGENT_H
 #define CONNLEAK_AGENT_H
 

@@ -719,11 +719,12 @@ def test_dns_change_requests_with_lease_moves():
 
 def test_dns_change_c_client_background_check():
     """dns_pool resolves once and never again: only connleak's own re-resolution
-    (dns_check_ms, in the background thread a lease starts) can see the change."""
+    (dns_check_ms) can see the change. No lease option: the snapshot thread of a process
+    that has lived snapshot_ms does it."""
     ng = nginx()
     hosts = HostsFile()
     argv = [fixture("dns_pool"), DNS_HOST, str(ng.port), str(DNS_REQUESTS), str(DNS_PAUSE_MS)]
-    r = run_in_ns(hosts, argv, {"lease_ms": NEVER_LEASE_MS, "dns_check_ms": DNS_CHECK_MS},
+    r = run_in_ns(hosts, argv, {"snapshot_ms": DNS_CHECK_MS, "dns_check_ms": DNS_CHECK_MS},
                   on_line=switch_after(hosts, DNS_SWITCH_AFTER))
     expect_fixture_ok(r)
     served = expect_all_served(r, DNS_REQUESTS)

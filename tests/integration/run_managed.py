@@ -480,9 +480,9 @@ def singleton_run(extra_args=(), opts=None):
     argv = seeds("singleton", url, SINGLETON_N, SINGLETON_PAUSE_MS, *extra_args)
     # run_in_ns ends in `env VAR=... argv`: one more assignment names the C# frames
     r = lease.run_in_ns(hosts, ["DOTNET_PerfMapEnabled=1"] + argv,
-                        # the never-due lease only starts the background re-resolution:
-                        # the pooled connection never makes the program resolve again
-                        opts or {"lease_ms": lease.NEVER_LEASE_MS,
+                        # no lease: the pooled connection never makes the program
+                        # resolve again, the snapshot thread re-resolves its name
+                        opts or {"snapshot_ms": DNS_CHECK_MS,
                                  "dns_check_ms": DNS_CHECK_MS},
                         on_line=lease.switch_after(hosts, lease.DNS_SWITCH_AFTER),
                         timeout=60)
