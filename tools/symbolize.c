@@ -4,6 +4,7 @@
  * cached. When the module is missing, unreadable, has no symbol for the address, or was
  * modified after the report was written, the names the process found itself (the report's
  * function/file/line) are used; without either, the writers print module+offset. */
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
 #include <inttypes.h>
@@ -114,6 +115,33 @@ static struct module *module_get(const char *path)
 	return m;
 }
 
+/* file:line when the module has no .debug_aranges (clang emits none by default), where
+ * libdwfl finds no compile unit for the address: the unit whose ranges hold it. */
+static void src_without_aranges(Dwfl_Module *mod, GElf_Addr addr, const char **file,
+				long *line)
+{
+	Dwarf_Addr bias;
+	Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	if (!dw)
+		return;
+	while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu;
+		if (dwarf_offdie(dw, off + hsize, &cu) && dwarf_haspc(&cu, addr - bias) == 1) {
+			Dwarf_Line *l = dwarf_getsrc_die(&cu, addr - bias);
+			int lineno = 0;
+			const char *src = l ? dwarf_linesrc(l, NULL, NULL) : NULL;
+			if (src && dwarf_lineno(l, &lineno) == 0 && lineno > 0) {
+				*file = src;
+				*line = lineno;
+			}
+			return;
+		}
+		off = next;
+	}
+}
+
 /* Looks the frame up in its module; 0 when dwfl named the function. */
 static int lookup(struct frame *f, const char **fn, uint64_t *fn_off, const char **file,
 		  long *line)
@@ -143,6 +171,8 @@ static int lookup(struct frame *f, const char **fn, uint64_t *fn_off, const char
 			*file = src;
 			*line = lineno;
 		}
+	} else {
+		src_without_aranges(m->mod, call, file, line);
 	}
 	return 0;
 }
