@@ -316,6 +316,21 @@ def test_fail_on_any_counts_kinds_newer_than_the_cli():
     report("--fail-on", "leaked-socket,close-wait", d, expect_rc=0)
 
 
+def test_fail_on_any_spares_open_at_exit():
+    """open-at-exit is not a leak: `--fail-on any` passes a run that has only it, naming
+    the kind fails."""
+    d = new_dir("open-at-exit")
+    src = glob.glob(os.path.join(R["all"], "leak.*.json"))[0]
+    with open(src) as f:
+        rep = json.load(f)
+    rep["findings"] = rep["findings"][:1]
+    rep["findings"][0]["kind"] = "open-at-exit"
+    with open(os.path.join(d, os.path.basename(src)), "w") as f:
+        json.dump(rep, f)
+    report("--fail-on", "any", d, expect_rc=0)
+    report("--fail-on", "open-at-exit", d, expect_rc=1)
+
+
 def test_junit_parses():
     out = os.path.join(new_dir("junit"), "connleak.xml")
     p = report("--format", "junit", "--output", out, R["all"], expect_rc=0)
