@@ -51,13 +51,20 @@ RUNNERS = {
     "tls": (["python3", "tests/integration/run_tls.py"], ["all", "fixtures"]),
     "lease": (["python3", "tests/integration/run_lease.py"], ["all", "fixtures"]),
     "cli": (["python3", "tests/cli/run.py"], ["all", "fixtures"]),
+    "robust": (["python3", "tests/integration/run_robust.py"], ["all", "fixtures"]),
+    "managed": (["python3", "tests/integration/run_managed.py"], ["all", "fixtures"]),
+    "survive": (["python3", "tests/integration/run_survive.py"], ["all", "fixtures"]),
+    "growth": (["python3", "tests/integration/run_growth.py"], ["all", "fixtures"]),
+    "lease-http": (["python3", "tests/integration/run_lease_http.py"], ["all", "fixtures"]),
+    "hygiene": (["python3", "tests/cli/run_hygiene.py"], ["all", "fixtures"]),
 }
 CRITERION = {"unit", "report-unit"}
 
 # The suites a file can affect: the preload's sources reach every test that runs a
 # program under it; the command's reach the report tests and the CLI suites.
-LIB_SUITES = ["unit", "it", "tls", "lease", "cli"]
-TOOLS_SUITES = ["report-unit", "cli", "it"]
+LIB_SUITES = ["unit", "it", "tls", "lease", "cli", "robust", "survive", "growth", "lease-http",
+              "managed", "hygiene"]
+TOOLS_SUITES = ["report-unit", "cli", "it", "growth", "hygiene"]
 
 
 def suites_for(path):
@@ -331,6 +338,7 @@ def run_mutant(tree, m):
     suites = suites_for(m.file)
     targets = [t for k in set(kinds) | set(suites) for t in RUNNERS[k][1]]
     saved = apply(tree, m)
+    suite_fail = None
     try:
         ok, out = build(tree, targets)
         if not ok:
@@ -353,13 +361,31 @@ def run_mutant(tree, m):
             if outcome == "fail":
                 m.status, m.detail = "killed", "by %s:%s (suite; not by its kill: tests)" % (
                     k, detail)
+                suite_fail = (k, detail)
                 return
         m.status = "survived"
         m.detail = "equivalent: " + m.equivalent if m.equivalent else \
             "no test failed (%s)" % ", ".join(suites)
     finally:
         restore(tree, m, saved)
+        if suite_fail:
+            recheck(tree, m, *suite_fail)
         m.seconds = time.monotonic() - t0
+
+
+def recheck(tree, m, kind, detail):
+    """A suite test that failed under the mutant is run again on the restored tree: if it
+    fails there too, it is broken or flaky, and it killed nothing."""
+    names = [n for n in detail.split(",") if n and " " not in n]
+    if not names:
+        return  # a timeout or a crash: nothing to run again by name
+    if kind in CRITERION:
+        names = [n.rstrip(":").replace("::", "/") for n in names]
+    outcome, _ = run_tests(tree, kind, names, FAST_TIMEOUT)
+    if outcome == "fail":
+        m.status = "survived"
+        m.detail = ("no test failed but %s:%s, which fails without the mutant too (fix that "
+                    "test)" % (kind, detail))
 
 
 # ---------------------------------------------------------------------------------------
