@@ -356,7 +356,9 @@ void report_final(const struct options *o, struct report_end *end)
 	quiet_begin(&q);
 	take_publish();
 	end->consistent = 1;
-	if (findings_total() && o->symbolize)
+	/* Whatever stacks the report shows (findings, growth series) get names; with none,
+	 * nothing is looked up. */
+	if (o->symbolize)
 		symbolize_begin();
 	/* At the descriptor limit the soft limit is raised to the hard one for the writes and
 	 * put back (the program is ending: its EMFILE point while it ran is unchanged); when
