@@ -1449,6 +1449,21 @@ def test_popen_inherited_socket_is_shared_close():
     check(by.get("program") in ("sh", "dash", "bash", "sleep"), "inherited_by %r" % by)
 
 
+def test_system_background_child_inherited_socket_is_shared_close():
+    _, out, rep = spawn_case("system")
+    f = expect_single(rep, "shared-close")
+    by = f.get("inherited_by") or {}
+    check(by.get("program") == "sleep", "inherited_by %r" % by)
+    # End the background sleep the fixture started (it would end by itself in 2 s),
+    # only while that pid still is a sleep.
+    try:
+        with open("/proc/%d/comm" % by["pid"]) as c:
+            if c.read().strip() == "sleep":
+                os.kill(by["pid"], signal.SIGTERM)
+    except (KeyError, OSError):
+        pass
+
+
 # subprocess with close_fds=False and a program path goes through os.posix_spawn.
 SUBPROCESS_INHERIT = r"""
 import socket, subprocess, sys
