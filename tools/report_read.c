@@ -409,7 +409,10 @@ int report_set_read(struct report_set *set, char *const *paths, int npaths, FILE
 			if (report_load_file(files.v[i], &set->procs[set->nprocs], err, sizeof err) == 0)
 				set->nprocs++;
 			else {
-				fprintf(errors, "connleak report: %s: %s\n", files.v[i], err);
+				/* A file name in a folder may come from the program. */
+				fputs("connleak report: ", errors);
+				text_escape(errors, files.v[i]);
+				fprintf(errors, ": %s\n", err);
 				set->nerrors++;
 			}
 		}

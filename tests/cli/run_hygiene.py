@@ -359,6 +359,17 @@ def test_report_skips_fifo_named_json():
     check(b"from 1 of 1 process(es)" in p.stdout, p.stdout[-400:])
 
 
+def test_report_escapes_unreadable_file_names():
+    d = new_dir("badname")
+    reports, _ = leak_report(d)
+    with open(os.path.join(reports, "x" + HOSTILE.replace("/", "_") + ".json"), "w") as f:
+        f.write("{not json")
+    p = report(reports, expect_rc=0)
+    bad = RAW_CONTROL.search(p.stderr.decode("latin-1"))
+    check(not bad, "raw control byte %r in: %r" % (bad and bad.group(), p.stderr))
+    check(b"\\x1b]0;pwned\\x07" in p.stderr and b"not valid JSON" in p.stderr, p.stderr)
+
+
 class CountingServer:
     """A loopback TCP listener that counts connections and closes each at once."""
 
