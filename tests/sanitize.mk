@@ -22,7 +22,9 @@ SAN_HDRS  := $(wildcard src/*/*.h include/connleak/*.h)
 SAN_LOGS  := build/asan/logs
 # Left out: curl deadlocks in setlocale, and GnuTLS programs (wget even over plain HTTP,
 # the gnutls fixtures) hang, under the ASan runtime alone, without connleak loaded.
-SAN_SKIP  ?= curl,gnutls,wget
+# nginx over TLS under ab: ASan's slowdown holds a closing connection past the test's
+# 200 ms close_wait_ms (a finding, not a sanitizer report).
+SAN_SKIP  ?= curl,gnutls,wget,nginx_tls_preloaded_under_ab
 SAN_SUITES ?= tests/integration/run.py tests/integration/run_tls.py tests/cli/run.py \
 	      tests/cli/run_hygiene.py
 
