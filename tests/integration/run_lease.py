@@ -504,7 +504,9 @@ def test_long_download_python_stream_not_cut():
         f.write(r"""
 import sys, time, requests
 s = requests.Session()
+t0 = time.monotonic()
 r = s.get(sys.argv[1] + "/small", timeout=10)
+print("small_ms=%d" % ((time.monotonic() - t0) * 1000), flush=True)
 assert r.status_code == 200, r.status_code
 n = 0
 with s.get(sys.argv[1] + "/big.bin", stream=True, timeout=10) as r:
@@ -520,8 +522,18 @@ print("size=%d" % n, flush=True)
           % (kv(r.stdout).get("size"), BIG_SIZE, [lease_events(x) for x in r.reports]))
     rep = only_report(r)
     ep = endpoint_for(rep, ng.peer())
-    check(ep["connections"] == 1 and leases_of(ep) == 1,
-          "expected one connection, retired once after the download: %s" % ep)
+    # The connection is made inside the /small request, so its age when /small ended is at
+    # most small_ms (the program's own clock): under LEASE_MS, /small must not have been
+    # its boundary of retirement and one connection carries both.  A loaded machine can
+    # stretch /small past the lease: then retiring there is right, and the download has a
+    # connection of its own, retired once after it.
+    small_ms = int(kv(r.stdout).get("small_ms", "0"))
+    want = [1] if small_ms < LEASE_MS else [1, 2]
+    check(ep["connections"] in want and leases_of(ep) == ep["connections"],
+          "expected %s connection(s) (/small took %d ms), each retired once, the download's "
+          "after it: %s" % (" or ".join(map(str, want)), small_ms, ep))
+    for e in lease_events(rep):
+        check(e["age_ms"] >= LEASE_MS, "retired before its lease ran out: %s" % e)
 
 
 def test_request_in_flight_not_cut():
