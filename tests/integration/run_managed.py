@@ -645,7 +645,7 @@ def test_dotnet_connection_limit_keepalive_races():
     keeps connections: the endpoint's peak concurrency is the limit, 2, on 2 connections,
     nothing found. Against one that closes a reused connection as the next request arrives
     (every connection's second request): one keepalive-race per such close, while the
-    program logs no failure at all: today's SocketsHttpHandler retries a request that met
+    program logs fewer failures, usually none at all: today's SocketsHttpHandler retries a request that met
     a closed reused connection before any reply byte (the 2006 story's HttpWebRequest
     surfaced them as "The underlying connection was closed"). connleak sees what the
     retries hide."""
@@ -661,9 +661,14 @@ def test_dotnet_connection_limit_keepalive_races():
           % (drops, fails, races, ep["connections"]), flush=True)
     # (a drop the client sees as a reset after its own close, TCP state CLOSE, is not
     # counted by the keepalive-race rules: at most one race per drop; measured 14-15 of 15)
-    check(drops >= 1 and 1 <= races <= drops and fails == 0,
-          "expected keepalive-races for the dropped requests (%d) and no failure seen by "
-          "the program (.NET retries): races %d, failures %d: %s"
+    # .NET retries a request that met a dropped reused connection on another pooled one,
+    # which may be a reused one dropped too; after a few such retries in a row (how the
+    # four concurrent requests meet the two connections is the scheduler's choice) it
+    # gives up and the program sees the failure: measured 0 in most runs, 1 under load.
+    # What the story proves holds either way: connleak finds races the program never saw.
+    check(drops >= 1 and 1 <= races <= drops and fails < races,
+          "expected keepalive-races for the dropped requests (%d), more than the failures "
+          "seen by the program (.NET retries hide the rest): races %d, failures %d: %s"
           % (drops, races, fails, summary(rep)))
     check(ep["peak_concurrent"] <= 3, "peak %d" % ep["peak_concurrent"])
 
