@@ -742,6 +742,12 @@ def test_sshd_login_through_seccomp_sandbox():
 
 
 def main():
+    # A suite started as a background job of a non-interactive shell inherits SIGINT
+    # ignored, and so would every program it starts (an ignored signal stays ignored
+    # across exec): the SIGINT tests would wait for an end that cannot come.  A handler
+    # here is reset to the default in the programs.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return base.run_suite(globals(), "connleak-survive.", build_survive_fixtures, kill_leftovers)
 
 
