@@ -23,6 +23,17 @@
 static struct options opts;
 static _Atomic int done;
 
+/* As the close hook does: detach the number before the real close, finish after. A model
+ * call after the real close would race another thread that gets the same number from
+ * socketpair() in between, and close that thread's new record under it. */
+static void close_as_hook(int fd)
+{
+	struct close_ctx c;
+	model_close_begin(fd, 0, &c);
+	int err = close(fd) ? errno : 0;
+	model_close_end(&c, err);
+}
+
 static void one_round(void)
 {
 	int sv[2];
@@ -49,14 +60,10 @@ static void one_round(void)
 	struct sock *s = fdt_sock(sv[0]);
 	if (s)
 		io_read(s, r, sizeof buf, errno, 0);
-	for (int i = 0; i < 2; i++) {
-		int err = close(sv[i]) ? errno : 0;
-		model_close(sv[i], err, 0);
-	}
-	if (d >= 0) {
-		int err = close(d) ? errno : 0;
-		model_close(d, err, 0);
-	}
+	for (int i = 0; i < 2; i++)
+		close_as_hook(sv[i]);
+	if (d >= 0)
+		close_as_hook(d);
 }
 
 static void *worker(void *arg)
