@@ -528,7 +528,7 @@ print("size=%d" % n, flush=True)
     # stretch /small past the lease: then retiring there is right, and the download has a
     # connection of its own, retired once after it.
     small_ms = int(kv(r.stdout).get("small_ms", "0"))
-    want = [1] if small_ms < LEASE_MS else [1, 2]
+    want = [1] if small_ms < LEASE_MS - 10 else [1, 2]  # (connleak's clock is coarse: 4 ms)
     check(ep["connections"] in want and leases_of(ep) == ep["connections"],
           "expected %s connection(s) (/small took %d ms), each retired once, the download's "
           "after it: %s" % (" or ".join(map(str, want)), small_ms, ep))
