@@ -67,6 +67,8 @@ check: deps
 	python3 tests/cli/run.py
 	python3 tests/cli/run_hygiene.py
 	$(MAKE) sanitize
+	$(MAKE) build/bench/icount
+	python3 tests/bench/icount.py --quick --check
 
 # Mutation testing: the curated mutants of tests/mutants/*.mut, each applied alone to a
 # scratch copy and killed (or not) by the tests; fails below 90% or on a stale mutant.
@@ -82,8 +84,14 @@ realworld: deps all
 demo: deps all
 	bash examples/demo.sh
 
-bench: deps all
+bench: deps all build/bench/icount
 	bash tests/bench/run.sh
+
+# Fixed-count operations counted by callgrind (tests/bench/icount.py): make bench's
+# instruction table, and a smoke test in make check.
+build/bench/icount: tests/bench/icount.c
+	@mkdir -p build/bench
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/connleak $(DESTDIR)$(PREFIX)/bin

@@ -38,6 +38,48 @@ static inline void stale_check(int fd, ssize_t r)
 		TRACK(model_stale_fd(fd));
 }
 
+/* The fast path, for every descriptor connleak does not follow (pipes, files, sockets it
+ * does not track): when connleak is off, or the slot of fd holds neither a socket nor the
+ * memory of a closed one (a stale use), and connleak is not busy on this thread (its own
+ * reads: FROM_UNWINDER), the hook is a few loads and a tail call to the real function.
+ * Everything else goes to NAME_slow, the full hook below each FAST_IO. */
+static inline int io_untracked(int fd)
+{
+	if (!__builtin_expect(hook_enabled, 0))
+		return 1;
+	if (__builtin_expect(hook_busy, 0) || (unsigned)fd >= FDT_MAX)
+		return !hook_busy;
+	struct fd_slot *c =
+		atomic_load_explicit(&fdt_chunks[(unsigned)fd >> FDT_CHUNK_BITS], memory_order_acquire);
+	if (!c)
+		return 1;
+	const struct fd_slot *sl = &c[fd & (FDT_CHUNK - 1)];
+	return !atomic_load_explicit(&sl->sock, memory_order_acquire) && !sl->closed_socket;
+}
+
+/* With connleak off for the whole process (CONNLEAK unset), the real functions are copied
+ * here once, from the constructor: the hook is then one load, a test and the tail call.
+ * Empty while connleak is on (or before the constructor ran). */
+static struct real_fns passthru;
+
+void io_passthru_init(void)
+{
+	real_init();
+	passthru = real;
+}
+
+#define FAST_IO(ret, name, real_name, params, args)                                \
+	static ret name##_slow params;                                             \
+	HOOK TAIL_FN ret name params                                               \
+	{                                                                          \
+		if (__builtin_expect(passthru.real_name != NULL, 1))               \
+			TAIL_RETURN passthru.real_name args;                       \
+		if (__builtin_expect(io_untracked(fd) && real.real_name != NULL, 1)) \
+			TAIL_RETURN real.real_name args;                           \
+		TAIL_RETURN name##_slow args;                                      \
+	}                                                                          \
+	static __attribute__((noinline)) ret name##_slow params
+
 /* The socket behind fd and the incarnation of its record when the call starts. */
 #define IO_BEGIN(fd)                                                                    \
 	struct sock *s = io_sock(fd);                                                   \
@@ -54,8 +96,7 @@ static inline void stale_check(int fd, ssize_t r)
 		if (IO_SAME(s)) {                                     \
 			int e_ = errno;                      \
 			hook_busy++;                         \
-			io_read(s, r, asked, e_, peek);      \
-			hook_leave();                         \
+			hook_leave_now(io_read(s, r, asked, e_, peek)); \
 			errno = e_;                          \
 		}                                            \
 	} while (0)
@@ -67,8 +108,7 @@ static inline void stale_check(int fd, ssize_t r)
 		if (IO_SAME(s)) {                                     \
 			int e_ = errno;                      \
 			hook_busy++;                         \
-			io_wrote_vec(s, r, e_, iov, niov);   \
-			hook_leave();                         \
+			hook_leave_now(io_wrote_vec(s, r, e_, iov, niov)); \
 			errno = e_;                          \
 		}                                            \
 	} while (0)
@@ -111,7 +151,7 @@ static inline void stale_check(int fd, ssize_t r)
 			io_write_end(s);            \
 	} while (0)
 
-HOOK ssize_t read(int fd, void *buf, size_t n)
+FAST_IO(ssize_t, read, read, (int fd, void *buf, size_t n), (fd, buf, n))
 {
 	if (FROM_UNWINDER())
 		return unwinder_read();
@@ -123,7 +163,7 @@ HOOK ssize_t read(int fd, void *buf, size_t n)
 	return r;
 }
 
-HOOK ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+FAST_IO(ssize_t, __read_chk, read_chk, (int fd, void *buf, size_t n, size_t buflen), (fd, buf, n, buflen))
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(read_chk)(fd, buf, n, buflen);
@@ -133,7 +173,7 @@ HOOK ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 	return r;
 }
 
-HOOK ssize_t write(int fd, const void *buf, size_t n)
+FAST_IO(ssize_t, write, write, (int fd, const void *buf, size_t n), (fd, buf, n))
 {
 	WRITE_BEGIN(fd);
 	BIO_MATCH(s, fd, buf, n);
@@ -145,7 +185,7 @@ HOOK ssize_t write(int fd, const void *buf, size_t n)
 	return r;
 }
 
-HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
+FAST_IO(ssize_t, recv, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags))
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recv)(fd, buf, n, flags);
@@ -155,7 +195,7 @@ HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
 	return r;
 }
 
-HOOK ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+FAST_IO(ssize_t, __recv_chk, recv_chk, (int fd, void *buf, size_t n, size_t buflen, int flags), (fd, buf, n, buflen, flags))
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recv_chk)(fd, buf, n, buflen, flags);
@@ -165,7 +205,7 @@ HOOK ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 	return r;
 }
 
-HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
+FAST_IO(ssize_t, send, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
 {
 	WRITE_BEGIN(fd);
 	BIO_MATCH(s, fd, buf, n);
@@ -177,8 +217,7 @@ HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 	return r;
 }
 
-HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
-		      socklen_t *alen)
+FAST_IO(ssize_t, recvfrom, recvfrom, (int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen), (fd, buf, n, flags, addr, alen))
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recvfrom)(fd, buf, n, flags, addr, alen);
@@ -188,8 +227,7 @@ HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a
 	return r;
 }
 
-HOOK ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
-			    struct sockaddr *addr, socklen_t *alen)
+FAST_IO(ssize_t, __recvfrom_chk, recvfrom_chk, (int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *addr, socklen_t *alen), (fd, buf, n, buflen, flags, addr, alen))
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recvfrom_chk)(fd, buf, n, buflen, flags, addr, alen);
@@ -199,8 +237,7 @@ HOOK ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flag
 	return r;
 }
 
-HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
-		    socklen_t alen)
+FAST_IO(ssize_t, sendto, sendto, (int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t alen), (fd, buf, n, flags, addr, alen))
 {
 	WRITE_BEGIN(fd);
 	BIO_MATCH(s, fd, buf, n);
@@ -236,7 +273,7 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	return r;
 }
 
-HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+FAST_IO(ssize_t, sendmsg, sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
 {
 	WRITE_BEGIN(fd);
 	if (msg && msg->msg_iovlen)
@@ -267,7 +304,7 @@ HOOK int recvmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags, struct tim
 	return r;
 }
 
-HOOK int sendmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags)
+FAST_IO(int, sendmmsg, sendmmsg, (int fd, struct mmsghdr *vec, unsigned n, int flags), (fd, vec, n, flags))
 {
 	IO_BEGIN(fd);
 	int r = REAL(sendmmsg)(fd, vec, n, flags);
@@ -285,7 +322,7 @@ HOOK int sendmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags)
 	return r;
 }
 
-HOOK ssize_t readv(int fd, const struct iovec *iov, int n)
+FAST_IO(ssize_t, readv, readv, (int fd, const struct iovec *iov, int n), (fd, iov, n))
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(readv)(fd, iov, n);
@@ -295,7 +332,7 @@ HOOK ssize_t readv(int fd, const struct iovec *iov, int n)
 	return r;
 }
 
-HOOK ssize_t writev(int fd, const struct iovec *iov, int n)
+FAST_IO(ssize_t, writev, writev, (int fd, const struct iovec *iov, int n), (fd, iov, n))
 {
 	WRITE_BEGIN(fd);
 	if (iov && n > 0)

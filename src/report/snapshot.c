@@ -21,6 +21,7 @@
 #include "report.h"
 
 int snapshot_waiting;
+uint64_t snapshot_due_ms = UINT64_MAX;
 
 static const struct options *opt;
 static void (*init_fn)(void);
@@ -36,6 +37,7 @@ void snapshot_setup(const struct options *o, void (*thread_init)(void), int (*in
 	init_fn = thread_init;
 	in_handler_fn = in_handler;
 	start_ms = clock_coarse_ms();
+	snapshot_due_ms = start_ms + o->snapshot_ms;
 	snapshot_waiting = o->snapshot_ms && o->report_dir[0];
 }
 

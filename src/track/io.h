@@ -19,12 +19,13 @@
 
 /* `iov`/`niov`: what a successful write wrote (NULL when unknown), looked at only when a
  * request starts on a connection that already carried a reply. */
-static inline void io_wrote_vec(struct sock *s, ssize_t r, int err, const struct iovec *iov,
-				size_t niov)
+static inline uint64_t io_wrote_vec(struct sock *s, ssize_t r, int err, const struct iovec *iov,
+				    size_t niov)
 {
+	uint64_t now = 0;
 	if (r > 0) {
 		atomic_fetch_add_explicit(&s->bytes_out, (uint64_t)r, RELAXED);
-		uint64_t now = clock_coarse_ms();
+		now = clock_coarse_ms();
 		uint64_t prev = atomic_load_explicit(&s->t_last_io, RELAXED);
 		atomic_store_explicit(&s->t_last_io, now, RELAXED);
 		atomic_store_explicit(&s->last_io_epoch, atomic_load_explicit(&sock_epoch, RELAXED),
@@ -49,6 +50,7 @@ static inline void io_wrote_vec(struct sock *s, ssize_t r, int err, const struct
 		   !atomic_load_explicit(&s->t_eof, RELAXED)) {
 		model_keepalive_race(s, err == EPIPE ? "EPIPE" : "ECONNRESET", 1);
 	}
+	return now;
 }
 
 static inline void io_wrote(struct sock *s, ssize_t r, int err)
@@ -56,13 +58,16 @@ static inline void io_wrote(struct sock *s, ssize_t r, int err)
 	io_wrote_vec(s, r, err, NULL, 0);
 }
 
-/* `asked` is the buffer size: a zero-length read returning 0 is not EOF. */
-static inline void io_read(struct sock *s, ssize_t r, size_t asked, int err, int peek)
+/* `asked` is the buffer size: a zero-length read returning 0 is not EOF. Returns the
+ * clock it read (0: none), see hook_leave_now. */
+static inline uint64_t io_read(struct sock *s, ssize_t r, size_t asked, int err, int peek)
 {
+	uint64_t now = 0;
 	if (r > 0) {
 		if (!peek)
 			atomic_fetch_add_explicit(&s->bytes_in, (uint64_t)r, RELAXED);
-		atomic_store_explicit(&s->t_last_io, clock_coarse_ms(), RELAXED);
+		now = clock_coarse_ms();
+		atomic_store_explicit(&s->t_last_io, now, RELAXED);
 		atomic_store_explicit(&s->last_io_epoch, atomic_load_explicit(&sock_epoch, RELAXED),
 				      RELAXED);
 		if (atomic_load_explicit(&s->phase, RELAXED) == PHASE_WROTE) {
@@ -79,6 +84,7 @@ static inline void io_read(struct sock *s, ssize_t r, size_t asked, int err, int
 		   atomic_load_explicit(&s->reuse_pending, RELAXED)) {
 		model_keepalive_race(s, "ECONNRESET", 0);
 	}
+	return now;
 }
 
 /* HTTP framing for leases: only plain client connections while a lease is on (TLS ones

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""tests/bench/icount.py — instructions connleak adds per operation (callgrind, deterministic).
+
+Runs build/bench/icount (tests/bench/icount.c) under
+`valgrind --tool=callgrind --toggle-collect=op_*`, bare, preloaded (CONNLEAK=1) and preloaded
+but disabled (CONNLEAK unset), and prints, per operation, the bare instructions and what the
+preload adds (preloaded minus bare, over the operation count).  Instruction counts do not
+depend on machine load, so the same program is also a test: `--check` verifies only that
+every operation runs and is counted (make check); `--growth` (and make bench) runs the
+operations whose cost must not grow with the number of open sockets at 10 and 10,000 and
+fails when the added count differs by more than 5 %.
+
+Usage: icount.py [--lib PATH] [--bin PATH] [--quick] [--check] [--growth]
+"""
+import argparse
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# name, op, count, calls per op (for "per call" figures), description
+OPS = [
+    ("connect", "connect", 200, 1, "socket + connect (client)"),
+    ("close-client", "connect", 200, 1, "close of a connected client socket"),
+    ("accept", "accept", 200, 1, "accept (server)"),
+    ("close-server", "accept", 200, 1, "close of an accepted socket"),
+    ("send+recv", "sendrecv", 2000, 2, "send 16 B + recv 16 B on tracked sockets"),
+    ("write+read pipe", "rw", 2000, 2, "write 16 B + read 16 B on a pipe"),
+    ("getaddrinfo", "getaddrinfo", 100, 1, "getaddrinfo(\"localhost\")"),
+    ("detach", "detach", 200, 1, "dup + close original + dup2 back + close copy"),
+    ("fork", "fork", 20, 1, "fork (parent and child side)"),
+    ("child exit", "child_exit", 20, 1, "exit() of a forked child"),
+]
+# Operations whose cost must not grow with the open sockets, tested at 10 and 10,000.
+GROWTH = ["getaddrinfo", "detach", "fork", "child_exit"]
+FN = {"connect": "op_connect", "close-client": "op_close", "accept": "op_accept",
+      "close-server": "op_close"}
+
+
+def run(binary, env_extra, op, n, open_n, tmp, fns):
+    """Instructions inside the op_* functions named in fns, summed over all processes."""
+    out = tempfile.mkdtemp(dir=tmp)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LD_PRELOAD", "CONNLEAK", "CONNLEAK_OPTIONS")}
+    env.update(env_extra)
+    cmd = ["valgrind", "--tool=callgrind", "-q", "--callgrind-out-file=%s/cg.%%p" % out,
+           "--trace-children=no", "--dump-instr=no"]
+    cmd += ["--toggle-collect=%s" % f for f in fns]
+    cmd += [binary, op, str(n), str(open_n)]
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=900)
+    if p.returncode != 0:
+        sys.exit("icount: %s failed (%d): %s" % (" ".join(cmd[-3:]), p.returncode,
+                                                 p.stderr.decode(errors="replace")[-2000:]))
+    total = 0
+    files = glob.glob(out + "/cg.*")
+    if not files:
+        sys.exit("icount: callgrind wrote no output for %s" % op)
+    for f in files:
+        with open(f) as fh:
+            for line in fh:
+                if line.startswith(("summary:", "totals:")):
+                    total += int(line.split()[1])
+                    break
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", default=os.environ.get("CONNLEAK_LIB",
+                                                     ROOT + "/build/libconnleak.so"))
+    ap.add_argument("--bin", default=ROOT + "/build/bench/icount")
+    ap.add_argument("--quick", action="store_true", help="small counts (a smoke test)")
+    ap.add_argument("--check", action="store_true",
+                    help="fail unless every operation ran and was counted")
+    ap.add_argument("--growth", action="store_true",
+                    help="also 10 vs 10,000 open sockets; fail over 5 %% apart")
+    ap.add_argument("--only", default="", help="comma-separated operation names")
+    a = ap.parse_args()
+    lib = os.path.abspath(a.lib)
+    tmp = tempfile.mkdtemp(prefix="connleak-icount.")
+    reports = os.path.join(tmp, "reports")
+    os.mkdir(reports)
+    on = {"LD_PRELOAD": lib, "CONNLEAK": "1", "CONNLEAK_OPTIONS": "report_dir=" + reports}
+    off = {"LD_PRELOAD": lib, "CONNLEAK_OPTIONS": "report_dir=" + reports}
+    only = set(a.only.split(",")) if a.only else None
+    status = 0
+    print("%-16s %8s %8s %8s %9s  %s" % ("operation", "bare", "added", "disabled",
+                                         "per call", "what (instructions per operation)"))
+    for name, op, n, calls, what in OPS:
+        if only and name not in only and op not in only:
+            continue
+        if a.quick:
+            n = max(2, n // 20)
+        fns = [FN.get(name, "op_" + op)]
+        bare = run(a.bin, {}, op, n, 10, tmp, fns)
+        pre = run(a.bin, on, op, n, 10, tmp, fns)
+        dis = run(a.bin, off, op, n, 10, tmp, fns) if op in ("rw", "sendrecv") else None
+        b, added = bare / n, (pre - bare) / n
+        print("%-16s %8.0f %+8.0f %8s %+9.0f  %s" % (
+            name, b, added, "-" if dis is None else "%+.0f" % ((dis - bare) / n),
+            added / calls, what))
+        if a.check and bare <= 0:
+            print("icount: %s counted nothing bare" % name)
+            status = 1
+    if a.growth:
+        print()
+        print("%-16s %10s %10s %7s  (added instructions per operation, 10 vs 10,000 open sockets)"
+              % ("operation", "10 open", "10k open", "change"))
+        for op in GROWTH:
+            if only and op not in only:
+                continue
+            n = 5 if op in ("fork", "child_exit") else 20
+            fns = ["op_" + op]
+            added = []
+            for open_n in (10, 10000):
+                bare = run(a.bin, {}, op, n, open_n, tmp, fns)
+                pre = run(a.bin, on, op, n, open_n, tmp, fns)
+                added.append((pre - bare) / n)
+            change = (added[1] - added[0]) / max(abs(added[0]), 1.0)
+            ok = abs(change) <= 0.05
+            print("%-16s %+10.0f %+10.0f %+6.1f%%  %s" % (op, added[0], added[1], 100 * change,
+                                                       "ok" if ok else "GROWS"))
+            if not ok:
+                status = 1
+    subprocess.run(["rm", "-rf", tmp])
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
