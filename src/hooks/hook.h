@@ -109,20 +109,6 @@ static inline void hook_leave(void)
 	}
 }
 
-/* hook_leave for the read/write path: `now` is the clock the I/O update read (0: none),
- * so a snapshot thread not due yet costs a compare, not a clock read and a call. */
-static inline void hook_leave_now(uint64_t now)
-{
-	if (--hook_busy == 0) {
-		if (__builtin_expect(hook_pending, 0))
-			hook_drain();
-		if (__builtin_expect(hook_deferred_sigs != 0, 0))
-			hook_release_signals();
-		if (__builtin_expect(snapshot_waiting, 0) && __builtin_expect(now >= snapshot_due_ms, 0))
-			snapshot_maybe_start();
-	}
-}
-
 /* Connleak stays off in this process: the read/write hooks pass straight through (io.c). */
 void io_passthru_init(void);
 

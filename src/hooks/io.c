@@ -39,22 +39,15 @@ static inline void stale_check(int fd, ssize_t r)
 }
 
 /* The fast path, for every descriptor connleak does not follow (pipes, files, sockets it
- * does not track): when connleak is off, or the slot of fd holds neither a socket nor the
- * memory of a closed one (a stale use), and connleak is not busy on this thread (its own
- * reads: FROM_UNWINDER), the hook is a few loads and a tail call to the real function.
- * Everything else goes to NAME_slow, the full hook below each FAST_IO. */
+ * does not track): when its number holds neither a socket nor the memory of a closed one
+ * (a stale use: fdtable.h's hot byte), the hook is one load and a tail call to the real
+ * function (read also checks that connleak is not busy on this thread: libunwind's own
+ * reads, FROM_UNWINDER). A socket is hot only while connleak is on, so a hook that runs
+ * before the constructor or after connleak switched off (sandbox) passes straight through
+ * too, as the full hook would. Everything else goes to NAME_slow, the full hook below. */
 static inline int io_untracked(int fd)
 {
-	if (!__builtin_expect(hook_enabled, 0))
-		return 1;
-	if (__builtin_expect(hook_busy, 0) || (unsigned)fd >= FDT_MAX)
-		return !hook_busy;
-	struct fd_slot *c =
-		atomic_load_explicit(&fdt_chunks[(unsigned)fd >> FDT_CHUNK_BITS], memory_order_acquire);
-	if (!c)
-		return 1;
-	const struct fd_slot *sl = &c[fd & (FDT_CHUNK - 1)];
-	return !atomic_load_explicit(&sl->sock, memory_order_acquire) && !sl->closed_socket;
+	return !fdt_is_hot(fd);
 }
 
 /* With connleak off for the whole process (CONNLEAK unset), the real functions are copied
@@ -68,13 +61,14 @@ void io_passthru_init(void)
 	passthru = real;
 }
 
+#define BUSY_OK 1
 #define FAST_IO(ret, name, real_name, params, args)                                \
 	static ret name##_slow params;                                             \
 	HOOK TAIL_FN ret name params                                               \
 	{                                                                          \
 		if (__builtin_expect(passthru.real_name != NULL, 1))               \
 			TAIL_RETURN passthru.real_name args;                       \
-		if (__builtin_expect(io_untracked(fd) && real.real_name != NULL, 1)) \
+		if (__builtin_expect(io_untracked(fd) && (BUSY_OK) && real.real_name != NULL, 1)) \
 			TAIL_RETURN real.real_name args;                           \
 		TAIL_RETURN name##_slow args;                                      \
 	}                                                                          \
@@ -89,28 +83,52 @@ void io_passthru_init(void)
  * the record to a new socket meanwhile). */
 #define IO_SAME(s) ((s) && atomic_load_explicit(&(s)->incarnation, memory_order_relaxed) == s_inc)
 
-/* The busy mark keeps a signal handler that interrupts a finding (which takes the model
- * lock) from re-entering the model on this thread. */
-#define AFTER_READ(s, r, asked, peek)                        \
-	do {                                                 \
-		if (IO_SAME(s)) {                                     \
-			int e_ = errno;                      \
-			hook_busy++;                         \
-			hook_leave_now(io_read(s, r, asked, e_, peek)); \
-			errno = e_;                          \
-		}                                            \
+/* A call that moved bytes only updates the socket's counters with relaxed atomics (no
+ * lock, no finding: track/io.h), so it needs neither the busy mark nor errno saved; then
+ * `now`, the clock that update read, tells whether the snapshot thread is due, for a
+ * compare instead of a clock read. A failed or empty call may make a finding, which takes
+ * the model lock: the busy mark keeps a signal handler that interrupts it from re-entering
+ * the model on this thread. */
+static inline void io_after(uint64_t now)
+{
+	if (__builtin_expect(snapshot_waiting, 0) && __builtin_expect(now >= snapshot_due_ms, 0) &&
+	    !hook_busy) {
+		int e = errno;
+		snapshot_maybe_start();
+		errno = e;
+	}
+}
+
+#define AFTER_READ(s, r, asked, peek)                                      \
+	do {                                                               \
+		if (IO_SAME(s)) {                                          \
+			if (__builtin_expect((r) > 0, 1)) {                \
+				io_after(io_read(s, r, asked, 0, peek));   \
+			} else {                                           \
+				int e_ = errno;                            \
+				hook_busy++;                               \
+				io_read(s, r, asked, e_, peek);            \
+				hook_leave();                              \
+				errno = e_;                                \
+			}                                                  \
+		}                                                          \
 	} while (0)
 
 /* `iov`/`niov`: what was written, looked at only when a request starts on a connection
  * that already carried a reply (track/keepalive.h). */
-#define AFTER_WRITE(s, r, iov, niov)                         \
-	do {                                                 \
-		if (IO_SAME(s)) {                                     \
-			int e_ = errno;                      \
-			hook_busy++;                         \
-			hook_leave_now(io_wrote_vec(s, r, e_, iov, niov)); \
-			errno = e_;                          \
-		}                                            \
+#define AFTER_WRITE(s, r, iov, niov)                                       \
+	do {                                                               \
+		if (IO_SAME(s)) {                                          \
+			if (__builtin_expect((r) > 0, 1)) {                \
+				io_after(io_wrote_vec(s, r, 0, iov, niov)); \
+			} else {                                           \
+				int e_ = errno;                            \
+				hook_busy++;                               \
+				io_wrote_vec(s, r, e_, iov, niov);         \
+				hook_leave();                              \
+				errno = e_;                                \
+			}                                                  \
+		}                                                          \
 	} while (0)
 
 /* Ciphertext a memory-BIO TLS session handed out, going out on this socket, binds the
@@ -151,6 +169,8 @@ void io_passthru_init(void)
 			io_write_end(s);            \
 	} while (0)
 
+#undef BUSY_OK
+#define BUSY_OK (!hook_busy)
 FAST_IO(ssize_t, read, read, (int fd, void *buf, size_t n), (fd, buf, n))
 {
 	if (FROM_UNWINDER())
@@ -162,7 +182,11 @@ FAST_IO(ssize_t, read, read, (int fd, void *buf, size_t n), (fd, buf, n))
 	HTTP_BUF(s, 0, 0, buf, r);
 	return r;
 }
+#undef BUSY_OK
+#define BUSY_OK 1
 
+#undef BUSY_OK
+#define BUSY_OK (!hook_busy)
 FAST_IO(ssize_t, __read_chk, read_chk, (int fd, void *buf, size_t n, size_t buflen), (fd, buf, n, buflen))
 {
 	IO_BEGIN(fd);
@@ -172,6 +196,8 @@ FAST_IO(ssize_t, __read_chk, read_chk, (int fd, void *buf, size_t n, size_t bufl
 	HTTP_BUF(s, 0, 0, buf, r);
 	return r;
 }
+#undef BUSY_OK
+#define BUSY_OK 1
 
 FAST_IO(ssize_t, write, write, (int fd, const void *buf, size_t n), (fd, buf, n))
 {

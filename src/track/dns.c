@@ -131,9 +131,10 @@ static int answer_covers(const struct dns_answer *a, const struct sockaddr_stora
 
 static void check_live(const char *name, const struct dns_answer *a)
 {
-	uint64_t now = clock_coarse_ms();
-	if (a->truncated)
+	/* Only sockets connected to a resolved name can be stale: none, no walk. */
+	if (a->truncated || sock_named_count() == 0)
 		return;
+	uint64_t now = clock_coarse_ms();
 	for (struct sock *s = sock_live_head(); s; s = s->next) {
 		if (!s->client || s->stale_dns || strcmp(s->host, name) != 0 || !s->peer_len ||
 		    !answer_covers(a, &s->peer) ||
@@ -191,6 +192,8 @@ const char *dns_name_of(const struct sockaddr *sa)
 int dns_live_names(char out[][128], int max)
 {
 	int n = 0;
+	if (sock_named_count() == 0)
+		return 0;
 	for (struct sock *s = sock_live_head(); s && n < max; s = s->next) {
 		if (!s->client || !s->host[0] || s->stale_dns)
 			continue;

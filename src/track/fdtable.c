@@ -6,6 +6,7 @@
 #include "../util/arena.h"
 
 _Atomic(struct fd_slot *) fdt_chunks[FDT_CHUNKS];
+_Atomic(uint8_t) fdt_hot[FDT_MAX];
 static int limit;
 
 struct fd_slot *fdt_slot(int fd, int create)
@@ -24,6 +25,7 @@ struct fd_slot *fdt_slot(int fd, int create)
 	}
 	if (fd + 1 > limit)
 		limit = fd + 1;
+	c[fd & (FDT_CHUNK - 1)].fd = fd;
 	return &c[fd & (FDT_CHUNK - 1)];
 }
 

@@ -25,9 +25,29 @@ struct fd_slot {
 	stack_id last_created;
 	socklen_t last_peer_len;
 	struct sockaddr_in6 last_peer; /* inet and inet6 peers; others are not kept */
+	int fd;                        /* the number of this slot */
 };
 
 extern _Atomic(struct fd_slot *) fdt_chunks[FDT_CHUNKS];
+
+/* One byte per descriptor number: non-zero while its slot holds a socket or the memory
+ * of a closed one, so the read/write hooks (hooks/io.c) tell "nothing of ours" with one
+ * load and no chunk lookup. A flat array: only the pages of numbers in use are touched. */
+extern _Atomic(uint8_t) fdt_hot[FDT_MAX];
+
+static inline int fdt_is_hot(int fd)
+{
+	return (unsigned)fd < FDT_MAX && atomic_load_explicit(&fdt_hot[fd], memory_order_relaxed);
+}
+
+/* Under the model lock, after a slot's socket or closed_socket changed. */
+static inline void fdt_sync(struct fd_slot *slot)
+{
+	atomic_store_explicit(&fdt_hot[slot->fd],
+			      atomic_load_explicit(&slot->sock, memory_order_relaxed) != NULL ||
+				      slot->closed_socket,
+			      memory_order_relaxed);
+}
 
 /* Lock-free: the socket behind fd, or NULL. */
 static inline struct sock *fdt_sock(int fd)

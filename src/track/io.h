@@ -59,7 +59,7 @@ static inline void io_wrote(struct sock *s, ssize_t r, int err)
 }
 
 /* `asked` is the buffer size: a zero-length read returning 0 is not EOF. Returns the
- * clock it read (0: none), see hook_leave_now. */
+ * clock it read (0: none), see io_after in hooks/io.c. */
 static inline uint64_t io_read(struct sock *s, ssize_t r, size_t asked, int err, int peek)
 {
 	uint64_t now = 0;

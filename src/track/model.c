@@ -111,9 +111,17 @@ struct model_event *model_add_event(const char *what, long arg)
 static void detach(struct fd_slot *slot, struct sock *s)
 {
 	atomic_store_explicit(&slot->sock, NULL, memory_order_release);
+	fdt_sync(slot);
 	s->nfds--;
 	if (s->nfds > 0 && fdt_sock(s->fd) != s) {
-		/* Its descriptor of record went away: describe it by one that still holds it. */
+		/* Its descriptor of record went away: describe it by one that still holds it,
+		 * the last dup's when it still does (closing the original of a dup costs the
+		 * same however many sockets are open), else the first found. */
+		if (fdt_sock(s->fd_alt) == s) {
+			s->fd = s->fd_alt;
+			s->gen = fdt_slot(s->fd, 0)->gen;
+			return;
+		}
 		for (int i = 0; i < fdt_limit(); i++)
 			if (fdt_sock(i) == s) {
 				s->fd = i;
@@ -149,6 +157,7 @@ static void install(struct fd_slot *slot, struct sock *s)
 	slot->last_close = 0;
 	s->nfds++;
 	atomic_store_explicit(&slot->sock, s, memory_order_release);
+	fdt_sync(slot);
 }
 
 static struct sock *new_sock(int fd, int family, int type, int origin, int have_stack,
@@ -198,9 +207,12 @@ static void new_socket(int fd, int family, int type, int origin, int have_stack,
 	model_unlock();
 }
 
+/* The stack is captured before the model lock is taken (interning is lock-free,
+ * stacks.c): threads creating and closing sockets wait on each other only for the short
+ * model update, never for an unwind. */
 void model_new_socket(int fd, int family, int type, int origin)
 {
-	new_socket(fd, family, type, origin, 0, 0);
+	new_socket(fd, family, type, origin, 1, origin == ORIGIN_INHERITED ? 0 : model_capture());
 }
 
 void model_new_socket_at(int fd, int family, int type, int origin, stack_id created)
@@ -221,8 +233,10 @@ void model_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		const char *host = dns_name_of(addr);
 		/* A plain copy: this runs for every connect. */
 		size_t hl = host ? strnlen(host, sizeof s->host - 1) : 0;
+		int had_host = s->host[0] != 0;
 		memcpy(s->host, host ? host : "", hl);
 		s->host[hl] = '\0';
+		sock_named(s, had_host);
 		if (!s->ep && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) {
 			/* The background thread serves network connections only: a process
 			 * with nothing but local sockets never gets a thread of ours. */
@@ -249,10 +263,11 @@ void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len)
 	/* The listening address names the endpoint: accepted peers use ephemeral ports and
 	 * would make one endpoint per connection. */
 	int have_local = getsockname(lfd, (struct sockaddr *)&local, &local_len) == 0;
+	stack_id created = model_capture(); /* outside the lock, as model_new_socket */
 	model_lock();
 	struct sock *s = NULL;
 	int family = addr && len ? addr->sa_family : (have_local ? local.ss_family : AF_UNSPEC);
-	s = new_sock(fd, family, SOCK_STREAM, ORIGIN_ACCEPT, 0, 0);
+	s = new_sock(fd, family, SOCK_STREAM, ORIGIN_ACCEPT, 1, created);
 	if (s) {
 		model_state.stats.accepted++;
 		if (addr && len && len <= sizeof s->peer) {
@@ -417,6 +432,9 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 	c->s = NULL;
 	c->closed = c->previous_close = 0;
 	c->close_wait_held = 0;
+	/* The close stack of a socket we follow, captured before the lock (lock-free look:
+	 * a socket another thread installs meanwhile is captured under the lock below). */
+	stack_id closing = !bulk && fdt_sock(fd) ? model_capture() : 0;
 	model_lock();
 	struct fd_slot *slot = fdt_slot(fd, 0);
 	if (!slot) {
@@ -431,14 +449,16 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 		/* Whatever closes now, the number no longer means a socket we closed. */
 		slot->closed_socket = 0;
 		slot->last_close = 0;
+		fdt_sync(slot);
 		model_unlock();
 		return;
 	}
 	struct sock *s = c->s;
 	uint64_t eof = atomic_load_explicit(&s->t_eof, memory_order_relaxed);
-	c->closed = bulk ? 0 : model_capture();
+	c->closed = bulk ? 0 : closing ? closing : model_capture();
 	detach(slot, s);
 	slot->closed_socket = !bulk;
+	fdt_sync(slot);
 	slot->last_close = c->closed;
 	slot->last_created = s->created;
 	slot->last_peer_len = s->peer_len <= sizeof slot->last_peer ? s->peer_len : 0;
@@ -478,6 +498,7 @@ void model_close_end(struct close_ctx *c, int err)
 			struct fd_slot *slot = fdt_slot(c->fd, 0);
 			if (slot && !atomic_load(&slot->sock)) {
 				slot->closed_socket = 1;
+				fdt_sync(slot);
 				slot->last_close = c->previous_close;
 			}
 			struct finding f;
@@ -565,7 +586,9 @@ void model_dup(int oldfd, int newfd)
 			nslot->closed_socket = 0;
 			nslot->last_close = 0;
 			s->nfds++;
+			s->fd_alt = newfd;
 			atomic_store_explicit(&nslot->sock, s, memory_order_release);
+			fdt_sync(nslot);
 		}
 	}
 	model_unlock();

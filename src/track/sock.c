@@ -11,7 +11,7 @@
 
 static struct sock *free_list;
 static struct sock *live;
-static uint32_t nlive;
+static uint32_t nlive, nnamed;
 _Atomic uint32_t sock_epoch;
 
 struct sock *sock_new(void)
@@ -48,6 +48,8 @@ void sock_release(struct sock *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	nlive--;
+	if (s->host[0])
+		nnamed--;
 	/* Keep the fields as they are: a racing reader may still look at them. */
 	s->prev = NULL;
 	s->next = free_list;
@@ -62,4 +64,15 @@ struct sock *sock_live_head(void)
 uint32_t sock_live_count(void)
 {
 	return nlive;
+}
+
+uint32_t sock_named_count(void)
+{
+	return nnamed;
+}
+
+/* After s->host was written; had_host: whether it was set before. */
+void sock_named(struct sock *s, int had_host)
+{
+	nnamed += (s->host[0] != 0) - (had_host != 0);
 }

@@ -40,6 +40,7 @@ struct sock {
 	int nfds;          /* descriptors of this process that refer to it */
 	int fd;            /* the first descriptor and its generation */
 	uint32_t gen;
+	int fd_alt;        /* the last descriptor a dup gave it: where fd moves when it closes */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 	stack_id created;
@@ -87,5 +88,9 @@ struct sock *sock_new(void);
 void sock_release(struct sock *s);
 struct sock *sock_live_head(void);
 uint32_t sock_live_count(void);
+/* Live sockets whose host is set (a connect to a resolved address): a name lookup checks
+ * the live sockets for a stale address only when there are some (track/dns.c). */
+uint32_t sock_named_count(void);
+void sock_named(struct sock *s, int had_host);
 
 #endif

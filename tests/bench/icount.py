@@ -10,7 +10,7 @@ every operation runs and is counted (make check); `--growth` (and make bench) ru
 operations whose cost must not grow with the number of open sockets at 10 and 10,000 and
 fails when the added count differs by more than 5 %.
 
-Usage: icount.py [--lib PATH] [--bin PATH] [--quick] [--check] [--growth]
+Usage: icount.py [--lib PATH] [--bin PATH] [--quick] [--check] [--only OPS] [--growth [OPS]]
 """
 import argparse
 import glob
@@ -76,8 +76,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small counts (a smoke test)")
     ap.add_argument("--check", action="store_true",
                     help="fail unless every operation ran and was counted")
-    ap.add_argument("--growth", action="store_true",
-                    help="also 10 vs 10,000 open sockets; fail over 5 %% apart")
+    ap.add_argument("--growth", nargs="?", const=",".join(GROWTH), default="",
+                    help="also these operations (default: all of them) at 10 vs 10,000 "
+                         "open sockets; fail over 5 %% apart")
     ap.add_argument("--only", default="", help="comma-separated operation names")
     a = ap.parse_args()
     lib = os.path.abspath(a.lib)
@@ -110,9 +111,7 @@ def main():
         print()
         print("%-16s %10s %10s %7s  (added instructions per operation, 10 vs 10,000 open sockets)"
               % ("operation", "10 open", "10k open", "change"))
-        for op in GROWTH:
-            if only and op not in only:
-                continue
+        for op in a.growth.split(","):
             n = 5 if op in ("fork", "child_exit") else 20
             fns = ["op_" + op]
             added = []
