@@ -5,42 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../util/escape.h"
+
 void json_init(struct json *j, struct out *o)
 {
 	memset(j, 0, sizeof *j);
 	j->o = o;
-}
-
-static int utf8_len(const unsigned char *s, size_t left)
-{
-	int n;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if ((size_t)n > left)
-		return 0;
-	/* Second-byte ranges that exclude overlong forms, surrogates and code points past
-	 * U+10FFFF, which strict readers (jansson) reject. */
-	unsigned char lo = 0x80, hi = 0xbf;
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (int i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
 }
 
 void json_escape(struct out *o, const char *str, size_t len)
@@ -62,7 +32,10 @@ void json_escape(struct out *o, const char *str, size_t len)
 			out_write(o, (const char *)&s[i], 1);
 			i++;
 		} else {
-			int n = utf8_len(s + i, len - i);
+			/* Only well-formed UTF-8 is written raw: strict readers (jansson) reject
+			 * overlong forms, surrogates and code points past U+10FFFF. */
+			uint32_t cp;
+			int n = utf8_seq(s + i, len - i, &cp);
 			if (n) {
 				out_write(o, (const char *)&s[i], (size_t)n);
 				i += (size_t)n;
