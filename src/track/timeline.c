@@ -87,11 +87,6 @@ static void sample_at(uint64_t at, int force)
 	growth_sample(at);
 }
 
-void timeline_tick(void)
-{
-	sample_at(clock_coarse_ms(), 1);
-}
-
 void timeline_sample_now(uint64_t now)
 {
 	if (model_opt && model_opt->sample_ms)

@@ -36,8 +36,6 @@ struct tl_sample {
  * a one-compare check. */
 extern uint64_t timeline_due_ms;
 void timeline_catch_up(uint64_t now, uint64_t period);
-/* One sample now, stored even when unchanged (the unit tests' way of taking samples). */
-void timeline_tick(void);
 /* A sample as of `now`, stored even when unchanged: a report is being written. */
 void timeline_sample_now(uint64_t now);
 /* Sampling on (period > 0): the first model event takes the first sample. */
