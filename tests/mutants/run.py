@@ -374,18 +374,25 @@ def run_mutant(tree, m):
 
 
 def recheck(tree, m, kind, detail):
-    """A suite test that failed under the mutant is run again on the restored tree: if it
-    fails there too, it is broken or flaky, and it killed nothing."""
+    """Each suite test that failed under the mutant is run again, alone, on the restored
+    tree: one that fails there too is broken or flaky and killed nothing; the mutant stays
+    killed by the others."""
     names = [n for n in detail.split(",") if n and " " not in n]
     if not names:
         return  # a timeout or a crash: nothing to run again by name
-    if kind in CRITERION:
-        names = [n.rstrip(":").replace("::", "/") for n in names]
-    outcome, _ = run_tests(tree, kind, names, FAST_TIMEOUT)
-    if outcome == "fail":
-        m.status = "survived"
-        m.detail = ("no test failed but %s:%s, which fails without the mutant too (fix that "
-                    "test)" % (kind, detail))
+    flaky, real = [], []
+    for n in names:
+        arg = n.rstrip(":").replace("::", "/") if kind in CRITERION else n
+        outcome, _ = run_tests(tree, kind, [arg], FAST_TIMEOUT)
+        (flaky if outcome == "fail" else real).append(n)
+    if real:
+        m.detail = "by %s:%s (suite; not by its kill: tests)" % (kind, ",".join(real))
+        if flaky:
+            m.detail += "; %s also fails without the mutant" % ",".join(flaky)
+        return
+    m.status = "survived"
+    m.detail = ("no test failed but %s:%s, which fails without the mutant too (fix that "
+                "test)" % (kind, detail))
 
 
 # ---------------------------------------------------------------------------------------
