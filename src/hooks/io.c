@@ -99,11 +99,13 @@ static inline void io_after(uint64_t now)
 	}
 }
 
-#define AFTER_READ(s, r, asked, peek)                                      \
+/* `head`/`hlen`: where the bytes read start (the first buffer of a vector), looked at
+ * only when they begin a reply (track/io.h). */
+#define AFTER_READ(s, r, asked, peek, head, hlen)                          \
 	do {                                                               \
 		if (IO_SAME(s)) {                                          \
 			if (__builtin_expect((r) > 0, 1)) {                \
-				io_after(io_read(s, r, asked, 0, peek));   \
+				io_after(io_read_head(s, r, asked, 0, peek, head, hlen)); \
 			} else {                                           \
 				int e_ = errno;                            \
 				hook_busy++;                               \
@@ -178,7 +180,7 @@ FAST_IO(ssize_t, read, read, (int fd, void *buf, size_t n), (fd, buf, n))
 	IO_BEGIN(fd);
 	ssize_t r = REAL(read)(fd, buf, n);
 	stale_check(fd, r);
-	AFTER_READ(s, r, n, 0);
+	AFTER_READ(s, r, n, 0, buf, n);
 	HTTP_BUF(s, 0, 0, buf, r);
 	return r;
 }
@@ -192,7 +194,7 @@ FAST_IO(ssize_t, __read_chk, read_chk, (int fd, void *buf, size_t n, size_t bufl
 	IO_BEGIN(fd);
 	ssize_t r = REAL(read_chk)(fd, buf, n, buflen);
 	stale_check(fd, r);
-	AFTER_READ(s, r, n, 0);
+	AFTER_READ(s, r, n, 0, buf, n);
 	HTTP_BUF(s, 0, 0, buf, r);
 	return r;
 }
@@ -216,7 +218,7 @@ FAST_IO(ssize_t, recv, recv, (int fd, void *buf, size_t n, int flags), (fd, buf,
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recv)(fd, buf, n, flags);
 	stale_check(fd, r);
-	AFTER_READ(s, r, n, flags & MSG_PEEK);
+	AFTER_READ(s, r, n, flags & MSG_PEEK, buf, n);
 	HTTP_BUF(s, 0, flags & MSG_PEEK, buf, r);
 	return r;
 }
@@ -226,7 +228,7 @@ FAST_IO(ssize_t, __recv_chk, recv_chk, (int fd, void *buf, size_t n, size_t bufl
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recv_chk)(fd, buf, n, buflen, flags);
 	stale_check(fd, r);
-	AFTER_READ(s, r, n, flags & MSG_PEEK);
+	AFTER_READ(s, r, n, flags & MSG_PEEK, buf, n);
 	HTTP_BUF(s, 0, flags & MSG_PEEK, buf, r);
 	return r;
 }
@@ -248,7 +250,7 @@ FAST_IO(ssize_t, recvfrom, recvfrom, (int fd, void *buf, size_t n, int flags, st
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recvfrom)(fd, buf, n, flags, addr, alen);
 	stale_check(fd, r);
-	AFTER_READ(s, r, n, flags & MSG_PEEK);
+	AFTER_READ(s, r, n, flags & MSG_PEEK, buf, n);
 	HTTP_BUF(s, 0, flags & MSG_PEEK, buf, r);
 	return r;
 }
@@ -258,7 +260,7 @@ FAST_IO(ssize_t, __recvfrom_chk, recvfrom_chk, (int fd, void *buf, size_t n, siz
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recvfrom_chk)(fd, buf, n, buflen, flags, addr, alen);
 	stale_check(fd, r);
-	AFTER_READ(s, r, n, flags & MSG_PEEK);
+	AFTER_READ(s, r, n, flags & MSG_PEEK, buf, n);
 	HTTP_BUF(s, 0, flags & MSG_PEEK, buf, r);
 	return r;
 }
@@ -290,11 +292,13 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	/* The msghdr and its iovec are read only after the kernel accepted them: a call the
 	 * kernel rejected (NULL, unmapped, a huge msg_iovlen) must fail as it does bare. */
 	if (r >= 0) {
-		AFTER_READ(s, r, iov_total(msg->msg_iov, msg->msg_iovlen), flags & MSG_PEEK);
+		AFTER_READ(s, r, iov_total(msg->msg_iov, msg->msg_iovlen), flags & MSG_PEEK,
+			   msg->msg_iovlen ? msg->msg_iov[0].iov_base : NULL,
+			   msg->msg_iovlen ? msg->msg_iov[0].iov_len : 0);
 		HTTP_IOV(s, 0, flags & MSG_PEEK, msg->msg_iov, msg->msg_iovlen, r);
 		received(msg, r);
 	} else {
-		AFTER_READ(s, r, 0, flags & MSG_PEEK);
+		AFTER_READ(s, r, 0, flags & MSG_PEEK, NULL, 0);
 	}
 	return r;
 }
@@ -321,7 +325,9 @@ HOOK int recvmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags, struct tim
 		hook_busy++;
 		for (int i = 0; i < r; i++)
 			if (vec[i].msg_len)
-				io_read(s, vec[i].msg_len, vec[i].msg_len, 0, flags & MSG_PEEK);
+				io_read_head(s, vec[i].msg_len, vec[i].msg_len, 0, flags & MSG_PEEK,
+					     vec[i].msg_hdr.msg_iovlen ? vec[i].msg_hdr.msg_iov[0].iov_base : NULL,
+					     vec[i].msg_hdr.msg_iovlen ? vec[i].msg_hdr.msg_iov[0].iov_len : 0);
 		hook_leave();
 		errno = e;
 	}
@@ -353,7 +359,8 @@ FAST_IO(ssize_t, readv, readv, (int fd, const struct iovec *iov, int n), (fd, io
 	IO_BEGIN(fd);
 	ssize_t r = REAL(readv)(fd, iov, n);
 	stale_check(fd, r);
-	AFTER_READ(s, r, r >= 0 && n > 0 ? iov_total(iov, (size_t)n) : 0, 0);
+	AFTER_READ(s, r, r >= 0 && n > 0 ? iov_total(iov, (size_t)n) : 0, 0,
+		   r > 0 ? iov[0].iov_base : NULL, r > 0 ? iov[0].iov_len : 0);
 	HTTP_IOV(s, 0, 0, iov, n > 0 ? (size_t)n : 0, r);
 	return r;
 }

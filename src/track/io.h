@@ -58,9 +58,11 @@ static inline void io_wrote(struct sock *s, ssize_t r, int err)
 	io_wrote_vec(s, r, err, NULL, 0);
 }
 
-/* `asked` is the buffer size: a zero-length read returning 0 is not EOF. Returns the
- * clock it read (0: none), see io_after in hooks/io.c. */
-static inline uint64_t io_read(struct sock *s, ssize_t r, size_t asked, int err, int peek)
+/* `asked` is the buffer size: a zero-length read returning 0 is not EOF. `head`/`hlen`:
+ * the start of what a successful read returned (NULL when unknown), looked at only when
+ * it begins a reply. Returns the clock it read (0: none), see io_after in hooks/io.c. */
+static inline uint64_t io_read_head(struct sock *s, ssize_t r, size_t asked, int err, int peek,
+				    const void *head, size_t hlen)
 {
 	uint64_t now = 0;
 	if (r > 0) {
@@ -73,6 +75,9 @@ static inline uint64_t io_read(struct sock *s, ssize_t r, size_t asked, int err,
 		if (atomic_load_explicit(&s->phase, RELAXED) == PHASE_WROTE) {
 			atomic_store_explicit(&s->phase, PHASE_REPLIED, RELAXED);
 			atomic_fetch_add_explicit(&s->replies, 1, RELAXED);
+			atomic_store_explicit(&s->reply_refused,
+					      (uint8_t)keepalive_refusal(head, hlen < (size_t)r ? hlen : (size_t)r),
+					      RELAXED);
 		}
 		atomic_store_explicit(&s->reuse_pending, 0, RELAXED);
 	} else if (r == 0 && asked > 0 && s->type != SOCK_DGRAM && !atomic_load_explicit(&s->shut_rd, RELAXED)) {
@@ -85,6 +90,11 @@ static inline uint64_t io_read(struct sock *s, ssize_t r, size_t asked, int err,
 		model_keepalive_race(s, "ECONNRESET", 0);
 	}
 	return now;
+}
+
+static inline uint64_t io_read(struct sock *s, ssize_t r, size_t asked, int err, int peek)
+{
+	return io_read_head(s, r, asked, err, peek, NULL, 0);
 }
 
 /* HTTP framing for leases: only plain client connections while a lease is on (TLS ones

@@ -54,6 +54,15 @@ int keepalive_goodbye(const void *head, size_t n)
 	return 0;
 }
 
+int keepalive_refusal(const void *head, size_t n)
+{
+	const unsigned char *p = head;
+	if (!p || n < 4)
+		return 0;
+	return (p[0] == '4' || p[0] == '5') && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
+	       p[2] <= '9' && (p[3] == ' ' || p[3] == '-' || p[3] == '\r' || p[3] == '\n');
+}
+
 int keepalive_reuse_turn(struct sock *s, const struct iovec *iov, size_t niov,
 			 size_t written)
 {
@@ -85,7 +94,6 @@ int keepalive_reuse_turn(struct sock *s, const struct iovec *iov, size_t niov,
 int keepalive_is_race(struct sock *s, const char *answer, int on_write, int tcp_state,
 		      uint64_t idle_before_ms)
 {
-	(void)s;
 	/* A request after a long quiet spell, answered by a close: the peer's idle timeout
 	 * closed the connection while the client still counted on it. */
 	if (idle_before_ms >= model_opt->keepalive_idle_ms)
@@ -95,6 +103,11 @@ int keepalive_is_race(struct sock *s, const char *answer, int on_write, int tcp_
 	 * right after a reply that ended the connection (an SMTP 451 and hang-up), not on a
 	 * connection it had kept idle. */
 	if (on_write || strcmp(answer, "eof") != 0 || tcp_state == TCP_CLOSE)
+		return 0;
+	/* The reply before the request refused the previous command: the server ended the
+	 * session with it and read the client's next command (RSET) before its close went
+	 * out; over TCP that looks like the case below, the refusal tells them apart. */
+	if (atomic_load_explicit(&s->reply_refused, memory_order_relaxed))
 		return 0;
 	/* The peer read the request and closed without a reply (a server that drops
 	 * keep-alive connections after reading the next request): the race as the client

@@ -65,6 +65,8 @@ struct sock {
 	_Atomic uint32_t reuse_idle_ms; /* how long it sat idle before that request */
 	_Atomic uint8_t tls_handshake;  /* turns after a TLS handshake record that are still
 					 * the connection's first request (keepalive.c) */
+	_Atomic uint8_t reply_refused;  /* the last reply began with a refusal status line
+					 * (keepalive_refusal) */
 	struct http_conn http; /* HTTP/1.x framing while a lease is on (track/http.h) */
 
 	/* Order of creation among all sockets, and the creation order current at this

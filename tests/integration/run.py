@@ -936,6 +936,76 @@ def test_keepalive_reuse_answered_is_clean():
     expect_no_findings(report_for_pid(r, out["pid"]))
 
 
+def smtp_peer(mail_reply):
+    """An SMTP server that answers MAIL with `mail_reply`, then reads the client's next
+    command and hangs up without answering it: the order CPython's test_smtplib
+    test__rest_from_mail_cmd produces now and then (its server closes one loop turn after
+    the reply, the client's RSET can be read first), here every time."""
+    def serve(conn):
+        f = conn.makefile("rb")
+        conn.sendall(b"220 localhost ESMTP\r\n")
+        while True:
+            line = f.readline()
+            if not line:
+                return
+            verb = line.split(b" ", 1)[0].strip().upper()
+            if verb in (b"EHLO", b"HELO"):
+                conn.sendall(b"250 localhost\r\n")
+            elif verb == b"MAIL":
+                conn.sendall(mail_reply)
+                f.readline()  # the client's next command, read and left unanswered
+                return
+            else:
+                conn.sendall(b"502 not here\r\n")
+    return serve
+
+
+# smtplib's sendmail: EHLO, MAIL; a refused MAIL makes it send RSET (and swallow the
+# disconnect), an accepted one RCPT. Prints what it saw.
+SMTP_CLIENT = r"""
+import os, smtplib, sys
+print("pid=%d" % os.getpid())
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="localhost", timeout=30)
+try:
+    s.sendmail("a@example.org", ["b@example.org"], "Subject: x\r\n\r\nbody\r\n")
+    print("outcome=sent")
+except smtplib.SMTPSenderRefused as e:
+    print("outcome=refused code=%d closed=%s" % (e.smtp_code, s.sock is None))
+except smtplib.SMTPServerDisconnected:
+    print("outcome=disconnected")
+"""
+
+
+def run_smtp_client(mail_reply):
+    peer = PyPeer(smtp_peer(mail_reply)).start()
+    try:
+        r = run([SYS_PYTHON, "-c", SMTP_CLIENT, str(peer.port)])
+    finally:
+        peer.stop()
+    check(not peer.errors, "python peer failed: %s" % peer.errors)
+    check(r.rc == 0, "smtplib client failed: " + r.describe())
+    return r, kv(r.stdout)
+
+
+def test_smtp_refusal_then_hang_up_is_not_a_race():
+    """The server refuses MAIL (451), reads smtplib's RSET and hangs up: the close belongs
+    to the refusal, the RSET is no request on a reused idle connection."""
+    r, out = run_smtp_client(b"451 Requested action aborted\r\n")
+    check(out.get("outcome") == "refused" and out.get("code") == "451" and
+          out.get("closed") == "True", "smtplib did not see 451 then the close: " + r.stdout)
+    expect_no_findings(report_for_pid(r, out["pid"]))
+
+
+def test_smtp_accepted_then_hang_up_is_a_race():
+    """The same exchange with MAIL accepted (250): the server reads the next command (RCPT)
+    and closes without a reply, as test_xmlrpc's keep-alive disconnect does: the race."""
+    r, out = run_smtp_client(b"250 OK\r\n")
+    check(out.get("outcome") == "disconnected", "smtplib did not see the close: " + r.stdout)
+    f = expect_single(report_for_pid(r, out["pid"]), "keepalive-race")
+    check(f.get("answer") == "eof", "answer %r, expected \"eof\"" % f.get("answer"))
+    check(f.get("tcp_state") == "CLOSE_WAIT", "tcp_state %r" % f.get("tcp_state"))
+
+
 def test_fd_exhaustion():
     r = run([fixture("exhaust")])
     expect_fixture_ok(r)
