@@ -24,7 +24,7 @@ HOOK int close(int fd)
 	if (!fdt_sock(fd) && !fdt_was_closed_socket(fd))
 		return REAL(close)(fd);
 	struct close_ctx c;
-	TRACK(model_close_begin(fd, 0, &c));
+	TRACK_SITE(model_close_begin(fd, 0, &c));
 	int r = REAL(close)(fd);
 	/* Linux releases the descriptor even when close() fails with EINTR or EIO. */
 	int err = r == 0 ? 0 : errno;

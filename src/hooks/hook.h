@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "../track/stacks.h"
 #include "../util/real.h"
 
 #define HOOK __attribute__((visibility("default")))
@@ -93,6 +94,9 @@ extern int snapshot_waiting;
  * has already read against it instead of reading the clock again. */
 extern uint64_t snapshot_due_ms;
 void snapshot_maybe_start(void);
+/* The coarse clock as the last model_lock() read it (track/model.c): hook_leave() compares
+ * it instead of reading the clock once more for every call. */
+extern uint64_t model_clock_ms;
 /* Whether this thread runs one of the program's (wrapped) signal handlers now. */
 int hook_in_signal_handler(void);
 
@@ -103,8 +107,9 @@ static inline void hook_leave(void)
 			hook_drain();
 		if (__builtin_expect(hook_deferred_sigs != 0, 0))
 			hook_release_signals();
-		/* Until the snapshot thread runs (report/snapshot.h). */
-		if (__builtin_expect(snapshot_waiting, 0))
+		/* Until the snapshot thread runs (report/snapshot.h), once it is due. */
+		if (__builtin_expect(snapshot_waiting, 0) &&
+		    __atomic_load_n(&model_clock_ms, __ATOMIC_RELAXED) >= snapshot_due_ms)
 			snapshot_maybe_start();
 	}
 }
@@ -120,6 +125,21 @@ void io_passthru_init(void);
 		stmt;                                \
 		hook_leave();                        \
 		errno = saved_errno_;                \
+	} while (0)
+
+/* TRACK for a hook the program calls directly whose model call captures the program's
+ * stack: says where the program called (stacks.h), so a capture from a place seen before
+ * can reuse its walk. Must expand in the hook itself (always_inline helpers only). */
+#define TRACK_SITE(stmt)                                                              \
+	do {                                                                          \
+		int saved_errno_ = errno;                                             \
+		hook_busy++;                                                          \
+		stacks_site_ra = (uintptr_t)__builtin_return_address(0);              \
+		stacks_site_fp = (uintptr_t)__builtin_frame_address(0);               \
+		stmt;                                                                 \
+		stacks_site_ra = 0;                                                   \
+		hook_leave();                                                         \
+		errno = saved_errno_;                                                 \
 	} while (0)
 
 /* Re-resolves live connections' names when dns_check_ms has passed and no thread of ours

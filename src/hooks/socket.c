@@ -19,8 +19,8 @@ HOOK int socket(int domain, int type, int protocol)
 	if (!hook_active())
 		return fd;
 	if (fd >= 0)
-		TRACK(model_new_socket(fd, domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC),
-				       ORIGIN_SOCKET));
+		TRACK_SITE(model_new_socket(fd, domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC),
+					    ORIGIN_SOCKET));
 	else
 		note_exhaustion(fd);
 	return fd;
@@ -57,7 +57,7 @@ HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 /* The peer address comes from the kernel, never from the caller's buffer: the caller's
  * length is read by the kernel (an unmapped one fails with EFAULT, as bare), and a buffer
  * shorter than the address holds only part of it. */
-static int accepted(int lfd, int fd, int want_peer)
+static inline __attribute__((always_inline)) int accepted(int lfd, int fd, int want_peer)
 {
 	struct sockaddr_storage peer;
 	socklen_t got = 0;
@@ -73,7 +73,7 @@ static int accepted(int lfd, int fd, int want_peer)
 	if (!hook_active())
 		return fd;
 	if (fd >= 0)
-		TRACK(model_accepted(lfd, fd, got ? (struct sockaddr *)&peer : NULL, got));
+		TRACK_SITE(model_accepted(lfd, fd, got ? (struct sockaddr *)&peer : NULL, got));
 	else
 		note_exhaustion(fd);
 	return fd;

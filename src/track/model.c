@@ -47,16 +47,17 @@ void model_init(const struct options *o)
 	timeline_start(model_state.start_mono_ms, o->sample_ms);
 }
 
+uint64_t model_clock_ms;
+
 void model_lock(void)
 {
 	pthread_mutex_lock(&lock);
-	/* The timeline's samples due since the last model event (timeline.h): one clock read
-	 * and a compare when sampling is on. */
-	if (model_opt && model_opt->sample_ms) {
-		uint64_t now = clock_coarse_ms();
-		if (now >= timeline_due_ms)
-			timeline_catch_up(now, model_opt->sample_ms);
-	}
+	/* The timeline's samples due since the last model event (timeline.h), and the time
+	 * hook_leave() compares with the snapshot's: one clock read and a compare. */
+	uint64_t now = clock_coarse_ms();
+	__atomic_store_n(&model_clock_ms, now, __ATOMIC_RELAXED);
+	if (model_opt && model_opt->sample_ms && now >= timeline_due_ms)
+		timeline_catch_up(now, model_opt->sample_ms);
 }
 
 void model_unlock(void)

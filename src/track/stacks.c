@@ -6,7 +6,20 @@
  * chunks come from the arena. Entries are never freed: the set of distinct stacks of a
  * program is bounded by its code, and ids must stay valid for the report at exit. Two
  * threads interning the same new stack at once may both publish it (two ids, same
- * frames): harmless, and rare. */
+ * frames): harmless, and rare.
+ *
+ * Capturing is most of what a connection costs (an unwind is ~80 instructions a frame), and
+ * programs open and close their connections from a few places, again and again. So a hook
+ * says where the program called it (stacks_site_*), and each thread remembers, per such
+ * place and stack depth, the stack it found there and the memory words that walk read:
+ * every caller's return address, and the saved frame pointer of any frame that may compute
+ * its frame address from it. The walk is a function of the place, the depth and those
+ * words (the unwind tables of loaded code do not change), so while they hold the same
+ * values it would find the same frames: checking them (a load and a compare a frame) gives
+ * the stack. The words are read in walk order: each one checked proves the frames up to it
+ * are live on this thread's stack, so the next one is too. A place is recorded when seen a
+ * second time (a walk frame by frame, with libunwind's answer checked against the fast
+ * walk's); one whose stack keeps changing goes back to plain walks. */
 #include "stacks.h"
 
 #include <stdatomic.h>
@@ -109,13 +122,105 @@ stack_id stacks_intern(const uintptr_t *pcs, int n)
 	}
 }
 
-stack_id stacks_capture(int depth)
+__thread uintptr_t stacks_site_ra __attribute__((tls_model("initial-exec")));
+__thread uintptr_t stacks_site_fp __attribute__((tls_model("initial-exec")));
+
+#define MEMO_WAYS 8
+#define MEMO_CHECKS 32 /* two words a frame at the default depth */
+#define MEMO_FAILS 4
+
+enum { MEMO_SEEN, MEMO_READY, MEMO_NEVER };
+
+struct memo {
+	stack_id id;
+	int16_t depth;
+	uint8_t state, fails;
+	int nchk;
+	struct bt_check chk[MEMO_CHECKS];
+};
+
+/* The places this thread captured from lately (searched in full: a program alternates
+ * between a few), and what was found there: ~4 KB a thread, in its static TLS block (no
+ * allocation, nothing to free when the thread ends). */
+static __thread uintptr_t memo_key[MEMO_WAYS][2] __attribute__((tls_model("initial-exec")));
+static __thread struct memo memo[MEMO_WAYS] __attribute__((tls_model("initial-exec")));
+static __thread unsigned memo_next __attribute__((tls_model("initial-exec")));
+
+static stack_id walk(int depth)
 {
 	uintptr_t pcs[MAX_FRAMES];
-	if (depth > MAX_FRAMES)
-		depth = MAX_FRAMES;
 	int n = backtrace_capture(pcs, depth);
 	return stacks_intern(pcs, n);
+}
+
+/* Whether the words the recorded walk read still hold their values. They are words of
+ * this thread's live frames, read in place (not instrumented: a sanitizer would see reads
+ * of other frames' slots). */
+__attribute__((no_sanitize("address"))) static int memo_holds(const struct memo *m)
+{
+	for (int i = 0; i < m->nchk; i++)
+		if (*(const uintptr_t *)m->chk[i].addr != m->chk[i].val)
+			return 0;
+	return 1;
+}
+
+/* Second sighting of a place: the walk recorded frame by frame, kept only when it gives
+ * exactly the frames of the fast walk. */
+static stack_id memo_record(struct memo *m, uintptr_t ra, uintptr_t fp, int depth)
+{
+	uintptr_t pcs[MAX_FRAMES], fast[MAX_FRAMES];
+	int nchk = 0;
+	int n = backtrace_record(ra, fp, pcs, depth, m->chk, MEMO_CHECKS, &nchk);
+	int nf = backtrace_capture(fast, depth);
+	m->id = stacks_intern(fast, nf);
+	if (n <= 0 || n != nf || memcmp(pcs, fast, (size_t)n * sizeof *pcs) != 0 || !m->id) {
+		m->state = MEMO_NEVER;
+		return m->id;
+	}
+	m->nchk = nchk;
+	m->state = MEMO_READY;
+	return m->id;
+}
+
+stack_id stacks_capture(int depth)
+{
+	if (depth > MAX_FRAMES)
+		depth = MAX_FRAMES;
+	uintptr_t ra = stacks_site_ra, fp = stacks_site_fp;
+	if (!ra || depth <= 0)
+		return walk(depth);
+	int w = 0;
+	while (w < MEMO_WAYS && (memo_key[w][0] != ra || memo_key[w][1] != fp))
+		w++;
+	struct memo *m = &memo[w < MEMO_WAYS ? w : 0];
+	if (w == MEMO_WAYS || m->depth != depth) {
+		if (w == MEMO_WAYS) {
+			w = (int)(memo_next++ % MEMO_WAYS);
+			m = &memo[w];
+			memo_key[w][0] = ra;
+			memo_key[w][1] = fp;
+		}
+		m->depth = (int16_t)depth;
+		m->state = MEMO_SEEN;
+		m->fails = 0;
+		return m->id = walk(depth);
+	}
+	switch (m->state) {
+	case MEMO_READY:
+		if (memo_holds(m))
+			return m->id;
+		/* Another stack reached this place at this depth: record again, unless
+		 * that keeps happening. */
+		if (++m->fails >= MEMO_FAILS) {
+			m->state = MEMO_NEVER;
+			return walk(depth);
+		}
+		return memo_record(m, ra, fp, depth);
+	case MEMO_SEEN:
+		return memo_record(m, ra, fp, depth);
+	default:
+		return walk(depth);
+	}
 }
 
 int stacks_get(stack_id id, const uintptr_t **pcs)

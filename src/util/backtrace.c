@@ -48,3 +48,64 @@ int backtrace_capture(uintptr_t *pcs, int max)
 		pcs[out++] = (uintptr_t)raw[i];
 	return out;
 }
+
+int backtrace_record(uintptr_t ra, uintptr_t fp, uintptr_t *pcs, int max, struct bt_check *chk,
+		     int maxchk, int *nchk)
+{
+	backtrace_init();
+	if (unwind_steps_enabled || max <= 0)
+		return -1;
+	unw_context_t uc;
+	unw_cursor_t c;
+	if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0)
+		return -1;
+	int out = 0, nc = 0;
+	for (int steps = 0; steps < 64 + 16; steps++) {
+		unw_word_t ip, bp;
+		if (unw_get_reg(&c, UNW_REG_IP, &ip) || !ip || unw_get_reg(&c, UNW_X86_64_RBP, &bp))
+			return -1;
+		if (out == 0 && self_contains(ip, self_lo, self_hi)) {
+			if (unw_step(&c) <= 0)
+				return -1;
+			continue;
+		}
+		unw_save_loc_t l;
+		if (unw_get_save_loc(&c, UNW_REG_IP, &l) || l.type != UNW_SLT_MEMORY)
+			return -1;
+		if (out == 0) {
+			/* The first program frame is the one that called the hook at `fp`: its
+			 * return address is the word above the hook's saved frame pointer. */
+			if (ip != ra || l.u.addr != fp + sizeof(void *))
+				return -1;
+		} else {
+			if (nc == maxchk)
+				return -1;
+			chk[nc++] = (struct bt_check){l.u.addr, ip};
+		}
+		pcs[out++] = ip;
+		if (out == max)
+			break;
+		unw_save_loc_t bl;
+		if (unw_get_save_loc(&c, UNW_X86_64_RBP, &bl))
+			return -1;
+		int r = unw_step(&c);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		unw_word_t cfa;
+		if (unw_get_reg(&c, UNW_REG_SP, &cfa))
+			return -1;
+		/* A frame whose CFA is its frame pointer plus a small offset may compute it
+		 * from the frame pointer (a frame that uses alloca does): that value then
+		 * decides the walk too. Any other frame's CFA follows from its stack pointer,
+		 * which follows from the frames below it. */
+		if (cfa > bp && cfa - bp <= 65536) {
+			if (bl.type != UNW_SLT_MEMORY || nc == maxchk)
+				return -1;
+			chk[nc++] = (struct bt_check){bl.u.addr, bp};
+		}
+	}
+	*nchk = nc;
+	return out;
+}

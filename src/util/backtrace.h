@@ -8,6 +8,22 @@
  * frames. Returns how many were written. */
 int backtrace_capture(uintptr_t *pcs, int max);
 
+/* A memory word an unwind read, with the value it had: while every such word of a walk still
+ * holds its value, the same walk from the same frame gives the same frames (stacks.c). */
+struct bt_check {
+	uintptr_t addr, val;
+};
+
+/* The walk of backtrace_capture for a program frame that called connleak at return address
+ * `ra` with the hook's frame at `fp` (__builtin_frame_address), done frame by frame: fills
+ * at most `max` program frames and, in `chk` (room for `maxchk`), the words it read that
+ * decide them: each caller's return address, and the saved frame pointer of a frame whose
+ * canonical frame address may be computed from it. Returns the frame count, or -1 when the
+ * walk cannot be described that way (not that frame, a value held in a register, too many
+ * words): then only backtrace_capture is right. */
+int backtrace_record(uintptr_t ra, uintptr_t fp, uintptr_t *pcs, int max, struct bt_check *chk,
+		     int maxchk, int *nchk);
+
 /* Loads the unwinder; called from the constructor, before any hook can hold a lock. */
 void backtrace_init(void);
 

@@ -1908,6 +1908,32 @@ def test_accept_ipv6_into_short_buffer():
           % (f.get("peer"), want))
 
 
+def test_same_place_two_callers():
+    """A reused walk (track/stacks.c) must notice the caller that changed: the same place
+    and depth reached from two callers in turn gives each its own stack."""
+    r = run([fixture("same_place")])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    check(sorted(set(kinds(rep))) == ["double-close", "leaked-socket"],
+          "expected leaked-socket and double-close only: %s" % summary(rep))
+    counts = {}
+    for f in findings_of(rep, "leaked-socket"):
+        funcs = stack_functions(f, "created")
+        mine = [c for c in ("via_alpha", "via_beta") if c in funcs]
+        check(len(mine) == 1, "created stack names %s of via_alpha/via_beta: %s" % (mine, funcs))
+        counts[mine[0]] = counts.get(mine[0], 0) + f.get("count", 1)
+    check(counts == {"via_alpha": int(out["alpha"]), "via_beta": int(out["beta"])},
+          "leaks by caller %s, program made alpha=%s beta=%s" % (counts, out["alpha"],
+                                                                 out["beta"]))
+    dc = findings_of(rep, "double-close")
+    check(len(dc) == 1 and dc[0].get("fd") == int(out["fd"]), "double-close %s" % dc)
+    prev = stack_functions(dc[0], "previous_close")
+    check("close_beta" in prev and "close_alpha" not in prev,
+          "previous_close should name close_beta only: %s" % prev)
+    expect_stack_names(dc[0], "closed", "close_again")
+
+
 # ---------------------------------------------------------------------------
 
 
