@@ -435,7 +435,15 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 	c->close_wait_held = 0;
 	/* The close stack of a socket we follow, captured before the lock (lock-free look:
 	 * a socket another thread installs meanwhile is captured under the lock below). */
-	stack_id closing = !bulk && fdt_sock(fd) ? model_capture() : 0;
+	struct sock *peek = bulk ? NULL : fdt_sock(fd);
+	stack_id closing = peek ? model_capture() : 0;
+	/* The close-wait check's TCP_INFO too: a system call under the lock keeps every
+	 * thread that creates or closes a socket meanwhile waiting (16 threads churning
+	 * connections made 12 futex calls a connection). Used below when the lock finds the
+	 * same socket. */
+	uint64_t held = 0;
+	if (peek && !atomic_load_explicit(&peek->t_eof, memory_order_relaxed))
+		held = close_wait_age(fd, peek);
 	model_lock();
 	struct fd_slot *slot = fdt_slot(fd, 0);
 	if (!slot) {
@@ -467,7 +475,7 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 	/* What a close-wait finding needs and close() destroys: the local address, TCP state. */
 	/* A program that never read the EOF: TCP still knows (one TCP_INFO per last close). */
 	if (!bulk && !eof && s->nfds == 0 && !s->leased)
-		c->close_wait_held = close_wait_age(fd, s);
+		c->close_wait_held = s == peek ? held : close_wait_age(fd, s);
 	c->ino = 0;
 	if (!bulk && s->nfds == 0 && s->spawned) {
 		struct stat st;

@@ -58,6 +58,7 @@ cc -O2 -Wall -Wextra -o "$CHURN" "$ROOT/tests/bench/churn.c"
 EXIT10=$BENCH_DIR/exit10
 cc -O2 -g -Wall -Wextra -o "$EXIT10" "$ROOT/tests/bench/exit10.c"
 cc -O2 -g -Wall -Wextra -o "$BENCH_DIR/icount" "$ROOT/tests/bench/icount.c"
+cc -O2 -g -Wall -Wextra -pthread -o "$BENCH_DIR/mtchurn" "$ROOT/tests/bench/mtchurn.c"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/connleak-bench.XXXXXX")
 NGINX_PID=
@@ -353,6 +354,10 @@ echo
 echo "instructions (callgrind, deterministic; tests/bench/icount.py):"
 python3 "$ROOT/tests/bench/icount.py" --lib "$LIB" --bin "$BENCH_DIR/icount" --growth ||
     echo "bench: an operation's added instructions grow with the open sockets (above)"
+echo
+echo "threads churning connections at once (tests/bench/mtchurn.py):"
+python3 "$ROOT/tests/bench/mtchurn.py" --lib "$LIB" --bin "$BENCH_DIR/mtchurn" ||
+    echo "bench: the thread churn table failed (above)"
 echo
 echo "reports: churn $N_ON file(s), keep-alive $N_AB file(s), tls $N_TLS file(s), snapshots $N_SNAP file(s), exit-10 $N_EXIT file(s), disabled $N_OFF file(s); findings: $FINDINGS"
 
