@@ -17,7 +17,7 @@ TEST_PKGS=(nginx-light curl wget python3 python3-requests apache2-utils tinyprox
            openssh-server openssh-client iputils-ping
            # the real-world corpus (make realworld)
            memcached redis-server redis-tools openjdk-17-jdk-headless nodejs
-           libpython3.11-testsuite)
+           libpython3.11-testsuite git postgresql)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-}" in

@@ -9,11 +9,13 @@ expected; exits 1 on any difference (exit status, findings, or for CPython's sui
 number of tests run/failed/skipped). Standard library only, plus the helpers of
 tests/integration.
 
-Left out (too slow or too much setup for the CI budget): pgbench (a PostgreSQL cluster),
-git over smart HTTP (git-http-backend behind a CGI server), scp/sshd, the full CPython
-suites (the named modules only).
+Also git over smart HTTP (git http-backend behind tests/realworld/cgi_server.py), pgbench
+against a PostgreSQL cluster made for the run (and that server preloaded), scp and sftp
+against a private sshd (these two need root, as CI runs). Left out (too slow for the CI
+budget): the full CPython suites (the named modules only).
 """
 import argparse
+import glob
 import json
 import os
 import re
@@ -375,10 +377,13 @@ def c_leak(row):
 # servers preloaded
 
 
-def preloaded_server(row, make, drive):
+def preloaded_server(row, make, drive, shared_reports=False):
     """Starts a server preloaded (reports in a fresh dir), drives it with bare clients,
-    stops it, and adds the findings of every report it wrote."""
+    stops it, and adds the findings of every report it wrote. `shared_reports`: the
+    server runs as another user (postgres started as root), who must write there too."""
     reports = new_dir("reports")
+    if shared_reports:
+        os.chmod(reports, 0o1777)
     srv = make(preload_env({"report_dir": reports}))
     srv.start()
     try:
@@ -437,6 +442,223 @@ def s_memcached(row):
             r = base.run([SYS_PYTHON, "-c", MEMCACHED_CLIENT, str(srv.port)], preload=False)
             check(r.stdout == "ok\n", "client: " + r.describe())
     preloaded_server(row, lambda env: Memcached(env=env), drive)
+
+
+# ---------------------------------------------------------------------------
+# git over smart HTTP, PostgreSQL, OpenSSH: each peer made for the run on loopback
+
+GIT = "/usr/bin/git"
+SSHD, SCP, SFTP = "/usr/sbin/sshd", "/usr/bin/scp", "/usr/bin/sftp"
+
+
+def need(*paths):
+    missing = [p for p in paths if not os.path.exists(p)]
+    check(not missing, "missing %s (scripts/deps.sh installs them)" % ", ".join(missing))
+
+
+def pg_bin(name):
+    """A program of Debian's PostgreSQL server (postgresql-NN), the newest installed."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/" + name),
+                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    check(found, "no /usr/lib/postgresql/*/bin/%s (Debian: postgresql)" % name)
+    return found[-1]
+
+
+class GitHttp(base.Peer):
+    """A bare repository with two commits, served by `git http-backend` (push enabled)
+    behind a keep-alive HTTP/1.1 CGI server."""
+    NAME = TAG = "git-http"
+
+    def prepare(self):
+        need(GIT)
+        self.root = new_dir("git")
+        repo = os.path.join(self.root, "repo.git")
+        seed = os.path.join(self.root, "seed")
+        ident = ["-c", "user.name=corpus", "-c", "user.email=corpus@localhost"]
+        for argv in ([GIT, "init", "-q", "--bare", repo],
+                     [GIT, "-C", repo, "config", "http.receivepack", "true"],
+                     [GIT, "-C", repo, "symbolic-ref", "HEAD", "refs/heads/main"],
+                     [GIT, "init", "-q", seed],
+                     [GIT, "-C", seed] + ident + ["commit", "-q", "--allow-empty", "-m", "one"],
+                     [GIT, "-C", seed] + ident + ["commit", "-q", "--allow-empty", "-m", "two"],
+                     [GIT, "-C", seed, "push", "-q", repo, "HEAD:refs/heads/main"]):
+            subprocess.run(argv, check=True, capture_output=True, timeout=60)
+        self.env = dict(self.env, GIT_PROJECT_ROOT=self.root, GIT_HTTP_EXPORT_ALL="1")
+
+    def configure(self):
+        return [SYS_PYTHON, os.path.join(HERE, "cgi_server.py"), str(self.port), GIT,
+                "http-backend"]
+
+    def ready(self):
+        return "listening" in self.log_text()
+
+    def url(self):
+        return "http://127.0.0.1:%d/repo.git" % self.port
+
+
+# clone, commit, push, fetch, ls-remote: each its own git process, git-remote-http the
+# one that speaks HTTP (libcurl, a connection kept alive across a command's requests)
+GIT_CLIENT = r"""
+set -e
+w=$(mktemp -d)
+trap 'rm -rf "$w"' EXIT
+git clone -q "$1" "$w/c"
+cd "$w/c"
+echo "$$" > "f$$"
+git add "f$$"
+git -c user.name=corpus -c user.email=corpus@localhost commit -q -m "from $$"
+git push -q origin HEAD:main
+git fetch -q origin
+git ls-remote "$1" refs/heads/main | cut -c41-
+"""
+
+
+@case("git clone/push/fetch over smart HTTP (git http-backend)")
+def c_git_http(row):
+    srv = peer("git_http", GitHttp)
+    both(row, ["/bin/sh", "-c", GIT_CLIENT, "sh", srv.url()], same_output=lambda r: r.stdout)
+
+
+class Postgres(base.Peer):
+    """A PostgreSQL cluster made for the run (initdb, trust on loopback TCP only, fsync
+    off), pgbench's tables in it. As root the server runs as user postgres: it refuses
+    to run as root."""
+    NAME = TAG = "postgres"
+    STOP_SIGNAL = signal.SIGINT  # "fast" shutdown: ends the sessions, checkpoints, exits
+
+    def prepare(self):
+        # setpriv execs the server (runuser would stay its parent and keep the stop signal)
+        self.as_user = (["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups",
+                         "--"] if os.geteuid() == 0 else [])
+        d = new_dir("pgdata")
+        self.data = os.path.join(d, "data")
+        if self.as_user:
+            shutil.chown(d, "postgres")
+        r = subprocess.run(self.as_user + [pg_bin("initdb"), "-D", self.data, "-N", "-A",
+                                           "trust", "-U", "postgres"],
+                           capture_output=True, text=True, env=clean_env(), timeout=120)
+        check(r.returncode == 0, "initdb: " + (r.stdout + r.stderr)[-600:])
+        self.ready_once = False
+
+    def configure(self):
+        return self.as_user + [pg_bin("postgres"), "-D", self.data, "-h", "127.0.0.1", "-p",
+                               str(self.port), "-c", "unix_socket_directories=", "-F"]
+
+    def ready(self):
+        if not self.ready_once and "ready to accept connections" in self.log_text():
+            r = base.run(self.pgbench("-i", "-q", "-s", "1"), preload=False)
+            check(r.rc == 0, "pgbench -i: " + r.describe())
+            self.ready_once = True
+        return self.ready_once
+
+    def pgbench(self, *args):
+        return [pg_bin("pgbench"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                "-n"] + list(args) + ["postgres"]
+
+
+def pgbench_ok(r):
+    return r.rc == 0 and "number of failed transactions: 0" in r.stdout
+
+
+@case("pgbench -c 4 -j 2 against PostgreSQL")
+def c_pgbench(row):
+    pg = peer("postgres", Postgres)
+    both(row, pg.pgbench("-c", "4", "-j", "2", "-t", "100"), same_output=pgbench_ok)
+
+
+@case("PostgreSQL preloaded, under pgbench (kept and per-transaction connections)")
+def s_postgres(row):
+    def drive(srv):
+        for args in (("-c", "4", "-j", "2", "-t", "100"), ("-C", "-c", "2", "-t", "20")):
+            r = base.run(srv.pgbench(*args), preload=False)
+            check(pgbench_ok(r), "pgbench: " + r.describe())
+    preloaded_server(row, lambda env: Postgres(env=env), drive, shared_reports=True)
+
+
+SSHD_CONFIG = """\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {d}/host_key
+AuthorizedKeysFile {d}/authorized_keys
+PidFile none
+PermitRootLogin yes
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+"""
+
+
+class Sshd(base.Peer):
+    """A private sshd: its own host key, one client key, root's login by key only."""
+    NAME = TAG = "sshd"
+
+    def prepare(self):
+        need(SSHD, SCP, SFTP)
+        check(os.geteuid() == 0, "sshd needs root (CI runs as root)")
+        self.keys = new_dir("sshkeys")
+        os.chmod(self.keys, 0o755)
+        for name in ("host_key", "id"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                            os.path.join(self.keys, name)], check=True, timeout=60)
+        shutil.copy(os.path.join(self.keys, "id.pub"), os.path.join(self.keys, "authorized_keys"))
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation's chroot
+
+    def configure(self):
+        conf = os.path.join(self.prefix, "sshd_config")
+        with open(conf, "w") as f:
+            f.write(SSHD_CONFIG.format(port=self.port, d=self.keys))
+        return [SSHD, "-D", "-e", "-f", conf]
+
+    def ready(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+            return s.recv(8).startswith(b"SSH-")
+
+    def client_opts(self):
+        return ["-F", "/dev/null", "-i", os.path.join(self.keys, "id"), "-o", "BatchMode=yes",
+                "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+
+
+def ssh_files(n=200000):
+    d = new_dir("sshfiles")
+    os.chmod(d, 0o755)
+    src = os.path.join(d, "src")
+    with open(src, "wb") as f:
+        f.write(os.urandom(n))
+    return d, src
+
+
+def same_file(row, a, b):
+    with open(a, "rb") as x, open(b, "rb") as y:
+        if x.read() != y.read():
+            row.problems.append("%s differs from %s" % (b, a))
+
+
+# scp in SFTP mode (OpenSSH 9's default) runs ssh on one end of a socketpair and closes
+# its own end twice (close(*in); close(*out) of the same descriptor): a true double close.
+@case("scp upload to sshd (SFTP mode)", {"double-close": 1})
+def c_scp(row):
+    sd = peer("sshd", Sshd)
+    d, src = ssh_files()
+    dst = os.path.join(d, "dst")
+    both(row, [SCP] + sd.client_opts() + ["-P", str(sd.port), src, "root@127.0.0.1:" + dst])
+    same_file(row, src, dst)
+
+
+# sftp has the same double close twice over, in the parent (close(c_in); close(c_out))
+# and in the forked child before it execs ssh (close(*in); close(*out)): 2 x 2, true.
+@case("sftp -b put/get/ls against sshd", {"double-close": 4})
+def c_sftp(row):
+    sd = peer("sshd", Sshd)
+    d, src = ssh_files()
+    batch = os.path.join(d, "batch")
+    with open(batch, "w") as f:
+        f.write("put %s %s/up\nget %s/up %s/down\nls %s\n" % (src, d, d, d, d))
+    both(row, [SFTP] + sd.client_opts() + ["-P", str(sd.port), "-b", batch, "root@127.0.0.1"])
+    same_file(row, src, os.path.join(d, "down"))
 
 
 # ---------------------------------------------------------------------------
