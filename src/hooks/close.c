@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "../track/cloexec.h"
 #include "../track/fdtable.h"
 #include "../track/model.h"
 #include "hook.h"
@@ -35,8 +36,12 @@ HOOK int close(int fd)
 HOOK int close_range(unsigned first, unsigned last, int flags)
 {
 	int r = REAL(close_range)(first, last, flags);
-	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && hook_active())
-		TRACK(model_close_range(first, last));
+	if (r == 0 && hook_active()) {
+		if (flags & CLOSE_RANGE_CLOEXEC)
+			TRACK(model_cloexec_range(first, last));
+		else
+			TRACK(model_close_range(first, last));
+	}
 	return r;
 }
 

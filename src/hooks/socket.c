@@ -1,5 +1,5 @@
 /* Hooks that create sockets: socket, socketpair, accept, accept4, and connect, which
- * gives a socket its peer. */
+ * gives a socket its peer. The type keeps SOCK_CLOEXEC for the model (track/cloexec.h). */
 #include <sys/socket.h>
 
 #include "../track/model.h"
@@ -15,12 +15,11 @@ HOOK int socket(int domain, int type, int protocol)
 {
 	int fd = REAL(socket)(domain, type, protocol);
 	if (fd >= 0 && hook_interrupted())
-		hook_defer_new(fd, domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), ORIGIN_SOCKET);
+		hook_defer_new(fd, domain, type & ~SOCK_NONBLOCK, ORIGIN_SOCKET);
 	if (!hook_active())
 		return fd;
 	if (fd >= 0)
-		TRACK_SITE(model_new_socket(fd, domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC),
-					    ORIGIN_SOCKET));
+		TRACK_SITE(model_new_socket(fd, domain, type & ~SOCK_NONBLOCK, ORIGIN_SOCKET));
 	else
 		note_exhaustion(fd);
 	return fd;
@@ -30,14 +29,14 @@ HOOK int socketpair(int domain, int type, int protocol, int sv[2])
 {
 	int r = REAL(socketpair)(domain, type, protocol, sv);
 	if (r == 0 && hook_interrupted()) {
-		int t = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int t = type & ~SOCK_NONBLOCK;
 		hook_defer_new(sv[0], domain, t, ORIGIN_SOCKETPAIR);
 		hook_defer_new(sv[1], domain, t, ORIGIN_SOCKETPAIR);
 	}
 	if (!hook_active())
 		return r;
 	if (r == 0) {
-		int t = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int t = type & ~SOCK_NONBLOCK;
 		TRACK(model_new_socket(sv[0], domain, t, ORIGIN_SOCKETPAIR);
 		      model_new_socket(sv[1], domain, t, ORIGIN_SOCKETPAIR));
 	} else {
@@ -57,7 +56,8 @@ HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 /* The peer address comes from the kernel, never from the caller's buffer: the caller's
  * length is read by the kernel (an unmapped one fails with EFAULT, as bare), and a buffer
  * shorter than the address holds only part of it. */
-static inline __attribute__((always_inline)) int accepted(int lfd, int fd, int want_peer)
+static inline __attribute__((always_inline)) int accepted(int lfd, int fd, int want_peer,
+							  int cloexec)
 {
 	struct sockaddr_storage peer;
 	socklen_t got = 0;
@@ -69,11 +69,13 @@ static inline __attribute__((always_inline)) int accepted(int lfd, int fd, int w
 		errno = e;
 	}
 	if (fd >= 0 && hook_interrupted())
-		hook_defer_new(fd, got ? peer.ss_family : AF_UNSPEC, SOCK_STREAM, ORIGIN_ACCEPT);
+		hook_defer_new(fd, got ? peer.ss_family : AF_UNSPEC,
+			       SOCK_STREAM | (cloexec ? SOCK_CLOEXEC : 0), ORIGIN_ACCEPT);
 	if (!hook_active())
 		return fd;
 	if (fd >= 0)
-		TRACK_SITE(model_accepted(lfd, fd, got ? (struct sockaddr *)&peer : NULL, got));
+		TRACK_SITE(model_accepted(lfd, fd, got ? (struct sockaddr *)&peer : NULL, got,
+					  cloexec));
 	else
 		note_exhaustion(fd);
 	return fd;
@@ -81,10 +83,11 @@ static inline __attribute__((always_inline)) int accepted(int lfd, int fd, int w
 
 HOOK int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return accepted(fd, REAL(accept)(fd, addr, len), addr && len);
+	return accepted(fd, REAL(accept)(fd, addr, len), addr && len, 0);
 }
 
 HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-	return accepted(fd, REAL(accept4)(fd, addr, len, flags), addr && len);
+	return accepted(fd, REAL(accept4)(fd, addr, len, flags), addr && len,
+			flags & SOCK_CLOEXEC);
 }

@@ -7,13 +7,16 @@
  * reading them, or close them. Calls that come from libunwind (by return address, and only
  * while connleak is busy, the only time it unwinds) are answered here: pipe2 hands out no
  * descriptor, read says "empty", the write checks the address with process_vm_readv, close
- * does nothing. The same syscall() hook sees the program's raw close and close_range. */
+ * does nothing. The same syscall() hook sees the program's raw close and close_range, and
+ * FD_CLOEXEC set by raw fcntl/ioctl. */
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "../track/cloexec.h"
 #include "../track/fdtable.h"
 #include "../track/model.h"
 #include "hook.h"
@@ -71,8 +74,17 @@ HOOK __attribute__((no_sanitize_address)) long syscall(long number, ...)
 		return r;
 	}
 	long r = REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
-	if (number == SYS_close_range && r == 0 && !(a[2] & 4 /* CLOSE_RANGE_CLOEXEC */) &&
-	    hook_active())
-		TRACK(model_close_range((unsigned)a[0], (unsigned)a[1]));
+	if (r != 0 || !hook_active())
+		return r;
+	if (number == SYS_close_range)
+		TRACK((a[2] & 4 /* CLOSE_RANGE_CLOEXEC */)
+			      ? model_cloexec_range((unsigned)a[0], (unsigned)a[1])
+			      : model_close_range((unsigned)a[0], (unsigned)a[1]));
+	/* The raw forms of what dup.c follows: a descriptor's FD_CLOEXEC (track/cloexec.h). */
+	else if (number == SYS_fcntl && a[1] == F_SETFD && fdt_sock((int)a[0]))
+		TRACK(model_cloexec((int)a[0], (int)(a[2] & FD_CLOEXEC)));
+	else if (number == SYS_ioctl && (a[1] == FIOCLEX || a[1] == FIONCLEX) &&
+		 fdt_sock((int)a[0]))
+		TRACK(model_cloexec((int)a[0], a[1] == FIOCLEX));
 	return r;
 }

@@ -34,7 +34,8 @@ static void key_of(const struct sock *s, struct pool_key *k)
 
 void atexit_begin(void)
 {
-	pool_cap = sock_live_count();
+	/* The sockets this process made: those a forked child inherited are the parent's. */
+	pool_cap = sock_live_count() - sock_inherited_count();
 	pool_used = 0;
 	pool_mem = pool_cap ? arena_map(pool_cap * sizeof *pool_mem) : NULL;
 	for (struct sock *s = sock_live_head(); s; s = s->next) {

@@ -129,29 +129,36 @@ static int answer_covers(const struct dns_answer *a, const struct sockaddr_stora
 	return 0;
 }
 
+static void check_sock(struct sock *s, const char *name, const struct dns_answer *a,
+		       uint64_t now)
+{
+	if (!s->client || s->stale_dns || strcmp(s->host, name) != 0 || !s->peer_len ||
+	    !answer_covers(a, &s->peer) || answer_has(a, (const struct sockaddr *)&s->peer))
+		return;
+	s->stale_dns = 1;
+	lease_dns_changed(s);
+	struct finding f;
+	memset(&f, 0, sizeof f);
+	model_describe(&f, s, s->nfds > 0 ? s->fd : -1, s->gen);
+	f.key.kind = CONNLEAK_STALE_DNS;
+	f.key.created = s->created;
+	snprintf(f.hostname, sizeof f.hostname, "%s", name);
+	format_answer(a, &f);
+	f.age_ms = now - s->t_created;
+	findings_add(&f);
+}
+
 static void check_live(const char *name, const struct dns_answer *a)
 {
 	/* Only sockets connected to a resolved name can be stale: none, no walk. */
 	if (a->truncated || sock_named_count() == 0)
 		return;
 	uint64_t now = clock_coarse_ms();
-	for (struct sock *s = sock_live_head(); s; s = s->next) {
-		if (!s->client || s->stale_dns || strcmp(s->host, name) != 0 || !s->peer_len ||
-		    !answer_covers(a, &s->peer) ||
-		    answer_has(a, (const struct sockaddr *)&s->peer))
-			continue;
-		s->stale_dns = 1;
-		lease_dns_changed(s);
-		struct finding f;
-		memset(&f, 0, sizeof f);
-		model_describe(&f, s, s->nfds > 0 ? s->fd : -1, s->gen);
-		f.key.kind = CONNLEAK_STALE_DNS;
-		f.key.created = s->created;
-		snprintf(f.hostname, sizeof f.hostname, "%s", name);
-		format_answer(a, &f);
-		f.age_ms = now - s->t_created;
-		findings_add(&f);
-	}
+	/* Both lists: a connection a forked child inherited is still one it may use. */
+	for (struct sock *s = sock_live_head(); s; s = s->next)
+		check_sock(s, name, a, now);
+	for (struct sock *s = sock_inherited_head(); s; s = s->next)
+		check_sock(s, name, a, now);
 }
 
 void dns_resolved(const char *name, const struct dns_answer *a)
@@ -194,15 +201,17 @@ int dns_live_names(char out[][128], int max)
 	int n = 0;
 	if (sock_named_count() == 0)
 		return 0;
-	for (struct sock *s = sock_live_head(); s && n < max; s = s->next) {
-		if (!s->client || !s->host[0] || s->stale_dns)
-			continue;
-		int seen = 0;
-		for (int i = 0; i < n && !seen; i++)
-			seen = !strcmp(out[i], s->host);
-		if (!seen)
-			snprintf(out[n++], 128, "%s", s->host);
-	}
+	struct sock *lists[2] = {sock_live_head(), sock_inherited_head()};
+	for (int l = 0; l < 2; l++)
+		for (struct sock *s = lists[l]; s && n < max; s = s->next) {
+			if (!s->client || !s->host[0] || s->stale_dns)
+				continue;
+			int seen = 0;
+			for (int i = 0; i < n && !seen; i++)
+				seen = !strcmp(out[i], s->host);
+			if (!seen)
+				snprintf(out[n++], 128, "%s", s->host);
+		}
 	return n;
 }
 

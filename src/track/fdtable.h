@@ -26,6 +26,10 @@ struct fd_slot {
 	socklen_t last_peer_len;
 	struct sockaddr_in6 last_peer; /* inet and inet6 peers; others are not kept */
 	int fd;                        /* the number of this slot */
+	/* The descriptor's FD_CLOEXEC as the hooks saw it set (track/cloexec.h), and the fork
+	 * count when it last began to be inherited by an exec'd child. */
+	uint8_t cloexec;
+	uint32_t cx_forks;
 };
 
 extern _Atomic(struct fd_slot *) fdt_chunks[FDT_CHUNKS];

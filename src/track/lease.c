@@ -157,6 +157,7 @@ void lease_boundary(struct sock *s)
 	if (!due_reason(s, age))
 		return;
 	model_lock();
+	sock_here(s); /* a forked parent's connection is not this child's to lease */
 	const char *why = due_reason(s, age);
 	if (why && leasable(s) && http_idle(&s->http)) {
 		if (peer_matches(s))

@@ -23,6 +23,7 @@
 #include "tls.h"
 #include "agent.h"
 #include "atexit.h"
+#include "cloexec.h"
 #include "dns.h"
 #include "keepalive.h"
 #include "lease.h"
@@ -111,6 +112,7 @@ struct model_event *model_add_event(const char *what, long arg)
 /* Descriptor `fd` stops referring to `s` (close, dup2 over it, or a missed close). */
 static void detach(struct fd_slot *slot, struct sock *s)
 {
+	cloexec_leave(slot, s);
 	atomic_store_explicit(&slot->sock, NULL, memory_order_release);
 	fdt_sync(slot);
 	s->nfds--;
@@ -134,6 +136,7 @@ static void detach(struct fd_slot *slot, struct sock *s)
 
 static void finish_sock(struct sock *s, stack_id closed)
 {
+	sock_here(s);
 	if (s->sessions)
 		tls_socket_gone(s, closed);
 	if (s->ep)
@@ -143,7 +146,7 @@ static void finish_sock(struct sock *s, stack_id closed)
 	sock_release(s);
 }
 
-static void install(struct fd_slot *slot, struct sock *s)
+static void install(struct fd_slot *slot, struct sock *s, int cloexec)
 {
 	struct sock *old = atomic_load_explicit(&slot->sock, memory_order_relaxed);
 	if (old) {
@@ -156,6 +159,7 @@ static void install(struct fd_slot *slot, struct sock *s)
 	slot->gen++;
 	slot->closed_socket = 0;
 	slot->last_close = 0;
+	cloexec_enter(slot, cloexec);
 	s->nfds++;
 	atomic_store_explicit(&slot->sock, s, memory_order_release);
 	fdt_sync(slot);
@@ -173,13 +177,13 @@ static struct sock *new_sock(int fd, int family, int type, int origin, int have_
 		return NULL;
 	}
 	s->family = family;
-	s->type = type;
+	s->type = type & ~(SOCK_CLOEXEC | SOCK_NONBLOCK); /* the flags socket() takes */
 	s->origin = (uint8_t)origin;
 	s->inherited = origin == ORIGIN_INHERITED;
 	s->fd = fd;
 	s->t_created = clock_coarse_ms();
 	s->created = s->inherited ? 0 : have_stack ? stack : model_capture();
-	install(slot, s);
+	install(slot, s, type & SOCK_CLOEXEC);
 	s->gen = slot->gen;
 	uint32_t open = sock_live_count();
 	if (open > model_state.stats.peak_open)
@@ -224,7 +228,7 @@ void model_new_socket_at(int fd, int family, int type, int origin, stack_id crea
 void model_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	model_lock();
-	struct sock *s = fdt_sock(fd);
+	struct sock *s = sock_here(fdt_sock(fd));
 	if (s && addr && len <= sizeof s->peer) {
 		memcpy(&s->peer, addr, len);
 		s->peer_len = len;
@@ -257,7 +261,7 @@ void model_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	model_unlock();
 }
 
-void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len)
+void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len, int cloexec)
 {
 	struct sockaddr_storage local;
 	socklen_t local_len = sizeof local;
@@ -268,7 +272,8 @@ void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len)
 	model_lock();
 	struct sock *s = NULL;
 	int family = addr && len ? addr->sa_family : (have_local ? local.ss_family : AF_UNSPEC);
-	s = new_sock(fd, family, SOCK_STREAM, ORIGIN_ACCEPT, 1, created);
+	s = new_sock(fd, family, SOCK_STREAM | (cloexec ? SOCK_CLOEXEC : 0), ORIGIN_ACCEPT, 1,
+		     created);
 	if (s) {
 		model_state.stats.accepted++;
 		if (addr && len && len <= sizeof s->peer) {
@@ -462,7 +467,7 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 		model_unlock();
 		return;
 	}
-	struct sock *s = c->s;
+	struct sock *s = sock_here(c->s);
 	uint64_t eof = atomic_load_explicit(&s->t_eof, memory_order_relaxed);
 	c->closed = bulk ? 0 : closing ? closing : model_capture();
 	detach(slot, s);
@@ -494,8 +499,8 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 
 void model_close_end(struct close_ctx *c, int err)
 {
-	struct sock *s = c->s;
 	model_lock();
+	struct sock *s = sock_here(c->s);
 	if (err == EBADF) {
 		if (s) {
 			/* We believed it open: its close happened where we could not see it. */
@@ -577,6 +582,11 @@ void model_close_range(unsigned first, unsigned last)
 
 void model_dup(int oldfd, int newfd)
 {
+	model_dup_flags(oldfd, newfd, 0);
+}
+
+void model_dup_flags(int oldfd, int newfd, int cloexec)
+{
 	if (oldfd == newfd)
 		return;
 	model_lock();
@@ -594,6 +604,7 @@ void model_dup(int oldfd, int newfd)
 			nslot->gen++;
 			nslot->closed_socket = 0;
 			nslot->last_close = 0;
+			cloexec_enter(nslot, cloexec);
 			s->nfds++;
 			s->fd_alt = newfd;
 			atomic_store_explicit(&nslot->sock, s, memory_order_release);
@@ -622,12 +633,15 @@ static int adopt(int fd, int origin)
 	struct stat st;
 	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
 		return 0;
+	/* Received with MSG_CMSG_CLOEXEC, or inherited: the kernel says which. */
+	int fl = fcntl(fd, F_GETFD);
 	int family = AF_UNSPEC, type = 0;
 	socklen_t len = sizeof family;
 	getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len);
 	len = sizeof type;
 	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
-	model_new_socket(fd, family, type, origin);
+	model_new_socket(fd, family, type | (fl > 0 && (fl & FD_CLOEXEC) ? SOCK_CLOEXEC : 0),
+			 origin);
 	return 1;
 }
 
@@ -682,15 +696,17 @@ void model_exhausted(int err)
 		stack_id stack;
 		uint32_t count;
 	} *all = cap ? arena_map(cap * sizeof *all) : NULL; /* no malloc: see arena.h */
-	for (struct sock *s = sock_live_head(); s && all; s = s->next) {
-		uint32_t i;
-		for (i = 0; i < n; i++)
-			if (all[i].stack == s->created)
-				break;
-		if (i == n)
-			all[n++].stack = s->created;
-		all[i].count++;
-	}
+	struct sock *lists[2] = {sock_live_head(), sock_inherited_head()};
+	for (int l = 0; l < 2; l++)
+		for (struct sock *s = lists[l]; s && all; s = s->next) {
+			uint32_t i;
+			for (i = 0; i < n; i++)
+				if (all[i].stack == s->created)
+					break;
+			if (i == n)
+				all[n++].stack = s->created;
+			all[i].count++;
+		}
 	for (uint32_t k = 0; k < n && k < EXHAUST_GROUPS; k++) {
 		uint32_t best = k;
 		for (uint32_t i = k + 1; i < n; i++)
@@ -790,14 +806,9 @@ void model_fork_parent(pid_t child)
 {
 	if (child > 0) {
 		/* A child that does not exec holds every descriptor; one that execs keeps only
-		 * those without FD_CLOEXEC. The usual fork is followed by exec. */
-		for (struct sock *s = sock_live_head(); s; s = s->next) {
-			int fl = real.fcntl(s->fd, F_GETFD);
-			if (fl >= 0 && !(fl & FD_CLOEXEC)) {
-				s->forked = 1;
-				s->fork_child = (int)child;
-			}
-		}
+		 * those without FD_CLOEXEC. The usual fork is followed by exec. Which sockets
+		 * those are is settled per descriptor later (cloexec.h): nothing here per socket. */
+		cloexec_forked(child);
 		model_add_event("fork", (long)child);
 	}
 	stacks_fork_parent();
@@ -810,13 +821,9 @@ void model_fork_child(void)
 	pthread_mutex_init(&lock, NULL);
 	stacks_fork_child();
 	tls_fork_child();
-	/* Everything open now belongs to the parent too; the child's report starts empty. */
-	for (struct sock *s = sock_live_head(); s; s = s->next) {
-		s->inherited = 1;
-		s->forked = 0;
-		s->shared_close_stack = 0;
-		s->ep = NULL;
-	}
+	/* Everything open now belongs to the parent too; the child's report starts empty. The
+	 * records move to the inherited list as they are (sock.h: sock_here). */
+	sock_fork_child();
 	findings_clear();
 	endpoint_clear();
 	timeline_clear();

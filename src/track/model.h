@@ -60,7 +60,8 @@ void model_new_socket(int fd, int family, int type, int origin);
 /* The same with a stack captured earlier (a deferred event). */
 void model_new_socket_at(int fd, int family, int type, int origin, stack_id created);
 void model_connect(int fd, const struct sockaddr *addr, socklen_t len);
-void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len);
+/* cloexec: accept4 with SOCK_CLOEXEC. (model_new_socket's type may carry SOCK_CLOEXEC.) */
+void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len, int cloexec);
 /* A close in two steps around the real call. `bulk` for close_range/closefrom, which close
  * what the program no longer knows about and so are never findings. err is 0 on success,
  * else close()'s errno. */
@@ -79,6 +80,8 @@ void model_close_end(struct close_ctx *c, int err);
 void model_close(int fd, int err, int bulk);
 void model_close_range(unsigned first, unsigned last);
 void model_dup(int oldfd, int newfd);
+/* The same for dup3(O_CLOEXEC) and F_DUPFD_CLOEXEC (dup and dup2 clear the flag). */
+void model_dup_flags(int oldfd, int newfd, int cloexec);
 void model_shutdown(int fd, int how);
 void model_received(const struct msghdr *msg);
 void model_exhausted(int err);

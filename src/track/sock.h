@@ -79,17 +79,43 @@ struct sock {
 	 * socket and returns after the record went to a new one must not update it. */
 	_Atomic uint32_t incarnation;
 
+	/* sock_proc when the record was made or last brought up to date (sock_here), and
+	 * whether it is on the inherited list (a fork moved it there; see sock_fork_child). */
+	uint32_t proc;
+	uint8_t on_inherited_list;
+
 	struct sock *prev, *next; /* live list, or free list through next */
 };
 
 /* Bumped (under the model lock) for every socket made; read on the I/O path. */
 extern _Atomic uint32_t sock_epoch;
 
+/* Bumped in a forked child. A record made before the fork still holds the parent's view
+ * (its own socket, its endpoint, a pending shared close): instead of rewriting every record
+ * at fork (a cost that grows with the open sockets), a record is brought up to date the
+ * first time the child's model touches it. Under the model lock. */
+extern uint32_t sock_proc;
+void sock_refresh(struct sock *s);
+static inline struct sock *sock_here(struct sock *s)
+{
+	if (s && __builtin_expect(s->proc != sock_proc, 0))
+		sock_refresh(s);
+	return s;
+}
+
 /* Under the model lock. */
 struct sock *sock_new(void);
 void sock_release(struct sock *s);
+/* The live list holds the sockets made (or received) in this process since its last
+ * fork; those it inherited from a forked parent are on a list of their own, never walked
+ * at fork or exit. */
 struct sock *sock_live_head(void);
+struct sock *sock_inherited_head(void);
+/* Live records on both lists, and on the inherited list alone. */
 uint32_t sock_live_count(void);
+uint32_t sock_inherited_count(void);
+/* In a forked child: every live record becomes inherited, in constant time. */
+void sock_fork_child(void);
 /* Live sockets whose host is set (a connect to a resolved address): a name lookup checks
  * the live sockets for a stale address only when there are some (track/dns.c). */
 uint32_t sock_named_count(void);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../util/real.h"
+#include "cloexec.h"
 #include "findings.h"
 #include "sock.h"
 
@@ -22,8 +23,7 @@ void spawn_noted(pid_t child, const char *program, stack_id stack)
 	for (struct sock *s = sock_live_head(); s; s = s->next) {
 		if (s->inherited || s->nfds <= 0)
 			continue;
-		int fl = real.fcntl(s->fd, F_GETFD);
-		if (fl < 0 || (fl & FD_CLOEXEC))
+		if (!cloexec_inheritable(s->fd)) /* FD_CLOEXEC as the hooks saw it set */
 			continue;
 		s->spawned = 1;
 		s->spawn_stack = stack;

@@ -46,6 +46,9 @@ static void measure(struct tl_sample *t, uint64_t at)
 {
 	memset(t, 0, sizeof *t);
 	t->t_ms = at - model_state.start_mono_ms;
+	/* Sockets inherited from a forked parent count as open, without a walk (their EOF
+	 * is the parent's business: a child's fork or exit costs the same however many). */
+	t->open = sock_inherited_count();
 	for (struct sock *s = sock_live_head(); s; s = s->next) {
 		if (s->nfds <= 0)
 			continue;

@@ -40,6 +40,7 @@ void real_init(void)
 	R(dup3, "dup3");
 	R(fcntl, "fcntl");
 	R(fcntl64, "fcntl64");
+	R(ioctl, "ioctl");
 	R(shutdown, "shutdown");
 	R(read, "read");
 	R(write, "write");

@@ -26,6 +26,7 @@ struct real_fns {
 	int (*dup3)(int, int, int);
 	int (*fcntl)(int, int, ...);
 	int (*fcntl64)(int, int, ...);
+	int (*ioctl)(int, unsigned long, ...);
 	int (*shutdown)(int, int);
 	ssize_t (*read)(int, void *, size_t);
 	ssize_t (*write)(int, const void *, size_t);

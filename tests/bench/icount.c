@@ -8,11 +8,20 @@
  * hooks) are counted — start-up, set-up and exit are not — bare and preloaded; the
  * difference divided by N is what connleak adds per operation.
  * All peers are in this process on 127.0.0.1.  Exits non-zero on the first failure.
+ * ssl: an OpenSSL session over a loopback TCP pair (certificate and key from the files named
+ * by ICOUNT_CERT and ICOUNT_KEY), handshaken in this thread on non-blocking sockets; then
+ * SSL_write of 16 bytes on the client and SSL_read of them on the server, N times.
+ * gnutls: the same with GnuTLS (gnutls_record_send / gnutls_record_recv).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +31,16 @@
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline, used))
+
+/* A forked child starts with its parent's callgrind counters: dumping them (and starting
+ * from zero) right before each fork keeps the parent's cost out of the child's count, so
+ * icount.py can tell the parent's side of a fork from the child's. */
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define BEFORE_FORK() CALLGRIND_DUMP_STATS
+#else
+#define BEFORE_FORK() ((void)0)
+#endif
 
 static void die(const char *what)
 {
@@ -119,11 +138,140 @@ static void connected_pair(int *c, int *a)
 		die("accept");
 }
 
+static const char *env_or_die(const char *name)
+{
+	const char *v = getenv(name);
+	if (!v || !*v) {
+		fprintf(stderr, "icount: %s is not set\n", name);
+		exit(2);
+	}
+	return v;
+}
+
+/* Non-blocking, and without Nagle: a small record written while the peer's ACK of the
+ * previous one is delayed would otherwise wait for it (40 ms), never arriving for a read
+ * made in the same thread. */
+static void nonblocking(int fd)
+{
+	int one = 1;
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one))
+		die("O_NONBLOCK/TCP_NODELAY");
+}
+
+/* One SSL_write on the client and the SSL_read of its 16 bytes on the server. */
+NOINLINE static void op_ssl(SSL *c, SSL *s, char *buf)
+{
+	if (SSL_write(c, buf, 16) != 16 || SSL_read(s, buf, 16) != 16)
+		die("SSL_write/SSL_read");
+}
+
+static void ssl_pair(SSL **c, SSL **s)
+{
+	SSL_CTX *sctx = SSL_CTX_new(TLS_server_method()), *cctx = SSL_CTX_new(TLS_client_method());
+	if (!sctx || !cctx ||
+	    SSL_CTX_use_certificate_file(sctx, env_or_die("ICOUNT_CERT"), SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(sctx, env_or_die("ICOUNT_KEY"), SSL_FILETYPE_PEM) != 1) {
+		ERR_print_errors_fp(stderr);
+		exit(2);
+	}
+	int cfd, sfd;
+	connected_pair(&cfd, &sfd);
+	nonblocking(cfd);
+	nonblocking(sfd);
+	*c = SSL_new(cctx);
+	*s = SSL_new(sctx);
+	if (!*c || !*s || SSL_set_fd(*c, cfd) != 1 || SSL_set_fd(*s, sfd) != 1)
+		die("SSL_new");
+	/* Both ends in this thread: step each until neither wants more. */
+	int cdone = 0, sdone = 0;
+	for (int i = 0; i < 1000 && !(cdone && sdone); i++) {
+		if (!cdone) {
+			int r = SSL_connect(*c);
+			if (r == 1)
+				cdone = 1;
+			else if (SSL_get_error(*c, r) != SSL_ERROR_WANT_READ &&
+				 SSL_get_error(*c, r) != SSL_ERROR_WANT_WRITE)
+				die("SSL_connect");
+		}
+		if (!sdone) {
+			int r = SSL_accept(*s);
+			if (r == 1)
+				sdone = 1;
+			else if (SSL_get_error(*s, r) != SSL_ERROR_WANT_READ &&
+				 SSL_get_error(*s, r) != SSL_ERROR_WANT_WRITE)
+				die("SSL_accept");
+		}
+	}
+	if (!cdone || !sdone)
+		die("handshake");
+	/* One exchange each way (retried): what follows the handshake (TLS 1.3 session
+	 * tickets) is read here, so every counted call moves exactly its own record. */
+	char b[1] = {'x'};
+	for (int dir = 0; dir < 2; dir++) {
+		SSL *w = dir ? *s : *c, *r = dir ? *c : *s;
+		if (SSL_write(w, b, 1) != 1)
+			die("SSL_write (warm-up)");
+		int got = 0;
+		for (int i = 0; i < 1000 && got != 1; i++)
+			got = SSL_read(r, b, 1);
+		if (got != 1)
+			die("SSL_read (warm-up)");
+	}
+}
+
+NOINLINE static void op_gnutls(gnutls_session_t c, gnutls_session_t s, char *buf)
+{
+	if (gnutls_record_send(c, buf, 16) != 16 || gnutls_record_recv(s, buf, 16) != 16)
+		die("gnutls_record_send/recv");
+}
+
+static void gnutls_pair(gnutls_session_t *c, gnutls_session_t *s)
+{
+	gnutls_certificate_credentials_t scred, ccred;
+	if (gnutls_certificate_allocate_credentials(&scred) ||
+	    gnutls_certificate_allocate_credentials(&ccred) ||
+	    gnutls_certificate_set_x509_key_file(scred, env_or_die("ICOUNT_CERT"),
+						 env_or_die("ICOUNT_KEY"), GNUTLS_X509_FMT_PEM))
+		die("gnutls credentials");
+	int cfd, sfd;
+	connected_pair(&cfd, &sfd);
+	nonblocking(cfd);
+	nonblocking(sfd);
+	if (gnutls_init(c, GNUTLS_CLIENT | GNUTLS_NONBLOCK) ||
+	    gnutls_init(s, GNUTLS_SERVER | GNUTLS_NONBLOCK) || gnutls_set_default_priority(*c) ||
+	    gnutls_set_default_priority(*s) ||
+	    gnutls_credentials_set(*c, GNUTLS_CRD_CERTIFICATE, ccred) ||
+	    gnutls_credentials_set(*s, GNUTLS_CRD_CERTIFICATE, scred))
+		die("gnutls_init");
+	gnutls_transport_set_int(*c, cfd);
+	gnutls_transport_set_int(*s, sfd);
+	int cdone = 0, sdone = 0;
+	for (int i = 0; i < 1000 && !(cdone && sdone); i++) {
+		if (!cdone) {
+			int r = gnutls_handshake(*c);
+			if (r == 0)
+				cdone = 1;
+			else if (gnutls_error_is_fatal(r))
+				die("gnutls_handshake (client)");
+		}
+		if (!sdone) {
+			int r = gnutls_handshake(*s);
+			if (r == 0)
+				sdone = 1;
+			else if (gnutls_error_is_fatal(r))
+				die("gnutls_handshake (server)");
+		}
+	}
+	if (!cdone || !sdone)
+		die("gnutls handshake");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
 		fprintf(stderr, "usage: icount connect|accept|sendrecv|rw|getaddrinfo|detach|fork|"
-				"child_exit N [OPEN]\n");
+				"child_exit|ssl|gnutls N [OPEN]\n");
 		return 2;
 	}
 	const char *op = argv[1];
@@ -178,6 +326,8 @@ int main(int argc, char **argv)
 	} else if (!strcmp(op, "fork") || !strcmp(op, "child_exit")) {
 		int child_exit = op[0] == 'c';
 		for (long i = 0; i < n; i++) {
+			if (!child_exit)
+				BEFORE_FORK();
 			pid_t p = child_exit ? fork() : op_fork();
 			if (p < 0)
 				die("fork");
@@ -190,6 +340,16 @@ int main(int argc, char **argv)
 			if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st))
 				die("child");
 		}
+	} else if (!strcmp(op, "ssl")) {
+		SSL *c, *s;
+		ssl_pair(&c, &s);
+		for (long i = 0; i < n; i++)
+			op_ssl(c, s, buf);
+	} else if (!strcmp(op, "gnutls")) {
+		gnutls_session_t c, s;
+		gnutls_pair(&c, &s);
+		for (long i = 0; i < n; i++)
+			op_gnutls(c, s, buf);
 	} else {
 		fprintf(stderr, "icount: unknown op %s\n", op);
 		return 2;

@@ -1934,6 +1934,71 @@ def test_same_place_two_callers():
     expect_stack_names(dc[0], "closed", "close_again")
 
 
+# fork_cloexec modes: whether the fork shares the pair (both closes are forked
+# shared-closes) or not (FD_CLOEXEC set, however it was set: no finding).
+FORK_CLOEXEC_SHARED = {"plain": True, "sock_cloexec": False, "setfd": False,
+                       "fioclex": False, "cleared": True, "dup_cloexec": False,
+                       "dup_plain": True, "raw": False, "range": False, "late": True}
+
+
+def fork_cloexec_case(mode):
+    r = run([fixture("fork_cloexec"), mode])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    got = sorted((f.get("fd"), f.get("forked")) for f in findings_of(rep, "shared-close"))
+    want = sorted([(int(out["client"]), True), (int(out["server"]), True)]) \
+        if FORK_CLOEXEC_SHARED[mode] else []
+    check(got == want, "mode %s: shared-close (fd, forked) %r, expected %r: %s"
+          % (mode, got, want, summary(rep)))
+    check(len(rep["findings"]) == len(want), "mode %s: other findings: %s" % (mode, summary(rep)))
+    if want:
+        for f in findings_of(rep, "shared-close"):
+            expect_stack_names(f, "closed", "close_client" if f["fd"] == int(out["client"])
+                               else "close_server")
+    expect_no_findings(report_for_pid(r, out["child"]))
+
+
+def test_fork_cloexec_plain_is_shared():
+    fork_cloexec_case("plain")
+
+
+def test_fork_cloexec_sock_cloexec_is_clean():
+    fork_cloexec_case("sock_cloexec")
+
+
+def test_fork_cloexec_setfd_is_clean():
+    fork_cloexec_case("setfd")
+
+
+def test_fork_cloexec_fioclex_is_clean():
+    fork_cloexec_case("fioclex")
+
+
+def test_fork_cloexec_cleared_is_shared():
+    fork_cloexec_case("cleared")
+
+
+def test_fork_cloexec_dup_cloexec_is_clean():
+    fork_cloexec_case("dup_cloexec")
+
+
+def test_fork_cloexec_dup_plain_is_shared():
+    fork_cloexec_case("dup_plain")
+
+
+def test_fork_cloexec_raw_syscalls_is_clean():
+    fork_cloexec_case("raw")
+
+
+def test_fork_cloexec_close_range_is_clean():
+    fork_cloexec_case("range")
+
+
+def test_fork_cloexec_set_after_fork_is_shared():
+    fork_cloexec_case("late")
+
+
 # ---------------------------------------------------------------------------
 
 

@@ -186,10 +186,10 @@ Test(atexit, server_idle_after_its_reply_is_held_mid_request_is_a_leak)
 	struct sockaddr_in p;
 	socklen_t len = sizeof p;
 	int s1 = accept(l, (struct sockaddr *)&p, &len);
-	model_accepted(l, s1, (struct sockaddr *)&p, len);
+	model_accepted(l, s1, (struct sockaddr *)&p, len, 0);
 	len = sizeof p;
 	int s2 = accept(l, (struct sockaddr *)&p, &len);
-	model_accepted(l, s2, (struct sockaddr *)&p, len);
+	model_accepted(l, s2, (struct sockaddr *)&p, len, 0);
 	char buf[16];
 	cr_assert_eq(write(c1, "GET\n", 4), 4);
 	cr_assert_eq(write(c2, "GET\n", 4), 4);

@@ -79,7 +79,7 @@ static struct sockaddr_in self_connection(int *listener, int *client, int *serve
 	len = sizeof peer;
 	*server = accept(*listener, (struct sockaddr *)&peer, &len);
 	cr_assert_geq(*server, 0);
-	model_accepted(*listener, *server, (struct sockaddr *)&peer, len);
+	model_accepted(*listener, *server, (struct sockaddr *)&peer, len, 0);
 	return a;
 }
 

@@ -128,7 +128,7 @@ static void tcp_setup(struct tcp *t, int track_accepted)
 	t->server = accept(t->listener, (struct sockaddr *)&peer, &len);
 	cr_assert_geq(t->server, 0);
 	if (track_accepted)
-		model_accepted(t->listener, t->server, (struct sockaddr *)&peer, len);
+		model_accepted(t->listener, t->server, (struct sockaddr *)&peer, len, 0);
 }
 
 /* ---- double close ------------------------------------------------------------------ */
