@@ -27,7 +27,7 @@ static struct {
 } gtls;
 
 #define REAL_GNUTLS(fn) \
-	((__typeof__(gtls.fn))tls_real((void **)&gtls.fn, #fn, (void *)gtls.gnutls_init, \
+	((__typeof__(gtls.fn))TLS_REAL((void **)&gtls.fn, #fn, (void *)gtls.gnutls_init, \
 				       __builtin_return_address(0)))
 
 HOOK int gnutls_init(gnutls_session_t *s, unsigned flags)

@@ -41,7 +41,7 @@ static struct {
 
 /* The real function `fn`; its anchor for libraries reached only by dlsym is SSL_new. */
 #define REAL_SSL(fn) \
-	((__typeof__(ossl.fn))tls_real((void **)&ossl.fn, #fn, (void *)ossl.SSL_new, \
+	((__typeof__(ossl.fn))TLS_REAL((void **)&ossl.fn, #fn, (void *)ossl.SSL_new, \
 				       __builtin_return_address(0)))
 
 /* Binds a session to its descriptor when it has none yet (BIO paths, implicit setups). */

@@ -16,10 +16,12 @@ static int (*real_BIO_read)(BIO *, void *, int);
 
 HOOK int BIO_read(BIO *b, void *buf, int n)
 {
-	int (*fn)(BIO *, void *, int) = (__typeof__(fn))tls_real(
+	int (*fn)(BIO *, void *, int) = (__typeof__(fn))TLS_REAL(
 		(void **)&real_BIO_read, "BIO_read", NULL, __builtin_return_address(0));
 	int r = fn(b, buf, n);
-	if (r > 0 && hook_active())
+	/* libssl's own socket BIOs come here on every record: one load when no session
+	 * waits to be bound by its ciphertext. */
+	if (r > 0 && atomic_load_explicit(&tls_bio_used, memory_order_relaxed) && hook_active())
 		TRACK(tls_bio_out(b, buf, (size_t)r));
 	return r;
 }

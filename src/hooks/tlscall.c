@@ -11,8 +11,8 @@
 
 static __thread int nested __attribute__((tls_model("initial-exec")));
 
-/* The socket whose plaintext this call frames, and its record's incarnation then. */
-static __thread struct sock *framed __attribute__((tls_model("initial-exec")));
+/* The socket whose plaintext this call frames (tlsreal.h), and its record's incarnation then. */
+__thread struct sock *tls_call_framed __attribute__((tls_model("initial-exec")));
 static __thread uint32_t framed_inc __attribute__((tls_model("initial-exec")));
 
 __thread void *hook_tls_unbound __attribute__((tls_model("initial-exec")));
@@ -31,23 +31,28 @@ int tls_call_enter(void *session)
 		return 0;
 	nested++;
 	if (hook_active()) {
-		int use = 0, bound = 1;
-		TRACK(use = tls_use(session); bound = tls_is_bound(session));
-		if (use & TLS_USE_HALT)
-			hook_halt();
-		/* The descriptor calls this makes are the same stale use: one finding. */
-		hook_tls_stale = use & TLS_USE_STALE;
-		if (!bound)
+		/* One lookup, most often answered by this thread's recent sessions (tls.c); the
+		 * model only when the session's socket is gone. */
+		int st = tls_state(session);
+		if (__builtin_expect(st & TLS_STATE_ORPHANED, 0)) {
+			int use = 0;
+			TRACK(use = tls_use(session));
+			if (use & TLS_USE_HALT)
+				hook_halt();
+			/* The descriptor calls this makes are the same stale use: one finding. */
+			hook_tls_stale = use & TLS_USE_STALE;
+		}
+		if (!(st & TLS_STATE_BOUND))
 			hook_tls_unbound = session;
 		if (lease_framing)
-			TRACK(framed = tls_framed_sock(session, &framed_inc));
+			TRACK(tls_call_framed = tls_framed_sock(session, &framed_inc));
 	}
 	return 1;
 }
 
-void tls_call_data(int out, const void *buf, long r)
+void tls_call_data_framed(int out, const void *buf, long r)
 {
-	struct sock *s = framed;
+	struct sock *s = tls_call_framed;
 	if (!s || r <= 0 || atomic_load_explicit(&s->incarnation, memory_order_relaxed) != framed_inc)
 		return;
 	struct iovec v = {(void *)buf, (size_t)r};
@@ -61,7 +66,7 @@ void tls_call_data(int out, const void *buf, long r)
 void tls_call_leave(void)
 {
 	nested--;
-	framed = NULL;
+	tls_call_framed = NULL;
 	hook_tls_unbound = NULL;
 	hook_tls_stale = 0;
 }

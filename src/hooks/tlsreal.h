@@ -25,6 +25,9 @@ void hook_tls_bio_note(void *session, void *wbio);
  * the module that called us (`caller`) or the library holding `anchor` (a real pointer we
  * already have) sees it. */
 void *tls_real(void **slot, const char *name, void *anchor, const void *caller);
+/* The same, with the stored pointer read here: what every call after the first takes. */
+#define TLS_REAL(slot, name, anchor, caller) \
+	(__builtin_expect(*(slot) != NULL, 1) ? *(slot) : tls_real(slot, name, anchor, caller))
 
 /* Around the real call of a TLS function that uses a session (tlscall.c): enter returns 0
  * for a call libssl makes from inside another (just pass it through); leave only after a
@@ -33,7 +36,15 @@ int tls_call_enter(void *session);
 void tls_call_leave(void);
 /* Between the two, after a read (out = 0) or write (out = 1) that moved r plaintext bytes:
  * the HTTP framing of the session's socket, while a lease is on (track/http.h). */
-void tls_call_data(int out, const void *buf, long r);
+void tls_call_data_framed(int out, const void *buf, long r);
+/* The socket whose plaintext this call frames, when a lease frames one (tlscall.c). */
+struct sock;
+extern __thread struct sock *tls_call_framed __attribute__((tls_model("initial-exec")));
+static inline void tls_call_data(int out, const void *buf, long r)
+{
+	if (__builtin_expect(tls_call_framed != NULL, 0))
+		tls_call_data_framed(out, buf, r);
+}
 
 /* A hook's real function, into `real_`. Without one in the process (our exported name was
  * reached anyway: a weak reference, a pointer kept from before), the hook fails the way the

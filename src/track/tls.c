@@ -44,8 +44,25 @@ static unsigned stripe_of(void *key)
 	return (unsigned)((k >> 4) ^ (k >> 12)) % STRIPES;
 }
 
+/* Bumped by every change of the map. Each thread keeps the two sessions it looked up last,
+ * with the map's version then: a program calls SSL_read and SSL_write on the same session
+ * many times in a row (a proxy alternates between two), and each call looks its session up
+ * (tlscall.c), so most lookups are answered here, without a lock or a hash. Any change
+ * anywhere (a session made, freed, or its address reused) makes every thread look again. */
+static atomic_uint map_version;
+static __thread struct recent {
+	void *key;
+	struct tls_sess *sess;
+	unsigned version;
+} recent[2] __attribute__((tls_model("initial-exec")));
+
 static struct tls_sess *lookup(void *key)
 {
+	unsigned v = atomic_load_explicit(&map_version, memory_order_acquire);
+	if (recent[0].key == key && recent[0].version == v && key)
+		return recent[0].sess;
+	if (recent[1].key == key && recent[1].version == v && key)
+		return recent[1].sess;
 	pthread_once(&stripes_once, init_stripes);
 	unsigned i = stripe_of(key);
 	struct entry *e;
@@ -53,6 +70,12 @@ static struct tls_sess *lookup(void *key)
 	HASH_FIND_PTR(stripes[i].map, &key, e);
 	struct tls_sess *s = e ? e->sess : NULL;
 	pthread_mutex_unlock(&stripes[i].lock);
+	/* Kept with the version read before the look: a change made meanwhile shows as a
+	 * newer version at the next call. */
+	recent[1] = recent[0];
+	recent[0].key = key;
+	recent[0].sess = s;
+	recent[0].version = v;
 	return s;
 }
 
@@ -73,6 +96,7 @@ static void map_put(void *key, struct tls_sess *sess)
 		HASH_DEL(stripes[i].map, e);
 		free(e);
 	}
+	atomic_fetch_add_explicit(&map_version, 1, memory_order_release);
 	pthread_mutex_unlock(&stripes[i].lock);
 }
 
@@ -183,7 +207,7 @@ void tls_bind(void *key, int fd)
 	if (!t)
 		return;
 	model_lock();
-	struct sock *s = fdt_sock(fd);
+	struct sock *s = sock_here(fdt_sock(fd));
 	if (s && s != t->s) {
 		unlink_from_sock(t);
 		t->s = s;
@@ -208,6 +232,15 @@ int tls_is_bound(void *key)
 {
 	struct tls_sess *t = lookup(key);
 	return !t || t->s || t->t_orphaned;
+}
+
+int tls_state(void *key)
+{
+	struct tls_sess *t = lookup(key);
+	if (!t)
+		return TLS_STATE_BOUND;
+	return (t->s || t->t_orphaned ? TLS_STATE_BOUND : 0) |
+	       (t->t_orphaned ? TLS_STATE_ORPHANED : 0);
 }
 
 void tls_set_host(void *key, const char *name)

@@ -42,6 +42,12 @@ int tls_is_bound(void *key);
 #define TLS_USE_STALE 1
 #define TLS_USE_HALT 2
 int tls_use(void *key);
+/* What a TLS call needs to know first, in one lookup and without the model lock:
+ * TLS_STATE_BOUND as tls_is_bound says, TLS_STATE_ORPHANED when its socket is gone (then
+ * tls_use makes the finding). */
+#define TLS_STATE_BOUND 1
+#define TLS_STATE_ORPHANED 2
+int tls_state(void *key);
 /* The socket `key` is bound to when its plaintext is to be framed for a lease (switching
  * the socket from framing its ciphertext), with its record's incarnation; else NULL. */
 struct sock *tls_framed_sock(void *key, uint32_t *incarnation);

@@ -22,7 +22,7 @@ struct bio_entry {
 
 static struct bio_entry table[ENTRIES];
 static uint64_t clock_stamp;
-static atomic_uint used; /* entries in the table */
+atomic_uint tls_bio_used; /* entries in the table */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 atomic_uint tls_bio_pending;
 
@@ -54,7 +54,7 @@ void tls_bio_note(void *session, void *wbio)
 		if (e->session == session || e->wbio == wbio) {
 			clear_pending(e);
 			memset(e, 0, sizeof *e);
-			atomic_fetch_sub_explicit(&used, 1, memory_order_relaxed);
+			atomic_fetch_sub_explicit(&tls_bio_used, 1, memory_order_relaxed);
 		}
 		if (!e->session && !slot)
 			slot = e;
@@ -64,19 +64,19 @@ void tls_bio_note(void *session, void *wbio)
 	if (!slot) {
 		slot = oldest;
 		clear_pending(slot);
-		atomic_fetch_sub_explicit(&used, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&tls_bio_used, 1, memory_order_relaxed);
 	}
 	slot->session = session;
 	slot->wbio = wbio;
 	slot->pend_len = 0;
 	slot->stamp = ++clock_stamp;
-	atomic_fetch_add_explicit(&used, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&tls_bio_used, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&lock);
 }
 
 void tls_bio_out(void *bio, const void *buf, size_t n)
 {
-	if (!atomic_load_explicit(&used, memory_order_relaxed) || !n)
+	if (!atomic_load_explicit(&tls_bio_used, memory_order_relaxed) || !n)
 		return;
 	pthread_mutex_lock(&lock);
 	for (unsigned i = 0; i < ENTRIES; i++) {
@@ -111,7 +111,7 @@ void tls_bio_match(int fd, const void *buf, size_t n)
 			session = e->session;
 			clear_pending(e);
 			memset(e, 0, sizeof *e);
-			atomic_fetch_sub_explicit(&used, 1, memory_order_relaxed);
+			atomic_fetch_sub_explicit(&tls_bio_used, 1, memory_order_relaxed);
 		}
 	}
 	pthread_mutex_unlock(&lock);

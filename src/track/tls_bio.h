@@ -13,6 +13,8 @@
 /* Sessions with ciphertext handed out and not yet seen on a socket: the write path looks
  * further only while this is non-zero. */
 extern atomic_uint tls_bio_pending;
+/* Unbound sessions with a noted write BIO: BIO_read looks further only while non-zero. */
+extern atomic_uint tls_bio_used;
 
 /* SSL_set_bio/SSL_set0_wbio on a session not bound to a socket: remember its write BIO. */
 void tls_bio_note(void *session, void *wbio);
