@@ -68,7 +68,7 @@ check: deps
 	python3 tests/cli/run_hygiene.py
 	$(MAKE) sanitize
 	$(MAKE) build/bench/icount
-	python3 tests/bench/icount.py --quick --check --growth getaddrinfo,detach
+	python3 tests/bench/icount.py --quick --check --growth
 
 # Mutation testing: the curated mutants of tests/mutants/*.mut, each applied alone to a
 # scratch copy and killed (or not) by the tests; fails below 90% or on a stale mutant.

@@ -48,9 +48,21 @@ FN = {"connect": "op_connect", "close-client": "op_close", "accept": "op_accept"
       "close-server": "op_close"}
 
 
+CACHE = {}
+
+
 def run(binary, env_extra, op, n, open_n, tmp, fns, side=None):
     """Instructions inside the op_* functions named in fns, summed over all processes
-    (side "parent": the first process only; "child": all the others)."""
+    (side "parent": the first process only; "child": all the others). One valgrind run
+    answers both sides."""
+    key = (binary, tuple(sorted(env_extra.items())), op, n, open_n, tuple(fns))
+    if key not in CACHE:
+        CACHE[key] = run_sides(binary, env_extra, op, n, open_n, tmp, fns)
+    sides = CACHE[key]
+    return sides[side] if side else sides["parent"] + sides["child"]
+
+
+def run_sides(binary, env_extra, op, n, open_n, tmp, fns):
     out = tempfile.mkdtemp(dir=tmp)
     env = {k: v for k, v in os.environ.items()
            if k not in ("LD_PRELOAD", "CONNLEAK", "CONNLEAK_OPTIONS")}
@@ -65,18 +77,16 @@ def run(binary, env_extra, op, n, open_n, tmp, fns, side=None):
     if p.returncode != 0:
         sys.exit("icount: %s failed (%d): %s" % (" ".join(cmd[-3:]), p.returncode,
                                                  stderr.decode(errors="replace")[-2000:]))
-    total = 0
+    total = {"parent": 0, "child": 0}
     files = glob.glob(out + "/cg.*")
     if not files:
         sys.exit("icount: callgrind wrote no output for %s" % op)
     for f in files:
         parent = os.path.basename(f).split(".")[1] == str(p.pid)  # valgrind runs in p
-        if (side == "parent" and not parent) or (side == "child" and parent):
-            continue
         with open(f) as fh:
             for line in fh:
                 if line.startswith(("summary:", "totals:")):
-                    total += int(line.split()[1])
+                    total["parent" if parent else "child"] += int(line.split()[1])
                     break
     return total
 
