@@ -104,21 +104,22 @@ void format_addr(const struct sockaddr_storage *a, socklen_t len, char *buf, siz
 	}
 }
 
-void finding_message(const struct finding *f, char *buf, size_t n)
+void finding_message(const struct finding *f, int snapshot, char *buf, size_t n)
 {
 	char peer[160];
 	format_addr(&f->peer, f->peer_len, peer, sizeof peer);
 	const char *to = peer[0] ? peer : "an unknown peer";
 	switch (f->key.kind) {
 	case CONNLEAK_LEAKED_SOCKET:
-		snprintf(buf, n, "socket fd %d to %s is still open at exit, %llu ms old", f->fd, to,
+		snprintf(buf, n, "socket fd %d to %s is still open %s, %llu ms old", f->fd, to,
+			 snapshot ? "at this snapshot (the process was running)" : "at exit",
 			 (unsigned long long)f->age_ms);
 		break;
 	case CONNLEAK_OPEN_AT_EXIT:
 		snprintf(buf, n,
-			 "connection fd %d to %s is open at exit, idle after a complete exchange "
+			 "connection fd %d to %s is open %s, idle after a complete exchange "
 			 "and held for reuse (not a leak)",
-			 f->fd, to);
+			 f->fd, to, snapshot ? "at this snapshot" : "at exit");
 		break;
 	case CONNLEAK_CLOSE_WAIT:
 		snprintf(buf, n,

@@ -15,6 +15,7 @@ const char *origin_name(int origin);
 const char *tcp_state_name(int state); /* NULL when unknown */
 /* "127.0.0.1:80", "[::1]:80", "unix:/path", "unix:@abstract"; empty when unknown. */
 void format_addr(const struct sockaddr_storage *a, socklen_t len, char *buf, size_t n);
-void finding_message(const struct finding *f, char *buf, size_t n);
+/* snapshot: the process is still running, so what is open is open now, not at exit. */
+void finding_message(const struct finding *f, int snapshot, char *buf, size_t n);
 
 #endif

@@ -103,15 +103,21 @@ static void emit_addr(struct json *j, const char *key, const struct sockaddr_sto
 	json_str(j, key, buf[0] ? buf : NULL);
 }
 
+struct finding_ctx {
+	struct json *j;
+	int snapshot;
+};
+
 static void emit_finding(const struct finding *f, void *ctx)
 {
-	struct json *j = ctx;
+	const struct finding_ctx *c = ctx;
+	struct json *j = c->j;
 	char msg[512];
 	json_open(j, NULL, '{');
 	json_str(j, "kind", kind_name(f->key.kind));
 	json_uint(j, "count", f->count);
 	json_uint(j, "t_ms", f->t_ms);
-	finding_message(f, msg, sizeof msg);
+	finding_message(f, c->snapshot, msg, sizeof msg);
 	json_str(j, "message", msg);
 	json_int(j, "fd", f->fd);
 	json_uint(j, "fd_generation", f->gen);
@@ -433,7 +439,7 @@ void json_report(struct out *o, const struct options *opt, const struct report_e
 	json_close(&j, '}');
 
 	json_open(&j, "findings", '[');
-	findings_each(emit_finding, &j);
+	findings_each(emit_finding, &(struct finding_ctx){&j, end->how == END_SNAPSHOT});
 	json_close(&j, ']');
 	model_fold_live();
 	json_open(&j, "endpoints", '[');

@@ -75,7 +75,7 @@ static void text_finding(const struct finding *f, void *ctx)
 {
 	struct text_ctx *t = ctx;
 	char msg[512], local[160], peer[160];
-	finding_message(f, msg, sizeof msg);
+	finding_message(f, 0, msg, sizeof msg); /* text: final reports only */
 	t->per_kind[f->key.kind] += f->count;
 	t->groups++;
 	out_printf(t->o, "==%d== connleak: %s: ", t->pid, kind_name(f->key.kind));

@@ -323,6 +323,10 @@ def test_snapshot_survives_sigkill():
                if "open_pool_connection" in [fr.get("function")
                                              for fr in f["stacks"].get("created", [])]]
     check(created and created[0]["count"] == 3, "pool connections in the snapshot: " + summary(rep))
+    # the process was running when the snapshot was taken: nothing in it is "at exit"
+    words = [f["message"] for f in created]
+    check(all("at this snapshot" in w and "at exit" not in w for w in words),
+          "snapshot messages: %r" % words)
     p = subprocess.run([base.CLI, "report", d], capture_output=True, text=True, timeout=TIMEOUT)
     check("ended without a final report (killed?)" in p.stdout and
           "open_pool_connection" in p.stdout, "connleak report:\n" + p.stdout[-2000:])
@@ -346,6 +350,8 @@ def test_snapshot_replaced_by_final_report():
     check(rep.get("complete") is True and rep.get("snapshot") is None, "final: %r %r"
           % (rep.get("complete"), rep.get("snapshot")))
     check_ended(rep, "signal", signal="SIGTERM")
+    words = [f["message"] for f in findings_of(rep, "leaked-socket")]
+    check(words and all("open at exit" in w for w in words), "final messages: %r" % words)
 
 
 def test_no_snapshot_thread_before_snapshot_ms():
