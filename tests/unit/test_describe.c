@@ -223,7 +223,7 @@ static struct finding sample(int kind)
 static void message(const struct finding *f, char *buf, size_t n)
 {
 	memset(buf, 'Z', n);
-	finding_message(f, buf, n);
+	finding_message(f, 0, buf, n);
 	cr_assert(memchr(buf, '\0', n), "message not terminated");
 	cr_assert_eq(strchr(buf, '\n'), NULL, "one line");
 }
@@ -280,6 +280,20 @@ Test(describe, message_details)
 	f.answer = NULL;
 	message(&f, buf, sizeof buf);
 	cr_assert(strstr(buf, "eof"), "%s", buf);
+}
+
+/* A snapshot is taken while the process runs: what is open is open then, not at exit. */
+Test(describe, message_open_sockets_in_a_snapshot)
+{
+	static const int kinds[] = {CONNLEAK_LEAKED_SOCKET, CONNLEAK_OPEN_AT_EXIT};
+	char buf[512];
+	for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+		struct finding f = sample(kinds[i]);
+		finding_message(&f, 1, buf, sizeof buf);
+		cr_assert(strstr(buf, "at this snapshot") && !strstr(buf, "at exit"), "%s", buf);
+		finding_message(&f, 0, buf, sizeof buf);
+		cr_assert(strstr(buf, "at exit") && !strstr(buf, "snapshot"), "%s", buf);
+	}
 }
 
 Test(describe, message_double_close_names_fd)
@@ -367,7 +381,7 @@ Test(describe, message_truncates_to_buffer)
 	struct finding f = sample(CONNLEAK_KEEPALIVE_RACE);
 	char buf[24];
 	memset(buf, 'Z', sizeof buf);
-	finding_message(&f, buf, 16);
+	finding_message(&f, 0, buf, 16);
 	cr_assert_eq(strlen(buf), 15);
 	cr_assert_eq(buf[16], 'Z');
 }
