@@ -11,6 +11,7 @@ operations whose cost must not grow with the number of open sockets at 10 and 10
 fails when the added count differs by more than 5 %.
 
 Usage: icount.py [--lib PATH] [--bin PATH] [--quick] [--check] [--only OPS] [--growth [OPS]]
+                 [--no-table]
 """
 import argparse
 import glob
@@ -103,6 +104,8 @@ def main():
                     help="also these operations (default: all of them) at 10 vs 10,000 "
                          "open sockets; fail over 5 %% apart")
     ap.add_argument("--only", default="", help="comma-separated operation names")
+    ap.add_argument("--no-table", action="store_true",
+                    help="only the growth table (tests/bench/optable.py prints the rest)")
     a = ap.parse_args()
     lib = os.path.abspath(a.lib)
     tmp = tempfile.mkdtemp(prefix="connleak-icount.")
@@ -117,10 +120,11 @@ def main():
     off = {"LD_PRELOAD": lib, "CONNLEAK_OPTIONS": "report_dir=" + reports}
     only = set(a.only.split(",")) if a.only else None
     status = 0
-    print("%-16s %8s %8s %8s %9s  %s" % ("operation", "bare", "added", "disabled",
-                                         "per call", "what (instructions per operation)"))
+    if not a.no_table:
+        print("%-16s %8s %8s %8s %9s  %s" % ("operation", "bare", "added", "disabled",
+                                             "per call", "what (instructions per operation)"))
     for name, op, n, calls, what in OPS:
-        if only and name not in only and op not in only:
+        if a.no_table or (only and name not in only and op not in only):
             continue
         if a.quick:
             n = max(2, n // 20)
@@ -137,7 +141,8 @@ def main():
             print("icount: %s counted nothing bare" % name)
             status = 1
     if a.growth:
-        print()
+        if not a.no_table:
+            print()
         print("%-16s %10s %10s %7s  (added instructions per operation, 10 vs 10,000 open sockets)"
               % ("operation", "10 open", "10k open", "change"))
         rows = []

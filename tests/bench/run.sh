@@ -20,14 +20,16 @@
 # Targets (issue 12: churn <= 1.03, keep-alive <= 1.02, tls-ka <= 1.03, disabled <= 1.005) are
 # printed as PASS/OVER beside the CPU-time ratios; timing never makes this script fail.  Then,
 # for reference, the churn and keep-alive workloads under valgrind --tool=none --track-fds=yes,
-# memcheck and strace -f against the same workloads bare, and the instruction table of
-# tests/bench/icount.py (callgrind: bare and added instructions per operation, and the
-# operations that must not grow with open sockets at 10 vs 10,000 open sockets).
+# memcheck and strace -f against the same workloads bare, and the table per operation of
+# tests/bench/optable.py: for each operation of tests/bench/icount.c, the bare and added
+# instructions (callgrind), the CPU-time ratio of a program doing it many times with its 95%
+# interval, and valgrind --tool=none --track-fds=yes and strace -f on that same program; then
+# the operations that must not grow with open sockets at 10 vs 10,000 open sockets.
 # It does fail (exit 1) when a workload itself fails, or when the preloaded runs wrote no
 # report / the disabled runs wrote one, since then the numbers would not mean anything.
 #
 # Knobs (environment): CONNLEAK_LIB (default build/libconnleak.so), BENCH_ROUNDS (21),
-# BENCH_CHURN_N (3000), BENCH_AB_N (20000), BENCH_AB_C (4), BENCH_TLS_N (10000), BENCH_REF_N (1000, iterations
+# BENCH_OP_ROUNDS (11, rounds per operation in the table per operation), BENCH_CHURN_N (3000), BENCH_AB_N (20000), BENCH_AB_C (4), BENCH_TLS_N (10000), BENCH_REF_N (1000, iterations
 # for the valgrind/strace reference lines), BENCH_PIN (1: pin nginx and the clients to one
 # CPU; 0: let the scheduler place them — noisier).
 set -euo pipefail
@@ -351,8 +353,11 @@ for line in "${REF_LINES_KA[@]}"; do
     printf '%-40s %8s %10s\n' "$label" "$ratio" "$ms"
 done
 echo
-echo "instructions (callgrind, deterministic; tests/bench/icount.py):"
-python3 "$ROOT/tests/bench/icount.py" --lib "$LIB" --bin "$BENCH_DIR/icount" --growth ||
+echo "per operation (instructions: callgrind, deterministic; cpu: ${BENCH_OP_ROUNDS:-11} rounds; tests/bench/optable.py):"
+OP_CPU=()
+if ((${#CLIENT_CPU[@]})); then OP_CPU=(--cpu "$CPU"); fi
+python3 "$ROOT/tests/bench/optable.py" --lib "$LIB" --bin "$BENCH_DIR/icount" \
+    --rounds "${BENCH_OP_ROUNDS:-11}" "${OP_CPU[@]}" ||
     echo "bench: an operation's added instructions grow with the open sockets (above)"
 echo
 echo "threads churning connections at once (tests/bench/mtchurn.py):"
