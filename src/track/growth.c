@@ -58,7 +58,9 @@ static void count_all(uint64_t at)
 		if (eof && eof <= at && !s->leased && !s->shut_rd)
 			a->close_wait++;
 	}
-	for (const struct tls_sess *t = tls_live_head(); t; t = t->next) {
+	/* Only sessions whose socket is gone count: none, no walk (a forked child's exit). */
+	for (const struct tls_sess *t = tls_orphaned_count() ? tls_live_head() : NULL; t;
+	     t = t->next) {
 		if (!t->t_orphaned || !t->created)
 			continue;
 		struct agg *a = agg_slot(GROWTH_SESSIONS, t->created, 1);

@@ -25,6 +25,8 @@ struct tls_sess {
 	stack_id created, closed;
 	uint64_t t_created, t_orphaned; /* t_orphaned: when its socket went, 0 while it lives */
 	uint8_t reported;               /* closed-but-referenced already found */
+	uint32_t proc;                  /* tls_new's process generation: a forked parent's
+					 * session is never the child's finding */
 	struct tls_sess *next_in_sock;
 	struct tls_sess *prev, *next;   /* live list, or free list */
 };

@@ -12,6 +12,8 @@
  * by ICOUNT_CERT and ICOUNT_KEY), handshaken in this thread on non-blocking sockets; then
  * SSL_write of 16 bytes on the client and SSL_read of them on the server, N times.
  * gnutls: the same with GnuTLS (gnutls_record_send / gnutls_record_recv).
+ * An OP ending in _tls (fork_tls, child_exit_tls) first gives each of the OPEN sockets an
+ * OpenSSL session (SSL_new + SSL_set_fd, no handshake): what must not grow with them either.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -274,7 +276,13 @@ int main(int argc, char **argv)
 				"child_exit|ssl|gnutls N [OPEN]\n");
 		return 2;
 	}
-	const char *op = argv[1];
+	char opbuf[64];
+	snprintf(opbuf, sizeof opbuf, "%s", argv[1]);
+	size_t oplen = strlen(opbuf);
+	int open_tls = oplen > 4 && !strcmp(opbuf + oplen - 4, "_tls");
+	if (open_tls)
+		opbuf[oplen - 4] = '\0';
+	const char *op = opbuf;
 	long n = atol(argv[2]), open_n = argc > 3 ? atol(argv[3]) : 10;
 	char buf[16] = "0123456789abcdef";
 	struct rlimit rl;
@@ -282,9 +290,17 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max < (rlim_t)open_n + 64 ? rl.rlim_max : (rlim_t)open_n + 64;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	for (long i = 0; i < open_n; i++)
-		if (socket(AF_INET, SOCK_STREAM, 0) < 0)
+	SSL_CTX *open_ctx = open_tls ? SSL_CTX_new(TLS_client_method()) : NULL;
+	if (open_tls && !open_ctx)
+		die("SSL_CTX_new");
+	for (long i = 0; i < open_n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
 			die("socket (open)");
+		SSL *ssl = open_tls ? SSL_new(open_ctx) : NULL;
+		if (open_tls && (!ssl || SSL_set_fd(ssl, fd) != 1))
+			die("SSL_new (open)");
+	}
 	listener();
 
 	if (!strcmp(op, "connect") || !strcmp(op, "accept")) {

@@ -39,8 +39,11 @@ OPS = [
     ("fork child", "fork", 20, 1, "fork, the child's side (with the part before the fork)"),
     ("child exit", "child_exit", 20, 1, "exit() of a forked child"),
 ]
-# Operations whose cost must not grow with the open sockets, tested at 10 and 10,000.
+# Operations whose cost must not grow with the open sockets, tested at 10 and 10,000 (the
+# _tls ones with an OpenSSL session on each open socket; make bench only: SSL_new 10,000
+# times under callgrind takes a while).
 GROWTH = ["getaddrinfo", "detach", "fork", "child_exit"]
+GROWTH_BENCH = GROWTH + ["fork_tls", "child_exit_tls"]
 # Whose instructions count: a forked child's callgrind file starts with its parent's
 # counters, so icount.c dumps them before each fork and the parent's files (named by its
 # pid) are told from the children's.
@@ -101,8 +104,9 @@ def main():
     ap.add_argument("--check", action="store_true",
                     help="fail unless every operation ran and was counted")
     ap.add_argument("--growth", nargs="?", const=",".join(GROWTH), default="",
-                    help="also these operations (default: all of them) at 10 vs 10,000 "
-                         "open sockets; fail over 5 %% apart")
+                    help="also these operations (default: %s; 'bench': those and %s) at 10 vs "
+                         "10,000 open sockets; fail over 5 %%%% apart"
+                    % (",".join(GROWTH), ",".join(GROWTH_BENCH[len(GROWTH):])))
     ap.add_argument("--only", default="", help="comma-separated operation names")
     ap.add_argument("--no-table", action="store_true",
                     help="only the growth table (tests/bench/optable.py prints the rest)")
@@ -146,12 +150,13 @@ def main():
         print("%-16s %10s %10s %7s  (added instructions per operation, 10 vs 10,000 open sockets)"
               % ("operation", "10 open", "10k open", "change"))
         rows = []
-        for op in a.growth.split(","):
-            rows += [("fork parent", op, "parent"), ("fork child", op, "child")] \
-                if op == "fork" else [(op, op, None)]
+        for op in (",".join(GROWTH_BENCH) if a.growth == "bench" else a.growth).split(","):
+            rows += [(op.replace("fork", "fork parent"), op, "parent"),
+                     (op.replace("fork", "fork child"), op, "child")] \
+                if op.startswith("fork") else [(op, op, None)]
         for name, op, side in rows:
-            n = 5 if op in ("fork", "child_exit") else 20
-            fns = ["op_" + op]
+            n = 5 if op.startswith(("fork", "child_exit")) else 20
+            fns = ["op_" + op.replace("_tls", "")]
             added = []
             for open_n in (10, 10000):
                 bare = run(a.bin, {}, op, n, open_n, tmp, fns, side)

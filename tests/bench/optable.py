@@ -132,7 +132,8 @@ def main():
     print()
     # The growth table: icount.py itself, so make check and make bench run the same test.
     return subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "icount.py"),
-                           "--lib", lib, "--bin", a.bin, "--no-table", "--growth"]).returncode
+                           "--lib", lib, "--bin", a.bin, "--no-table", "--growth",
+                           "bench"]).returncode
 
 
 if __name__ == "__main__":
