@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "track/cloexec.h"
@@ -14,6 +15,7 @@
 #include "track/findings.h"
 #include "track/model.h"
 #include "track/sock.h"
+#include "track/tls.h"
 
 static struct options opts;
 
@@ -92,4 +94,37 @@ Test(model_fork, fork_settles_only_through_inheritable_descriptors)
 	close(plain);
 	close(cx);
 	close(late);
+}
+
+static int obj_parent, obj_child; /* their addresses are the "library objects" */
+
+static void nap(void)
+{
+	struct timespec ts = {0, 30 * 1000000L}; /* past the coarse clock's tick */
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+Test(model_fork, parents_orphaned_session_is_not_the_childs_finding)
+{
+	options_defaults(&opts);
+	opts.close_wait_ms = 0;
+	model_init(&opts);
+	int fd = tracked_socket(SOCK_STREAM);
+	tls_new(&obj_parent, TLS_OPENSSL);
+	tls_bind(&obj_parent, fd);
+	tracked_close(fd); /* the session outlives its socket: the parent's finding */
+	model_fork_prepare();
+	model_fork_child();
+	nap();
+	tls_exit_checks();
+	cr_assert_eq(findings_total(), 0, "the parent's session is not the child's to report");
+	/* the same story in the child itself is its finding */
+	int own = tracked_socket(SOCK_STREAM);
+	tls_new(&obj_child, TLS_OPENSSL);
+	tls_bind(&obj_child, own);
+	tracked_close(own);
+	nap();
+	tls_exit_checks();
+	cr_assert_eq(findings_total(), 1);
 }
