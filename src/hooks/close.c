@@ -11,7 +11,23 @@
 #include "hook.h"
 #include "unwinder.h"
 
-HOOK int close(int fd)
+/* The fast path, as the read/write hooks' (io.c): a number whose hot byte says it holds
+ * neither a socket we follow nor the memory of one the program closed (a double close)
+ * is the real close and nothing more, one load and a tail call. That includes a socket
+ * connleak never saw created (inherited, or made by a raw system call): the full hook
+ * leaves those alone too. While connleak is busy on this thread (libunwind's own closes,
+ * a signal handler that interrupted connleak) the full hook decides. */
+static int close_slow(int fd);
+HOOK TAIL_FN int close(int fd)
+{
+	if (__builtin_expect(passthru.close != NULL, 1))
+		TAIL_RETURN passthru.close(fd);
+	if (__builtin_expect(!fdt_is_hot(fd) && !hook_busy && real.close != NULL, 1))
+		TAIL_RETURN real.close(fd);
+	TAIL_RETURN close_slow(fd);
+}
+
+static __attribute__((noinline)) int close_slow(int fd)
 {
 	if (FROM_UNWINDER())
 		return 0;

@@ -116,6 +116,9 @@ static inline void hook_leave(void)
 
 /* Connleak stays off in this process: the read/write hooks pass straight through (io.c). */
 void io_passthru_init(void);
+/* The real functions while connleak is off for the whole process (CONNLEAK unset), else
+ * empty: a hook with a fast path (io.c, close.c) tail-calls them when set. */
+extern struct real_fns passthru;
 
 /* Runs the model update with errno preserved and re-entry blocked. */
 #define TRACK(stmt)                                  \

@@ -53,7 +53,7 @@ static inline int io_untracked(int fd)
 /* With connleak off for the whole process (CONNLEAK unset), the real functions are copied
  * here once, from the constructor: the hook is then one load, a test and the tail call.
  * Empty while connleak is on (or before the constructor ran). */
-static struct real_fns passthru;
+struct real_fns passthru; /* hook.h */
 
 void io_passthru_init(void)
 {

@@ -272,7 +272,7 @@ static void gnutls_pair(gnutls_session_t *c, gnutls_session_t *s)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: icount connect|accept|sendrecv|rw|getaddrinfo|detach|fork|"
+		fprintf(stderr, "usage: icount connect|accept|sendrecv|rw|closepipe|getaddrinfo|detach|fork|"
 				"child_exit|ssl|gnutls N [OPEN]\n");
 		return 2;
 	}
@@ -331,6 +331,15 @@ int main(int argc, char **argv)
 			die("pipe");
 		for (long i = 0; i < n; i++)
 			op_rw(p[1], p[0], buf);
+	} else if (!strcmp(op, "closepipe")) {
+		/* close() of descriptors that are not sockets: both ends of a pipe. */
+		for (long i = 0; i < n; i++) {
+			int p[2];
+			if (pipe(p))
+				die("pipe");
+			op_close(p[0]);
+			op_close(p[1]);
+		}
 	} else if (!strcmp(op, "getaddrinfo")) {
 		for (long i = 0; i < n; i++)
 			op_getaddrinfo();

@@ -30,6 +30,7 @@ OPS = [
     ("close-server", "accept", 200, 1, "close of an accepted socket"),
     ("send+recv", "sendrecv", 2000, 2, "send 16 B + recv 16 B on tracked sockets"),
     ("write+read pipe", "rw", 2000, 2, "write 16 B + read 16 B on a pipe"),
+    ("close pipe", "closepipe", 2000, 2, "close of both ends of a pipe (not sockets)"),
     ("SSL_write+read", "ssl", 1000, 2, "SSL_write 16 B + SSL_read 16 B (OpenSSL, loopback)"),
     ("gnutls send+recv", "gnutls", 1000, 2,
      "gnutls_record_send 16 B + gnutls_record_recv 16 B (loopback)"),
@@ -49,7 +50,7 @@ GROWTH_BENCH = GROWTH + ["fork_tls", "child_exit_tls"]
 # pid) are told from the children's.
 SIDE = {"fork parent": "parent", "fork child": "child"}
 FN = {"connect": "op_connect", "close-client": "op_close", "accept": "op_accept",
-      "close-server": "op_close"}
+      "close-server": "op_close", "close pipe": "op_close"}
 
 
 CACHE = {}
@@ -136,7 +137,7 @@ def main():
         bare = run(a.bin, {}, op, n, 10, tmp, fns, SIDE.get(name))
         pre = run(a.bin, on, op, n, 10, tmp, fns, SIDE.get(name))
         dis = run(a.bin, off, op, n, 10, tmp, fns) \
-            if op in ("rw", "sendrecv", "ssl", "gnutls") else None
+            if op in ("rw", "closepipe", "sendrecv", "ssl", "gnutls") else None
         b, added = bare / n, (pre - bare) / n
         print("%-16s %8.0f %+8.0f %8s %+9.0f  %s" % (
             name, b, added, "-" if dis is None else "%+.0f" % ((dis - bare) / n),
