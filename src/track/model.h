@@ -67,6 +67,7 @@ void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len,
  * else close()'s errno. */
 struct close_ctx {
 	int fd, bulk, was_closed_socket, described;
+	int done; /* the begin step did the end step's work too (model_close_begin) */
 	uint32_t gen;
 	uint64_t close_wait_held; /* never read EOF, but TCP said CLOSE_WAIT: ms since then */
 	unsigned long ino;        /* the socket's inode, when an exec'd program may hold it */
