@@ -3,29 +3,13 @@
 
 #include "model.h"
 
-static uint32_t forks;   /* forks seen in this process (with a known child) */
-static pid_t last_child; /* the child of the last one */
-
-void cloexec_enter(struct fd_slot *slot, int cloexec)
-{
-	slot->cloexec = cloexec != 0;
-	slot->cx_forks = forks;
-}
-
-void cloexec_leave(struct fd_slot *slot, struct sock *s)
-{
-	/* Every fork since cx_forks found this descriptor inheritable; the last of them is
-	 * the last fork of the process so far, whose child is last_child. */
-	if (!slot->cloexec && slot->cx_forks != forks) {
-		s->forked = 1;
-		s->fork_child = (int)last_child;
-	}
-}
+uint32_t cloexec_forks;
+pid_t cloexec_last_child;
 
 void cloexec_forked(pid_t child)
 {
-	forks++;
-	last_child = child;
+	cloexec_forks++;
+	cloexec_last_child = child;
 }
 
 static void set(struct fd_slot *slot, int on)

@@ -8,15 +8,34 @@
 #ifndef CONNLEAK_CLOEXEC_H
 #define CONNLEAK_CLOEXEC_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "fdtable.h"
 #include "sock.h"
 
-/* The slot now refers to a socket, with FD_CLOEXEC as given. */
-void cloexec_enter(struct fd_slot *slot, int cloexec);
-/* The slot stops referring to s (close, dup2 over it, a missed close). */
-void cloexec_leave(struct fd_slot *slot, struct sock *s);
+/* Forks seen in this process (with a known child), and the child of the last one. */
+extern uint32_t cloexec_forks;
+extern pid_t cloexec_last_child;
+
+/* The slot now refers to a socket, with FD_CLOEXEC as given. (Inline: every socket made
+ * and closed comes here.) */
+static inline void cloexec_enter(struct fd_slot *slot, int cloexec)
+{
+	slot->cloexec = cloexec != 0;
+	slot->cx_forks = cloexec_forks;
+}
+
+/* The slot stops referring to s (close, dup2 over it, a missed close). Every fork since
+ * cx_forks found this descriptor inheritable; the last of them is the last fork of the
+ * process so far, whose child is cloexec_last_child. */
+static inline void cloexec_leave(struct fd_slot *slot, struct sock *s)
+{
+	if (!slot->cloexec && slot->cx_forks != cloexec_forks) {
+		s->forked = 1;
+		s->fork_child = (int)cloexec_last_child;
+	}
+}
 /* A fork whose child is `child` (> 0). */
 void cloexec_forked(pid_t child);
 
