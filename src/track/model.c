@@ -547,6 +547,10 @@ void model_close_end(struct close_ctx *c, int err)
 		}
 		return;
 	}
+	/* No socket left the model (the number only remembered one the program closed, and
+	 * now holds a file or pipe): only an EBADF, a double close, has anything to say. */
+	if (!c->s && err != EBADF)
+		return;
 	model_lock();
 	struct sock *s = sock_here(c->s);
 	if (err == EBADF) {
