@@ -105,7 +105,7 @@ static inline void io_after(uint64_t now)
 	do {                                                               \
 		if (IO_SAME(s)) {                                          \
 			if (__builtin_expect((r) > 0, 1)) {                \
-				io_after(io_read_head(s, r, asked, 0, peek, head, hlen)); \
+				io_after(io_read_ok(s, (size_t)(r), peek, head, hlen)); \
 			} else {                                           \
 				int e_ = errno;                            \
 				hook_busy++;                               \
@@ -122,7 +122,7 @@ static inline void io_after(uint64_t now)
 	do {                                                               \
 		if (IO_SAME(s)) {                                          \
 			if (__builtin_expect((r) > 0, 1)) {                \
-				io_after(io_wrote_vec(s, r, 0, iov, niov)); \
+				io_after(io_wrote_ok(s, (size_t)(r), iov, niov)); \
 			} else {                                           \
 				int e_ = errno;                            \
 				hook_busy++;                               \

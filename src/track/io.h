@@ -17,45 +17,83 @@
 
 #define RELAXED memory_order_relaxed
 
+/* A write that changed the turn (the program writes after it read, or first): the rare
+ * part of io_wrote_ok, out of line so the usual call stays a few stores. */
+static __attribute__((noinline, cold)) void io_wrote_turn(struct sock *s, uint8_t ph,
+							  uint64_t prev, uint64_t now, size_t r,
+							  const struct iovec *iov, size_t niov)
+{
+	atomic_store_explicit(&s->phase, PHASE_WROTE, RELAXED);
+	/* A request on a connection that already carried a reply: reused. Not when the
+	 * program had read the peer's EOF already, nor a goodbye the peer answers by
+	 * closing (keepalive.h). */
+	if (ph == PHASE_REPLIED && atomic_load_explicit(&s->client, RELAXED) &&
+	    !atomic_load_explicit(&s->t_eof, RELAXED) && keepalive_reuse_turn(s, iov, niov, r)) {
+		atomic_store_explicit(&s->reuse_idle_ms,
+				      prev && now > prev ? (uint32_t)(now - prev) : 0, RELAXED);
+		atomic_store_explicit(&s->reuse_pending, 1, RELAXED);
+	}
+}
+
+/* A write that moved r > 0 bytes: counters and the time, inline on the I/O path. Returns
+ * the clock it read (see io_after in hooks/io.c). */
+static inline __attribute__((always_inline)) uint64_t
+io_wrote_ok(struct sock *s, size_t r, const struct iovec *iov, size_t niov)
+{
+	atomic_fetch_add_explicit(&s->bytes_out, (uint64_t)r, RELAXED);
+	uint64_t now = clock_coarse_ms();
+	uint64_t prev = atomic_load_explicit(&s->t_last_io, RELAXED);
+	atomic_store_explicit(&s->t_last_io, now, RELAXED);
+	atomic_store_explicit(&s->last_io_epoch, atomic_load_explicit(&sock_epoch, RELAXED), RELAXED);
+	uint8_t ph = atomic_load_explicit(&s->phase, RELAXED);
+	if (__builtin_expect(ph != PHASE_WROTE, 0))
+		io_wrote_turn(s, ph, prev, now, r, iov, niov);
+	return now;
+}
+
 /* `iov`/`niov`: what a successful write wrote (NULL when unknown), looked at only when a
  * request starts on a connection that already carried a reply. */
 static inline uint64_t io_wrote_vec(struct sock *s, ssize_t r, int err, const struct iovec *iov,
 				    size_t niov)
 {
-	uint64_t now = 0;
-	if (r > 0) {
-		atomic_fetch_add_explicit(&s->bytes_out, (uint64_t)r, RELAXED);
-		now = clock_coarse_ms();
-		uint64_t prev = atomic_load_explicit(&s->t_last_io, RELAXED);
-		atomic_store_explicit(&s->t_last_io, now, RELAXED);
-		atomic_store_explicit(&s->last_io_epoch, atomic_load_explicit(&sock_epoch, RELAXED),
-				      RELAXED);
-		uint8_t ph = atomic_load_explicit(&s->phase, RELAXED);
-		if (ph != PHASE_WROTE) {
-			atomic_store_explicit(&s->phase, PHASE_WROTE, RELAXED);
-			/* A request on a connection that already carried a reply: reused. Not
-			 * when the program had read the peer's EOF already, nor a goodbye the
-			 * peer answers by closing (keepalive.h). */
-			if (ph == PHASE_REPLIED && atomic_load_explicit(&s->client, RELAXED) &&
-			    !atomic_load_explicit(&s->t_eof, RELAXED) &&
-			    keepalive_reuse_turn(s, iov, niov, (size_t)r)) {
-				atomic_store_explicit(&s->reuse_idle_ms,
-						      prev && now > prev ? (uint32_t)(now - prev) : 0,
-						      RELAXED);
-				atomic_store_explicit(&s->reuse_pending, 1, RELAXED);
-			}
-		}
-	} else if (r < 0 && (err == EPIPE || err == ECONNRESET) && atomic_load_explicit(&s->client, RELAXED) &&
-		   atomic_load_explicit(&s->phase, RELAXED) == PHASE_REPLIED &&
-		   !atomic_load_explicit(&s->t_eof, RELAXED)) {
+	if (r > 0)
+		return io_wrote_ok(s, (size_t)r, iov, niov);
+	if (r < 0 && (err == EPIPE || err == ECONNRESET) && atomic_load_explicit(&s->client, RELAXED) &&
+	    atomic_load_explicit(&s->phase, RELAXED) == PHASE_REPLIED &&
+	    !atomic_load_explicit(&s->t_eof, RELAXED))
 		model_keepalive_race(s, err == EPIPE ? "EPIPE" : "ECONNRESET", 1);
-	}
-	return now;
+	return 0;
 }
 
 static inline void io_wrote(struct sock *s, ssize_t r, int err)
 {
 	io_wrote_vec(s, r, err, NULL, 0);
+}
+
+/* A read that ended the program's turn (the first bytes of a reply): the rare part of
+ * io_read_ok, out of line. */
+static __attribute__((noinline, cold)) void io_read_turn(struct sock *s, size_t r,
+							 const void *head, size_t hlen)
+{
+	atomic_store_explicit(&s->phase, PHASE_REPLIED, RELAXED);
+	atomic_fetch_add_explicit(&s->replies, 1, RELAXED);
+	atomic_store_explicit(&s->reply_refused,
+			      (uint8_t)keepalive_refusal(head, hlen < r ? hlen : r), RELAXED);
+}
+
+/* A read that returned r > 0 bytes, inline on the I/O path. Returns the clock it read. */
+static inline __attribute__((always_inline)) uint64_t
+io_read_ok(struct sock *s, size_t r, int peek, const void *head, size_t hlen)
+{
+	if (!peek)
+		atomic_fetch_add_explicit(&s->bytes_in, (uint64_t)r, RELAXED);
+	uint64_t now = clock_coarse_ms();
+	atomic_store_explicit(&s->t_last_io, now, RELAXED);
+	atomic_store_explicit(&s->last_io_epoch, atomic_load_explicit(&sock_epoch, RELAXED), RELAXED);
+	if (__builtin_expect(atomic_load_explicit(&s->phase, RELAXED) == PHASE_WROTE, 0))
+		io_read_turn(s, r, head, hlen);
+	atomic_store_explicit(&s->reuse_pending, 0, RELAXED);
+	return now;
 }
 
 /* `asked` is the buffer size: a zero-length read returning 0 is not EOF. `head`/`hlen`:
@@ -64,23 +102,9 @@ static inline void io_wrote(struct sock *s, ssize_t r, int err)
 static inline uint64_t io_read_head(struct sock *s, ssize_t r, size_t asked, int err, int peek,
 				    const void *head, size_t hlen)
 {
-	uint64_t now = 0;
-	if (r > 0) {
-		if (!peek)
-			atomic_fetch_add_explicit(&s->bytes_in, (uint64_t)r, RELAXED);
-		now = clock_coarse_ms();
-		atomic_store_explicit(&s->t_last_io, now, RELAXED);
-		atomic_store_explicit(&s->last_io_epoch, atomic_load_explicit(&sock_epoch, RELAXED),
-				      RELAXED);
-		if (atomic_load_explicit(&s->phase, RELAXED) == PHASE_WROTE) {
-			atomic_store_explicit(&s->phase, PHASE_REPLIED, RELAXED);
-			atomic_fetch_add_explicit(&s->replies, 1, RELAXED);
-			atomic_store_explicit(&s->reply_refused,
-					      (uint8_t)keepalive_refusal(head, hlen < (size_t)r ? hlen : (size_t)r),
-					      RELAXED);
-		}
-		atomic_store_explicit(&s->reuse_pending, 0, RELAXED);
-	} else if (r == 0 && asked > 0 && s->type != SOCK_DGRAM && !atomic_load_explicit(&s->shut_rd, RELAXED)) {
+	if (r > 0)
+		return io_read_ok(s, (size_t)r, peek, head, hlen);
+	if (r == 0 && asked > 0 && s->type != SOCK_DGRAM && !atomic_load_explicit(&s->shut_rd, RELAXED)) {
 		if (!atomic_load_explicit(&s->t_eof, RELAXED))
 			atomic_store_explicit(&s->t_eof, clock_coarse_ms(), RELAXED);
 		if (atomic_load_explicit(&s->reuse_pending, RELAXED))
@@ -89,7 +113,7 @@ static inline uint64_t io_read_head(struct sock *s, ssize_t r, size_t asked, int
 		   atomic_load_explicit(&s->reuse_pending, RELAXED)) {
 		model_keepalive_race(s, "ECONNRESET", 0);
 	}
-	return now;
+	return 0;
 }
 
 static inline uint64_t io_read(struct sock *s, ssize_t r, size_t asked, int err, int peek)
