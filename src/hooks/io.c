@@ -1,20 +1,44 @@
 /* The read/write path: one lock-free table lookup, the real call, and a few counter
  * updates in track/io.h when the descriptor is a socket we follow. Includes the
  * _FORTIFY_SOURCE variants and SCM_RIGHTS reception. */
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+/* connleak's own variables and functions, declared hidden here (they are: -fvisibility=
+ * hidden), so the hooks load a flag or the descriptor table with one rip-relative move
+ * instead of an address from the GOT and a load. The system headers above come first:
+ * what they declare lives in other libraries. The hooks themselves say HOOK (default). */
+#pragma GCC visibility push(hidden)
 #include "../track/fdtable.h"
 #include "../track/io.h"
 #include "../track/model.h"
 #include "../track/tls_bio.h"
 #include "hook.h"
 #include "unwinder.h"
+#pragma GCC visibility pop
 
 static inline struct sock *io_sock(int fd)
 {
-	if (!__builtin_expect(hook_enabled, 0) || hook_busy ||
-	    (__builtin_expect(hook_vfork, 0) && hook_in_vfork_child()))
+	if (!__builtin_expect(hook_enabled, 0))
+		return NULL;
+	/* One test for both per-thread marks on the usual path. */
+	if (__builtin_expect(hook_busy | hook_vfork, 0) &&
+	    (hook_busy || hook_in_vfork_child()))
 		return NULL;
 	struct sock *s = fdt_sock(fd);
 	if (__builtin_expect(hook_tls_unbound != NULL, 0) && s)
@@ -146,7 +170,7 @@ static inline void io_after(uint64_t now)
 /* HTTP framing for leases (track/io.h) of what the call moved, never of a peek. */
 #define HTTP_IOV(s, out, peek, iov, cnt, r)                                        \
 	do {                                                                       \
-		if ((r) > 0 && !(peek) && IO_SAME(s) && io_framed(s)) {           \
+		if ((r) > 0 && !(peek) && (s) && io_framed(s) && IO_SAME(s)) {           \
 			int e_ = errno;                                            \
 			hook_busy++;                                               \
 			io_http(s, out, iov, cnt, (size_t)(r));                    \
