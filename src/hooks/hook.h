@@ -133,17 +133,10 @@ extern struct real_fns passthru;
 /* TRACK for a hook the program calls directly whose model call captures the program's
  * stack: says where the program called (stacks.h), so a capture from a place seen before
  * can reuse its walk. Must expand in the hook itself (always_inline helpers only). */
-#define TRACK_SITE(stmt)                                                              \
-	do {                                                                          \
-		int saved_errno_ = errno;                                             \
-		hook_busy++;                                                          \
-		stacks_site_ra = (uintptr_t)__builtin_return_address(0);              \
-		stacks_site_fp = (uintptr_t)__builtin_frame_address(0);               \
-		stmt;                                                                 \
-		stacks_site_ra = 0;                                                   \
-		hook_leave();                                                         \
-		errno = saved_errno_;                                                 \
-	} while (0)
+#define TRACK_SITE(stmt)                                                   \
+	TRACK(stacks_site_ra = (uintptr_t)__builtin_return_address(0);     \
+	      stacks_site_fp = (uintptr_t)__builtin_frame_address(0); stmt; \
+	      stacks_site_ra = 0)
 
 /* Re-resolves live connections' names when dns_check_ms has passed and no thread of ours
  * does it (dns.c). */
