@@ -657,8 +657,9 @@ def test_dotnet_connection_limit_keepalive_races():
     rep, ep, fails, drops = limit_run(True)
     races = sum(f.get("count", 1) for f in findings_of(rep, "keepalive-race"))
     print("  note: server dropping reused connections: 16 requests, %d dropped by the server, "
-          "%d failures logged by the program, %d keepalive-race finding(s), %d connections"
-          % (drops, fails, races, ep["connections"]), flush=True)
+          "%d failures logged by the program, %d keepalive-race finding(s), %d connections, "
+          "peak %d at once" % (drops, fails, races, ep["connections"], ep["peak_concurrent"]),
+          flush=True)
     # (a drop the client sees as a reset after its own close, TCP state CLOSE, is not
     # counted by the keepalive-race rules: at most one race per drop; measured 14-15 of 15)
     # .NET retries a request that met a dropped reused connection on another pooled one,
@@ -670,7 +671,10 @@ def test_dotnet_connection_limit_keepalive_races():
           "expected keepalive-races for the dropped requests (%d), more than the failures "
           "seen by the program (.NET retries hide the rest): races %d, failures %d: %s"
           % (drops, races, fails, summary(rep)))
-    check(ep["peak_concurrent"] <= 3, "peak %d" % ep["peak_concurrent"])
+    # No bound on the peak here: the limit is proved by the keep-alive run above (exactly 2
+    # on 2 connections). With the server dropping connections, .NET opens the replacement
+    # before it disposes the dropped socket, so how many are open at once is the
+    # scheduler's choice (2 or 3 here, 4 once on a loaded machine).
 
 
 def _wrap(name, fn):
