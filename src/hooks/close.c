@@ -13,18 +13,31 @@
 
 /* The fast path, as the read/write hooks' (io.c): a number whose hot byte says it holds
  * neither a socket we follow nor the memory of one the program closed (a double close)
- * is the real close and nothing more, one load and a tail call. That includes a socket
+ * is the real close and nothing more, one load and a jump. That includes a socket
  * connleak never saw created (inherited, or made by a raw system call): the full hook
- * leaves those alone too. While connleak is busy on this thread (libunwind's own closes,
- * a signal handler that interrupted connleak) the full hook decides. */
+ * leaves those alone too, as it does any such number while connleak is busy on this
+ * thread (a signal handler that interrupted connleak). libunwind's own closes are of
+ * descriptor -1, outside the table: the full hook answers them. */
 static int close_slow(int fd);
-HOOK TAIL_FN int close(int fd)
+
+static TAIL_FN int close_hot(int fd)
 {
-	if (__builtin_expect(passthru.close != NULL, 1))
-		TAIL_RETURN passthru.close(fd);
-	if (__builtin_expect(!fdt_is_hot(fd) && !hook_busy && real.close != NULL, 1))
+	if (__builtin_expect(fdt_is_cold(fd), 1))
 		TAIL_RETURN real.close(fd);
 	TAIL_RETURN close_slow(fd);
+}
+
+static int (*close_entry)(int) = close_slow;
+
+void close_entry_init(int on)
+{
+	if (real.close)
+		close_entry = on ? close_hot : real.close;
+}
+
+HOOK TAIL_FN int close(int fd)
+{
+	TAIL_RETURN close_entry(fd);
 }
 
 static __attribute__((noinline)) int close_slow(int fd)

@@ -114,11 +114,11 @@ static inline void hook_leave(void)
 	}
 }
 
-/* Connleak stays off in this process: the read/write hooks pass straight through (io.c). */
-void io_passthru_init(void);
-/* The real functions while connleak is off for the whole process (CONNLEAK unset), else
- * empty: a hook with a fast path (io.c, close.c) tail-calls them when set. */
-extern struct real_fns passthru;
+/* Points the hooks with a fast path (io.c, close.c) at the real functions (connleak off
+ * for the whole process, CONNLEAK unset) or at their hot-byte check (on). Until then they
+ * run their full hooks. */
+void io_entry_init(int on);
+void close_entry_init(int on);
 
 /* Runs the model update with errno preserved and re-entry blocked. */
 #define TRACK(stmt)                                  \

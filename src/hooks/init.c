@@ -172,15 +172,16 @@ __attribute__((constructor)) static void connleak_init(void)
 	real_init();
 	const char *on = getenv("CONNLEAK");
 	if (!on || strcmp(on, "1") != 0) {
-		io_passthru_init();
+		io_entry_init(0);
 		return;
 	}
 	/* A setuid, setgid or file-capability program: its caller may not choose files for it
 	 * to write, nor read its addresses and stacks. connleak stays off and silent. */
 	if (getauxval(AT_SECURE)) {
-		io_passthru_init();
+		io_entry_init(0);
 		return;
 	}
+	io_entry_init(1);
 	log_stderr_init();
 	options_defaults(&opts);
 	options_parse(&opts, getenv("CONNLEAK_OPTIONS"), option_error, NULL);

@@ -63,40 +63,44 @@ static inline void stale_check(int fd, ssize_t r)
 }
 
 /* The fast path, for every descriptor connleak does not follow (pipes, files, sockets it
- * does not track): when its number holds neither a socket nor the memory of a closed one
- * (a stale use: fdtable.h's hot byte), the hook is one load and a tail call to the real
- * function (read also checks that connleak is not busy on this thread: libunwind's own
- * reads, FROM_UNWINDER). A socket is hot only while connleak is on, so a hook that runs
- * before the constructor or after connleak switched off (sandbox) passes straight through
- * too, as the full hook would. Everything else goes to NAME_slow, the full hook below. */
-static inline int io_untracked(int fd)
-{
-	return !fdt_is_hot(fd);
-}
-
-/* With connleak off for the whole process (CONNLEAK unset), the real functions are copied
- * here once, from the constructor: the hook is then one load, a test and the tail call.
- * Empty while connleak is on (or before the constructor ran). */
-struct real_fns passthru; /* hook.h */
-
-void io_passthru_init(void)
-{
-	real_init();
-	passthru = real;
-}
-
-#define BUSY_OK 1
-#define FAST_IO(ret, name, real_name, params, args)                                \
-	static ret name##_slow params;                                             \
+ * does not track). Each hook is one jump through io_entry, which the constructor points
+ * at the real function when connleak is off for the whole process (CONNLEAK unset), and
+ * else at NAME_hot: when the number holds neither a socket nor the memory of a closed one
+ * (a stale use: fdtable.h's hot word), one load and a jump to the real function. A
+ * socket is hot only while connleak is on, so a hook that runs after connleak switched
+ * off (sandbox) passes straight through too, as the full hook would. A hot number goes to
+ * `hot_fn` (NAME_lean below for the busiest hooks), everything else to NAME_slow, the full
+ * hook, which is also where io_entry points before the constructor ran. libunwind's own
+ * reads (FROM_UNWINDER) are on descriptor -1, outside the table: they take the full hook. */
+#define FAST_IO_TO(ret, name, real_name, params, args, hot_fn)                     \
+	static ret real_name##_slow params;                                        \
+	static ret hot_fn params;                                                  \
+	static TAIL_FN ret real_name##_hot params                                  \
+	{                                                                          \
+		if (__builtin_expect((unsigned)fd < FDT_MAX, 1)) {                 \
+			if (__builtin_expect(!atomic_load_explicit(&fdt_hot[fd],   \
+								   memory_order_relaxed), 1)) \
+				TAIL_RETURN real.real_name args;                   \
+			TAIL_RETURN hot_fn args;                                   \
+		}                                                                  \
+		TAIL_RETURN real_name##_slow args;                                 \
+	}                                                                          \
 	HOOK TAIL_FN ret name params                                               \
 	{                                                                          \
-		if (__builtin_expect(passthru.real_name != NULL, 1))               \
-			TAIL_RETURN passthru.real_name args;                       \
-		if (__builtin_expect(io_untracked(fd) && (BUSY_OK) && real.real_name != NULL, 1)) \
-			TAIL_RETURN real.real_name args;                           \
-		TAIL_RETURN name##_slow args;                                      \
+		TAIL_RETURN io_entry.real_name args;                               \
 	}                                                                          \
-	static __attribute__((noinline)) ret name##_slow params
+	static __attribute__((noinline)) ret real_name##_slow params
+#define FAST_IO(ret, name, real_name, params, args) \
+	FAST_IO_TO(ret, name, real_name, params, args, real_name##_slow)
+#define FAST_IO_LEAN(ret, name, real_name, params, args) \
+	FAST_IO_TO(ret, name, real_name, params, args, real_name##_lean)
+
+/* The hooks with a fast path, by their real_fns name. */
+#define FAST_IO_HOOKS(X)                                                                  \
+	X(read) X(read_chk) X(write) X(recv) X(recv_chk) X(send) X(recvfrom) X(recvfrom_chk) \
+	X(sendto) X(sendmsg) X(sendmmsg) X(readv) X(writev)
+
+static struct real_fns io_entry;
 
 /* The socket behind fd and the incarnation of its record when the call starts. */
 #define IO_BEGIN(fd)                                                                    \
@@ -195,9 +199,7 @@ static inline void io_after(uint64_t now)
 			io_write_end(s);            \
 	} while (0)
 
-#undef BUSY_OK
-#define BUSY_OK (!hook_busy)
-FAST_IO(ssize_t, read, read, (int fd, void *buf, size_t n), (fd, buf, n))
+FAST_IO_LEAN(ssize_t, read, read, (int fd, void *buf, size_t n), (fd, buf, n))
 {
 	if (FROM_UNWINDER())
 		return unwinder_read();
@@ -208,11 +210,7 @@ FAST_IO(ssize_t, read, read, (int fd, void *buf, size_t n), (fd, buf, n))
 	HTTP_BUF(s, 0, 0, buf, r);
 	return r;
 }
-#undef BUSY_OK
-#define BUSY_OK 1
 
-#undef BUSY_OK
-#define BUSY_OK (!hook_busy)
 FAST_IO(ssize_t, __read_chk, read_chk, (int fd, void *buf, size_t n, size_t buflen), (fd, buf, n, buflen))
 {
 	IO_BEGIN(fd);
@@ -222,10 +220,8 @@ FAST_IO(ssize_t, __read_chk, read_chk, (int fd, void *buf, size_t n, size_t bufl
 	HTTP_BUF(s, 0, 0, buf, r);
 	return r;
 }
-#undef BUSY_OK
-#define BUSY_OK 1
 
-FAST_IO(ssize_t, write, write, (int fd, const void *buf, size_t n), (fd, buf, n))
+FAST_IO_LEAN(ssize_t, write, write, (int fd, const void *buf, size_t n), (fd, buf, n))
 {
 	WRITE_BEGIN(fd);
 	BIO_MATCH(s, fd, buf, n);
@@ -237,7 +233,7 @@ FAST_IO(ssize_t, write, write, (int fd, const void *buf, size_t n), (fd, buf, n)
 	return r;
 }
 
-FAST_IO(ssize_t, recv, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags))
+FAST_IO_LEAN(ssize_t, recv, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags))
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recv)(fd, buf, n, flags);
@@ -257,7 +253,7 @@ FAST_IO(ssize_t, __recv_chk, recv_chk, (int fd, void *buf, size_t n, size_t bufl
 	return r;
 }
 
-FAST_IO(ssize_t, send, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
+FAST_IO_LEAN(ssize_t, send, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
 {
 	WRITE_BEGIN(fd);
 	BIO_MATCH(s, fd, buf, n);
@@ -378,7 +374,7 @@ FAST_IO(int, sendmmsg, sendmmsg, (int fd, struct mmsghdr *vec, unsigned n, int f
 	return r;
 }
 
-FAST_IO(ssize_t, readv, readv, (int fd, const struct iovec *iov, int n), (fd, iov, n))
+FAST_IO_LEAN(ssize_t, readv, readv, (int fd, const struct iovec *iov, int n), (fd, iov, n))
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(readv)(fd, iov, n);
@@ -389,7 +385,7 @@ FAST_IO(ssize_t, readv, readv, (int fd, const struct iovec *iov, int n), (fd, io
 	return r;
 }
 
-FAST_IO(ssize_t, writev, writev, (int fd, const struct iovec *iov, int n), (fd, iov, n))
+FAST_IO_LEAN(ssize_t, writev, writev, (int fd, const struct iovec *iov, int n), (fd, iov, n))
 {
 	WRITE_BEGIN(fd);
 	if (iov && n > 0)
@@ -399,4 +395,134 @@ FAST_IO(ssize_t, writev, writev, (int fd, const struct iovec *iov, int n), (fd, 
 	AFTER_WRITE(s, r, iov, n > 0 ? (size_t)n : 0);
 	WRITE_DONE(s, iov, n > 0 ? (size_t)n : 0, r);
 	return r;
+}
+
+/* The lean path: the usual call on a socket we follow, for the busiest hooks (the full
+ * hook above does the same in every case). It takes the full hook before the call
+ * whenever that would do more than count: connleak busy or off on this thread, a TLS
+ * session waiting for its socket, a connection framed for a lease, a memory-BIO session
+ * waiting for its ciphertext (writes), a peek (reads), the memory of a closed socket;
+ * and after the call, NAME_rest does what the full hook does after its call, unless the
+ * bytes moved within the current turn. */
+static inline __attribute__((always_inline)) struct sock *lean_sock(int fd, int write)
+{
+	if (!__builtin_expect(hook_enabled, 1) || __builtin_expect(hook_busy | hook_vfork, 0) ||
+	    __builtin_expect(hook_tls_unbound != NULL, 0))
+		return NULL;
+	/* In the table: only NAME_hot calls here. */
+	struct sock *s = (struct sock *)(atomic_load_explicit(&fdt_hot[fd], memory_order_acquire) &
+					 ~FDT_CLOSED);
+	if (!s || io_framed(s) ||
+	    (write && atomic_load_explicit(&tls_bio_pending, memory_order_relaxed)))
+		return NULL;
+	return s;
+}
+
+static __attribute__((noinline, cold)) ssize_t lean_read_rest(int fd, struct sock *s,
+							      uint32_t s_inc, ssize_t r,
+							      size_t asked, void *head,
+							      size_t hlen)
+{
+	stale_check(fd, r);
+	AFTER_READ(s, r, asked, 0, head, hlen);
+	HTTP_BUF(s, 0, 0, head, r);
+	return r;
+}
+
+static __attribute__((noinline, cold)) ssize_t lean_read_rest_iov(int fd, struct sock *s,
+								  uint32_t s_inc, ssize_t r,
+								  const struct iovec *iov, int n)
+{
+	stale_check(fd, r);
+	AFTER_READ(s, r, r >= 0 && n > 0 ? iov_total(iov, (size_t)n) : 0, 0,
+		   r > 0 ? iov[0].iov_base : NULL, r > 0 ? iov[0].iov_len : 0);
+	HTTP_IOV(s, 0, 0, iov, n > 0 ? (size_t)n : 0, r);
+	return r;
+}
+
+static __attribute__((noinline, cold)) ssize_t lean_write_rest_iov(int fd, struct sock *s,
+								   uint32_t s_inc, ssize_t r,
+								   const struct iovec *iov,
+								   size_t cnt)
+{
+	stale_check(fd, r);
+	AFTER_WRITE(s, r, iov, cnt);
+	HTTP_IOV(s, 1, 0, iov, cnt, r);
+	return r;
+}
+
+static __attribute__((noinline, cold)) ssize_t lean_write_rest(int fd, struct sock *s,
+							       uint32_t s_inc, ssize_t r,
+							       const void *buf, size_t n)
+{
+	struct iovec v = {(void *)buf, n};
+	return lean_write_rest_iov(fd, s, s_inc, r, &v, 1);
+}
+
+/* `call`: the real call; `usual`: io_read_usual or io_wrote_usual; `rest`: the call of
+ * NAME_rest with the hook's arguments. */
+#define LEAN(real_name, args, write, usual, rest)                                        \
+	do {                                                                             \
+		struct sock *s = lean_sock(fd, write);                                   \
+		if (__builtin_expect(!s, 0))                                             \
+			TAIL_RETURN real_name##_slow args;                               \
+		uint32_t s_inc = atomic_load_explicit(&s->incarnation, memory_order_relaxed); \
+		ssize_t r = real.real_name args;                                         \
+		uint64_t now;                                                            \
+		if (__builtin_expect(r > 0, 1)) {                                        \
+			if (!IO_SAME(s))                                                 \
+				return r;                                                \
+			if (__builtin_expect(usual(s, (size_t)r, &now), 1)) {           \
+				io_after(now);                                           \
+				return r;                                                \
+			}                                                                \
+		}                                                                        \
+		return rest;                                                             \
+	} while (0)
+
+static __attribute__((noinline)) ssize_t read_lean(int fd, void *buf, size_t n)
+{
+	LEAN(read, (fd, buf, n), 0, io_read_usual, lean_read_rest(fd, s, s_inc, r, n, buf, n));
+}
+
+static __attribute__((noinline)) ssize_t write_lean(int fd, const void *buf, size_t n)
+{
+	LEAN(write, (fd, buf, n), 1, io_wrote_usual, lean_write_rest(fd, s, s_inc, r, buf, n));
+}
+
+static __attribute__((noinline)) ssize_t recv_lean(int fd, void *buf, size_t n, int flags)
+{
+	if (__builtin_expect(flags & MSG_PEEK, 0))
+		return recv_slow(fd, buf, n, flags);
+	LEAN(recv, (fd, buf, n, flags), 0, io_read_usual,
+	     lean_read_rest(fd, s, s_inc, r, n, buf, n));
+}
+
+static __attribute__((noinline)) ssize_t send_lean(int fd, const void *buf, size_t n, int flags)
+{
+	LEAN(send, (fd, buf, n, flags), 1, io_wrote_usual,
+	     lean_write_rest(fd, s, s_inc, r, buf, n));
+}
+
+static __attribute__((noinline)) ssize_t readv_lean(int fd, const struct iovec *iov, int n)
+{
+	LEAN(readv, (fd, iov, n), 0, io_read_usual, lean_read_rest_iov(fd, s, s_inc, r, iov, n));
+}
+
+static __attribute__((noinline)) ssize_t writev_lean(int fd, const struct iovec *iov, int n)
+{
+	LEAN(writev, (fd, iov, n), 1, io_wrote_usual,
+	     lean_write_rest_iov(fd, s, s_inc, r, iov, n > 0 ? (size_t)n : 0));
+}
+
+/* Before the constructor: the full hooks. */
+#define ENTRY_SLOW(f) .f = f##_slow,
+static struct real_fns io_entry = {FAST_IO_HOOKS(ENTRY_SLOW)};
+
+void io_entry_init(int on)
+{
+	real_init();
+#define ENTRY_SET(f) io_entry.f = real.f ? (on ? f##_hot : real.f) : f##_slow;
+	FAST_IO_HOOKS(ENTRY_SET)
+	close_entry_init(on);
 }

@@ -6,7 +6,7 @@
 #include "../util/arena.h"
 
 _Atomic(struct fd_slot *) fdt_chunks[FDT_CHUNKS];
-_Atomic(uint8_t) fdt_hot[FDT_MAX];
+_Atomic(uintptr_t) fdt_hot[FDT_MAX];
 static int limit;
 
 struct fd_slot *fdt_slot(int fd, int create)

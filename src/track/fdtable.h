@@ -34,23 +34,30 @@ struct fd_slot {
 
 extern _Atomic(struct fd_slot *) fdt_chunks[FDT_CHUNKS];
 
-/* One byte per descriptor number: non-zero while its slot holds a socket or the memory
- * of a closed one, so the read/write hooks (hooks/io.c) tell "nothing of ours" with one
- * load and no chunk lookup. A flat array: only the pages of numbers in use are touched. */
-extern _Atomic(uint8_t) fdt_hot[FDT_MAX];
+/* One word per descriptor number, the lock-free readers' view of the slot: its socket,
+ * FDT_CLOSED while it holds only the memory of a socket the program closed (a stale use,
+ * a double close), else 0. The read/write hooks (hooks/io.c) tell "nothing of ours" with
+ * one load and get the socket from the same word, without the chunk lookup. A flat array:
+ * only the pages of numbers in use are touched. */
+#define FDT_CLOSED ((uintptr_t)1)
+extern _Atomic(uintptr_t) fdt_hot[FDT_MAX];
 
-static inline int fdt_is_hot(int fd)
+/* Whether fd is a number in the table that holds nothing of ours. A number outside the
+ * table (-1 included: libunwind's descriptors, hooks/unwinder.c) is not cold: the full
+ * hooks decide for it. */
+static inline int fdt_is_cold(int fd)
 {
-	return (unsigned)fd < FDT_MAX && atomic_load_explicit(&fdt_hot[fd], memory_order_relaxed);
+	return (unsigned)fd < FDT_MAX && !atomic_load_explicit(&fdt_hot[fd], memory_order_relaxed);
 }
 
-/* Under the model lock, after a slot's socket or closed_socket changed. */
+/* Under the model lock, after a slot's socket or closed_socket changed. Release: a reader
+ * that sees the socket sees it set up. */
 static inline void fdt_sync(struct fd_slot *slot)
 {
+	struct sock *s = atomic_load_explicit(&slot->sock, memory_order_relaxed);
 	atomic_store_explicit(&fdt_hot[slot->fd],
-			      atomic_load_explicit(&slot->sock, memory_order_relaxed) != NULL ||
-				      slot->closed_socket,
-			      memory_order_relaxed);
+			      s ? (uintptr_t)s : slot->closed_socket ? FDT_CLOSED : 0,
+			      memory_order_release);
 }
 
 /* Lock-free: the socket behind fd, or NULL. */
@@ -58,11 +65,8 @@ static inline struct sock *fdt_sock(int fd)
 {
 	if ((unsigned)fd >= FDT_MAX)
 		return NULL;
-	struct fd_slot *c =
-		atomic_load_explicit(&fdt_chunks[(unsigned)fd >> FDT_CHUNK_BITS], memory_order_acquire);
-	if (!c)
-		return NULL;
-	return atomic_load_explicit(&c[fd & (FDT_CHUNK - 1)].sock, memory_order_acquire);
+	return (struct sock *)(atomic_load_explicit(&fdt_hot[fd], memory_order_acquire) &
+			       ~FDT_CLOSED);
 }
 
 /* Lock-free: whether the last thing at fd was a socket the program closed (a second

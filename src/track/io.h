@@ -35,20 +35,43 @@ static __attribute__((noinline, cold)) void io_wrote_turn(struct sock *s, uint8_
 	}
 }
 
+/* Bytes moved in either direction: the counter (none for a peek), the time, the epoch.
+ * Returns the clock it read (see io_after in hooks/io.c). */
+static inline __attribute__((always_inline)) uint64_t io_count(struct sock *s,
+							       _Atomic uint64_t *bytes, size_t r)
+{
+	if (bytes)
+		atomic_fetch_add_explicit(bytes, (uint64_t)r, RELAXED);
+	uint64_t now = clock_coarse_ms();
+	atomic_store_explicit(&s->t_last_io, now, RELAXED);
+	atomic_store_explicit(&s->last_io_epoch, atomic_load_explicit(&sock_epoch, RELAXED), RELAXED);
+	return now;
+}
+
 /* A write that moved r > 0 bytes: counters and the time, inline on the I/O path. Returns
- * the clock it read (see io_after in hooks/io.c). */
+ * the clock it read. */
 static inline __attribute__((always_inline)) uint64_t
 io_wrote_ok(struct sock *s, size_t r, const struct iovec *iov, size_t niov)
 {
-	atomic_fetch_add_explicit(&s->bytes_out, (uint64_t)r, RELAXED);
-	uint64_t now = clock_coarse_ms();
-	uint64_t prev = atomic_load_explicit(&s->t_last_io, RELAXED);
-	atomic_store_explicit(&s->t_last_io, now, RELAXED);
-	atomic_store_explicit(&s->last_io_epoch, atomic_load_explicit(&sock_epoch, RELAXED), RELAXED);
 	uint8_t ph = atomic_load_explicit(&s->phase, RELAXED);
-	if (__builtin_expect(ph != PHASE_WROTE, 0))
-		io_wrote_turn(s, ph, prev, now, r, iov, niov);
+	if (__builtin_expect(ph == PHASE_WROTE, 1))
+		return io_count(s, &s->bytes_out, r);
+	uint64_t prev = atomic_load_explicit(&s->t_last_io, RELAXED);
+	uint64_t now = io_count(s, &s->bytes_out, r);
+	io_wrote_turn(s, ph, prev, now, r, iov, niov);
 	return now;
+}
+
+/* The write hooks' usual case (hooks/io.c's lean path): r > 0 bytes within the program's
+ * turn. Counts them and sets *now, or does nothing and returns 0 when the write changes
+ * the turn (then io_wrote_ok, which needs what was written). */
+static inline __attribute__((always_inline)) int io_wrote_usual(struct sock *s, size_t r,
+								uint64_t *now)
+{
+	if (__builtin_expect(atomic_load_explicit(&s->phase, RELAXED) != PHASE_WROTE, 0))
+		return 0;
+	*now = io_count(s, &s->bytes_out, r);
+	return 1;
 }
 
 /* `iov`/`niov`: what a successful write wrote (NULL when unknown), looked at only when a
@@ -85,15 +108,24 @@ static __attribute__((noinline, cold)) void io_read_turn(struct sock *s, size_t 
 static inline __attribute__((always_inline)) uint64_t
 io_read_ok(struct sock *s, size_t r, int peek, const void *head, size_t hlen)
 {
-	if (!peek)
-		atomic_fetch_add_explicit(&s->bytes_in, (uint64_t)r, RELAXED);
-	uint64_t now = clock_coarse_ms();
-	atomic_store_explicit(&s->t_last_io, now, RELAXED);
-	atomic_store_explicit(&s->last_io_epoch, atomic_load_explicit(&sock_epoch, RELAXED), RELAXED);
+	uint64_t now = io_count(s, peek ? NULL : &s->bytes_in, r);
 	if (__builtin_expect(atomic_load_explicit(&s->phase, RELAXED) == PHASE_WROTE, 0))
 		io_read_turn(s, r, head, hlen);
 	atomic_store_explicit(&s->reuse_pending, 0, RELAXED);
 	return now;
+}
+
+/* The read hooks' usual case (hooks/io.c's lean path): r > 0 bytes, not a peek, within
+ * the peer's turn. Counts them and sets *now, or does nothing and returns 0 when the read
+ * begins a reply (then io_read_ok, which needs what was read). */
+static inline __attribute__((always_inline)) int io_read_usual(struct sock *s, size_t r,
+							       uint64_t *now)
+{
+	if (__builtin_expect(atomic_load_explicit(&s->phase, RELAXED) == PHASE_WROTE, 0))
+		return 0;
+	*now = io_count(s, &s->bytes_in, r);
+	atomic_store_explicit(&s->reuse_pending, 0, RELAXED);
+	return 1;
 }
 
 /* `asked` is the buffer size: a zero-length read returning 0 is not EOF. `head`/`hlen`:
