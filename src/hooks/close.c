@@ -11,7 +11,7 @@
 #include "hook.h"
 #include "unwinder.h"
 
-/* The fast path, as the read/write hooks' (io.c): a number whose hot byte says it holds
+/* The fast path, as the read/write hooks' (io.c): a number whose hot word says it holds
  * neither a socket we follow nor the memory of one the program closed (a double close)
  * is the real close and nothing more, one load and a jump. That includes a socket
  * connleak never saw created (inherited, or made by a raw system call): the full hook
