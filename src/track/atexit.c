@@ -38,7 +38,7 @@ void atexit_begin(void)
 	pool_cap = sock_live_count() - sock_inherited_count();
 	pool_used = 0;
 	pool_mem = pool_cap ? arena_map(pool_cap * sizeof *pool_mem) : NULL;
-	for (struct sock *s = sock_live_head(); s; s = s->next) {
+	for (struct sock *s = sock_live_head(); s; s = sock_next(s)) {
 		if (s->nfds <= 0 || !s->peer_len || !s->created)
 			continue;
 		struct pool_key k;

@@ -155,9 +155,9 @@ static void check_live(const char *name, const struct dns_answer *a)
 		return;
 	uint64_t now = clock_coarse_ms();
 	/* Both lists: a connection a forked child inherited is still one it may use. */
-	for (struct sock *s = sock_live_head(); s; s = s->next)
+	for (struct sock *s = sock_live_head(); s; s = sock_next(s))
 		check_sock(s, name, a, now);
-	for (struct sock *s = sock_inherited_head(); s; s = s->next)
+	for (struct sock *s = sock_inherited_head(); s; s = sock_next(s))
 		check_sock(s, name, a, now);
 }
 
@@ -203,7 +203,7 @@ int dns_live_names(char out[][128], int max)
 		return 0;
 	struct sock *lists[2] = {sock_live_head(), sock_inherited_head()};
 	for (int l = 0; l < 2; l++)
-		for (struct sock *s = lists[l]; s && n < max; s = s->next) {
+		for (struct sock *s = lists[l]; s && n < max; s = sock_next(s)) {
 			if (!s->client || !s->host[0] || s->stale_dns)
 				continue;
 			int seen = 0;

@@ -9,35 +9,66 @@ static struct endpoint *table;
 static struct endpoint *spare;
 static uint32_t count;
 static uint64_t dropped;
-/* The endpoint found last: a client connecting again and again to one server, or a server
- * accepting on one address, finds it with one compare instead of a hash lookup. */
-static struct endpoint *last[2]; /* [server] */
+/* The endpoint this thread found last: a client connecting again and again to one server,
+ * or a server accepting on one address, finds it with one compare instead of a hash
+ * lookup, and without the model lock (endpoint_cached). Per thread: threads talking to
+ * different endpoints would take turns overwriting one shared entry. Valid while `gen`
+ * is the table's (endpoint_clear empties the table and recycles its records). */
+static __thread struct endpoint *last[2] __attribute__((tls_model("initial-exec"))); /* [server] */
+static __thread uint32_t last_gen __attribute__((tls_model("initial-exec")));
+static uint32_t gen = 1;
+
+static int key_of(struct endpoint_key *key, int server, const struct sockaddr *addr,
+		  socklen_t len)
+{
+	memset(key, 0, sizeof *key);
+	key->server = (uint8_t)server;
+	if (addr && addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const void *)addr;
+		key->port = in->sin_port;
+		memcpy(key->addr, &in->sin_addr, 4);
+	} else if (addr && addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const void *)addr;
+		key->port = in6->sin6_port;
+		memcpy(key->addr, &in6->sin6_addr, 16);
+	} else {
+		return -1;
+	}
+	if (len > sizeof(struct sockaddr_storage))
+		return -1;
+	key->family = (uint8_t)addr->sa_family;
+	return 0;
+}
+
+static struct endpoint *cached(const struct endpoint_key *key)
+{
+	struct endpoint *e = last[key->server];
+	return e && last_gen == gen && !memcmp(&e->key, key, sizeof *key) ? e : NULL;
+}
+
+static struct endpoint *remember(struct endpoint *e)
+{
+	last_gen = gen;
+	return last[e->key.server] = e;
+}
+
+struct endpoint *endpoint_cached(int server, const struct sockaddr *addr, socklen_t len)
+{
+	struct endpoint_key key;
+	return key_of(&key, server, addr, len) ? NULL : cached(&key);
+}
 
 struct endpoint *endpoint_get(int server, const struct sockaddr *addr, socklen_t len)
 {
 	struct endpoint_key key;
-	memset(&key, 0, sizeof key);
-	key.server = (uint8_t)server;
-	if (addr && addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *in = (const void *)addr;
-		key.port = in->sin_port;
-		memcpy(key.addr, &in->sin_addr, 4);
-	} else if (addr && addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *in6 = (const void *)addr;
-		key.port = in6->sin6_port;
-		memcpy(key.addr, &in6->sin6_addr, 16);
-	} else {
+	if (key_of(&key, server, addr, len))
 		return NULL;
-	}
-	if (len > sizeof(struct sockaddr_storage))
-		return NULL;
-	key.family = (uint8_t)addr->sa_family;
-	struct endpoint *e = last[key.server];
-	if (e && !memcmp(&e->key, &key, sizeof key))
+	struct endpoint *e = cached(&key);
+	if (e)
 		return e;
 	HASH_FIND(hh, table, &key, sizeof key, e);
 	if (e)
-		return last[key.server] = e;
+		return remember(e);
 	if (count >= ENDPOINT_MAX) {
 		dropped++;
 		return NULL;
@@ -54,14 +85,22 @@ struct endpoint *endpoint_get(int server, const struct sockaddr *addr, socklen_t
 	e->addr_len = len;
 	HASH_ADD(hh, table, key, sizeof e->key, e);
 	count++;
-	return last[key.server] = e;
+	return remember(e);
+}
+
+/* Raises *p to v (relaxed): counters the per-descriptor section updates beside others. */
+static void raise_to(uint64_t *p, uint64_t v)
+{
+	uint64_t cur = __atomic_load_n(p, __ATOMIC_RELAXED);
+	while (v > cur &&
+	       !__atomic_compare_exchange_n(p, &cur, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 }
 
 void endpoint_opened(struct endpoint *e)
 {
-	e->connections++;
-	if (++e->open > e->peak)
-		e->peak = e->open;
+	__atomic_fetch_add(&e->connections, 1, __ATOMIC_RELAXED);
+	raise_to(&e->peak, __atomic_add_fetch(&e->open, 1, __ATOMIC_RELAXED));
 }
 
 /* Four buckets per power of two: bucket upper bounds grow by about 19% each. */
@@ -86,14 +125,15 @@ static uint64_t bucket_upper(int b)
 void endpoint_closed(struct endpoint *e, uint64_t lifetime_ms, uint64_t in, uint64_t out,
 		     uint32_t requests)
 {
-	if (e->open)
-		e->open--;
-	e->bytes_in += in;
-	e->bytes_out += out;
-	e->requests += requests;
-	e->lifetime[bucket_of(lifetime_ms)]++;
-	if (lifetime_ms > e->lifetime_max_ms)
-		e->lifetime_max_ms = lifetime_ms;
+	uint64_t open = __atomic_load_n(&e->open, __ATOMIC_RELAXED);
+	while (open && !__atomic_compare_exchange_n(&e->open, &open, open - 1, 1,
+						    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+	__atomic_fetch_add(&e->bytes_in, in, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&e->bytes_out, out, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&e->requests, requests, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&e->lifetime[bucket_of(lifetime_ms)], 1, __ATOMIC_RELAXED);
+	raise_to(&e->lifetime_max_ms, lifetime_ms);
 }
 
 uint64_t endpoint_lifetime_quantile(const struct endpoint *e, double q)
@@ -141,5 +181,5 @@ void endpoint_clear(void)
 	}
 	count = 0;
 	dropped = 0;
-	last[0] = last[1] = NULL;
+	gen++;
 }

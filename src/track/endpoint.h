@@ -32,6 +32,11 @@ struct endpoint {
 
 /* Under the model lock. `addr` may be NULL/0 when unknown: returns NULL. */
 struct endpoint *endpoint_get(int server, const struct sockaddr *addr, socklen_t len);
+/* The endpoint when it is the one this thread got last, else NULL: no table access, for
+ * model.c's per-descriptor section (which falls back to the model lock on NULL). */
+struct endpoint *endpoint_cached(int server, const struct sockaddr *addr, socklen_t len);
+/* Under the model lock or in the per-descriptor section: the counters they change are
+ * updated atomically (a report reads them under the model lock). */
 void endpoint_opened(struct endpoint *e);
 void endpoint_closed(struct endpoint *e, uint64_t lifetime_ms, uint64_t in, uint64_t out,
 		     uint32_t requests);

@@ -47,7 +47,7 @@ static struct agg *agg_slot(int what, stack_id stack, int create)
 static void count_all(uint64_t at)
 {
 	memset(agg, 0, sizeof agg);
-	for (struct sock *s = sock_live_head(); s; s = s->next) {
+	for (struct sock *s = sock_live_head(); s; s = sock_next(s)) {
 		if (s->nfds <= 0 || !s->created)
 			continue;
 		struct agg *a = agg_slot(GROWTH_SOCKETS, s->created, 1);

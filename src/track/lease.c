@@ -207,7 +207,7 @@ void lease_check(void)
 	if (!model_opt || !(model_opt->lease_ms || model_opt->lease_on_dns_change))
 		return;
 	uint64_t now = clock_coarse_ms();
-	for (struct sock *s = sock_live_head(); s; s = s->next) {
+	for (struct sock *s = sock_live_head(); s; s = sock_next(s)) {
 		if (!leasable(s))
 			continue;
 		uint64_t age = age_of(s, now);

@@ -27,12 +27,12 @@
 #include "dns.h"
 #include "keepalive.h"
 #include "lease.h"
+#include "modellock.h"
 #include "spawn.h"
 #include "timeline.h"
 
 struct model_view model_state;
 const struct options *model_opt;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct options default_opt;
 
 void model_init(const struct options *o)
@@ -50,62 +50,11 @@ void model_init(const struct options *o)
 
 uint64_t model_clock_ms;
 
-/* How long a thread that finds the model lock taken waits awake before it sleeps in futex:
- * what the lock guards is short (no stack walk, no system call on the connection path), so
- * its holder is usually done within a few hundred cycles, and a sleep costs two system
- * calls (the sleeper's and the holder's wake-up). Bounded: a holder that was preempted is
- * waited for asleep. The spin only reads the lock word (glibc's, as its adaptive mutexes
- * do, whose unlock costs ~10 instructions more on every call): the uncontended path is
- * one load more than a plain pthread_mutex_lock. */
-#define LOCK_SPINS 100
-#if defined(__x86_64__) || defined(__i386__)
-#define CPU_RELAX() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define CPU_RELAX() __asm__ __volatile__("yield")
-#else
-#define CPU_RELAX() ((void)0)
-#endif
-
-void model_lock(void)
-{
-#ifdef __GLIBC__
-	for (int i = 0; i < LOCK_SPINS && __atomic_load_n(&lock.__data.__lock, __ATOMIC_RELAXED);
-	     i++)
-		CPU_RELAX();
-#endif
-	pthread_mutex_lock(&lock);
-	/* The timeline's samples due since the last model event (timeline.h), and the time
-	 * hook_leave() compares with the snapshot's: one clock read and a compare. */
-	uint64_t now = clock_coarse_ms();
-	__atomic_store_n(&model_clock_ms, now, __ATOMIC_RELAXED);
-	if (model_opt && model_opt->sample_ms && now >= timeline_due_ms)
-		timeline_catch_up(now, model_opt->sample_ms);
-}
-
-void model_unlock(void)
-{
-	pthread_mutex_unlock(&lock);
-}
-
-int model_lock_timed(int ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return pthread_mutex_timedlock(&lock, &ts) == 0 ? 0 : -1;
-}
-
 int model_helper_begin(void)
 {
 	/* A copy taken while another thread held the lock may be mid-change. Either way
 	 * the locks are made usable: no other thread exists here to release them. */
-	int was_free = pthread_mutex_trylock(&lock) == 0;
-	pthread_mutex_init(&lock, NULL);
+	int was_free = model_locks_reset();
 	stacks_fork_child();
 	tls_locks_reset();
 	return was_free;
@@ -186,64 +135,174 @@ static void install(struct fd_slot *slot, struct sock *s, int cloexec)
 	fdt_sync(slot);
 }
 
-static struct sock *new_sock(int fd, int family, int type, int origin, int have_stack,
-			     stack_id stack)
+/* Counters the per-descriptor sections (modellock.h) update too: atomic. Elsewhere, under
+ * the model lock, a plain update is enough (no section runs meanwhile). */
+#define STAT_ADD(field, n) __atomic_fetch_add(&model_state.stats.field, (n), __ATOMIC_RELAXED)
+
+static void stat_raise(uint64_t *p, uint64_t v)
 {
-	/* Out of memory (the arena could not map more): the program goes on, the socket is
-	 * not followed, and the report says so. */
-	struct fd_slot *slot = fdt_slot(fd, 1);
-	struct sock *s = slot ? sock_new() : NULL;
-	if (!s) {
-		model_state.stats.untracked++;
-		return NULL;
-	}
+	uint64_t cur = __atomic_load_n(p, __ATOMIC_RELAXED);
+	while (v > cur &&
+	       !__atomic_compare_exchange_n(p, &cur, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+static void fill_sock(struct sock *s, struct fd_slot *slot, int fd, int family, int type,
+		      int origin, stack_id stack)
+{
 	s->family = family;
 	s->type = type & ~(SOCK_CLOEXEC | SOCK_NONBLOCK); /* the flags socket() takes */
 	s->origin = (uint8_t)origin;
 	s->inherited = origin == ORIGIN_INHERITED;
 	s->fd = fd;
 	s->t_created = clock_coarse_ms();
-	s->created = s->inherited ? 0 : have_stack ? stack : model_capture();
+	s->created = s->inherited ? 0 : stack;
 	install(slot, s, type & SOCK_CLOEXEC);
 	s->gen = slot->gen;
-	uint32_t open = sock_live_count();
-	if (open > model_state.stats.peak_open)
-		model_state.stats.peak_open = open;
+	stat_raise(&model_state.stats.peak_open, sock_live_count());
+}
+
+/* Under the model lock. */
+static struct sock *new_sock(int fd, int family, int type, int origin, stack_id stack)
+{
+	/* Out of memory (the arena could not map more): the program goes on, the socket is
+	 * not followed, and the report says so. */
+	struct fd_slot *slot = fdt_slot(fd, 1);
+	struct sock *s = slot ? sock_new(sock_shard_of(fd)) : NULL;
+	if (!s) {
+		model_state.stats.untracked++;
+		return NULL;
+	}
+	fill_sock(s, slot, fd, family, type, origin, stack);
 	return s;
 }
 
-static void new_socket(int fd, int family, int type, int origin, int have_stack, stack_id st)
+/* The same in fd's per-descriptor section: only onto a slot that exists and holds no
+ * socket (the usual case; a slot still holding one whose close we missed is the model
+ * lock's). NULL: the caller takes the model lock. */
+static struct sock *section_new_sock(int fd, int family, int type, int origin, stack_id stack)
 {
-	model_lock();
-	if (new_sock(fd, family, type, origin, have_stack, st)) {
-		switch (origin) {
-		case ORIGIN_ACCEPT:
-			model_state.stats.accepted++;
-			break;
-		case ORIGIN_SCM_RIGHTS:
-			model_state.stats.received++;
-			break;
-		case ORIGIN_INHERITED:
-			model_state.stats.inherited++;
-			break;
-		default:
-			model_state.stats.created++;
-		}
+	/* fdt_slot(fd, 0) below fdt_limit() changes nothing shared (the limit, the chunks:
+	 * model lock only). */
+	if ((unsigned)fd >= (unsigned)fdt_limit())
+		return NULL;
+	struct fd_slot *slot = fdt_slot(fd, 0);
+	if (!slot || atomic_load_explicit(&slot->sock, memory_order_relaxed))
+		return NULL;
+	struct sock *s = sock_new(sock_shard_of(fd));
+	if (s)
+		fill_sock(s, slot, fd, family, type, origin, stack);
+	return s;
+}
+
+static void count_origin(int origin)
+{
+	switch (origin) {
+	case ORIGIN_ACCEPT:
+		STAT_ADD(accepted, 1);
+		break;
+	case ORIGIN_SCM_RIGHTS:
+		STAT_ADD(received, 1);
+		break;
+	case ORIGIN_INHERITED:
+		STAT_ADD(inherited, 1);
+		break;
+	default:
+		STAT_ADD(created, 1);
 	}
+}
+
+static void new_socket(int fd, int family, int type, int origin, stack_id st)
+{
+	int sh = model_section_enter(fd);
+	if (sh >= 0) {
+		struct sock *s = section_new_sock(fd, family, type, origin, st);
+		if (s)
+			count_origin(origin);
+		model_section_leave(sh);
+		if (s)
+			return;
+	}
+	model_lock();
+	if (new_sock(fd, family, type, origin, st))
+		count_origin(origin);
 	model_unlock();
 }
 
-/* The stack is captured before the model lock is taken (interning is lock-free,
- * stacks.c): threads creating and closing sockets wait on each other only for the short
- * model update, never for an unwind. */
+/* The stack is captured before any lock is taken (interning is lock-free, stacks.c):
+ * threads creating and closing sockets never wait on each other for an unwind. */
 void model_new_socket(int fd, int family, int type, int origin)
 {
-	new_socket(fd, family, type, origin, 1, origin == ORIGIN_INHERITED ? 0 : model_capture());
+	new_socket(fd, family, type, origin, origin == ORIGIN_INHERITED ? 0 : model_capture());
 }
 
 void model_new_socket_at(int fd, int family, int type, int origin, stack_id created)
 {
-	new_socket(fd, family, type, origin, 1, created);
+	new_socket(fd, family, type, origin, created);
+}
+
+static int is_inet(const struct sockaddr *a)
+{
+	return a->sa_family == AF_INET || a->sa_family == AF_INET6;
+}
+
+/* connect() gave s its peer; `want_ep`: s had no endpoint and the peer is a network
+ * address, whose endpoint (maybe NULL: the table is full) is ep. */
+static void connected(struct sock *s, const struct sockaddr *addr, socklen_t len,
+		      const char *host, size_t hl, int want_ep, struct endpoint *ep)
+{
+	memcpy(&s->peer, addr, len);
+	s->peer_len = len;
+	s->client = 1;
+	lease_connected(s);
+	STAT_ADD(connects, 1);
+	/* A plain copy: this runs for every connect. */
+	int had_host = s->host[0] != 0;
+	memcpy(s->host, host ? host : "", hl);
+	s->host[hl] = '\0';
+	sock_named(s, had_host);
+	if (want_ep) {
+		/* The background thread serves network connections only: a process with
+		 * nothing but local sockets never gets a thread of ours. */
+		agent_ensure();
+		s->ep = ep;
+		if (ep) {
+			endpoint_opened(ep);
+			if (hl && (strncmp(ep->host, s->host, hl) || ep->host[hl])) {
+				memcpy(ep->host, s->host, hl);
+				ep->host[hl] = '\0';
+			}
+		}
+	}
+}
+
+/* The host a connect to addr names (dns.h: a name the program resolved to it), and its
+ * length as s->host keeps it. */
+static const char *host_of(const struct sockaddr *addr, size_t *hl)
+{
+	const char *host = dns_name_of(addr);
+	*hl = host ? strnlen(host, sizeof ((struct sock *)0)->host - 1) : 0;
+	return host;
+}
+
+/* In fd's section: whether it did model_connect's work (else the model lock does). Only a
+ * record no other descriptor reaches, whose endpoint this thread found last (or none),
+ * and whose endpoint's name is already this one (endpoints are shared by threads). */
+static int section_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct sock *s = fdt_sock(fd);
+	if (!s || !addr || len > sizeof s->peer)
+		return 1; /* nothing to do, as under the model lock */
+	if (s->nfds != 1 || s->proc != sock_proc)
+		return 0;
+	size_t hl;
+	const char *host = host_of(addr, &hl);
+	int want_ep = !s->ep && is_inet(addr);
+	struct endpoint *ep = want_ep ? endpoint_cached(0, addr, len) : NULL;
+	if (want_ep && (!ep || (hl && (strncmp(ep->host, host, hl) || ep->host[hl]))))
+		return 0;
+	connected(s, addr, len, host, hl, want_ep, ep);
+	return 1;
 }
 
 void model_connect(int fd, const struct sockaddr *addr, socklen_t len)
@@ -252,38 +311,40 @@ void model_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	 * installs it, before the program has the number): nothing to take the lock for. */
 	if (!fdt_sock(fd))
 		return;
+	int sh = model_section_enter(fd);
+	if (sh >= 0) {
+		int done = section_connect(fd, addr, len);
+		model_section_leave(sh);
+		if (done)
+			return;
+	}
 	model_lock();
 	struct sock *s = sock_here(fdt_sock(fd));
 	if (s && addr && len <= sizeof s->peer) {
-		memcpy(&s->peer, addr, len);
-		s->peer_len = len;
-		s->client = 1;
-		lease_connected(s);
-		model_state.stats.connects++;
-		const char *host = dns_name_of(addr);
-		/* A plain copy: this runs for every connect. */
-		size_t hl = host ? strnlen(host, sizeof s->host - 1) : 0;
-		int had_host = s->host[0] != 0;
-		memcpy(s->host, host ? host : "", hl);
-		s->host[hl] = '\0';
-		sock_named(s, had_host);
-		if (!s->ep && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) {
-			/* The background thread serves network connections only: a process
-			 * with nothing but local sockets never gets a thread of ours. */
-			agent_ensure();
-			s->ep = endpoint_get(0, addr, len);
-			if (s->ep) {
-				endpoint_opened(s->ep);
-				if (hl) {
-					size_t n = hl < sizeof s->ep->host - 1 ? hl
-									       : sizeof s->ep->host - 1;
-					memcpy(s->ep->host, s->host, n);
-					s->ep->host[n] = '\0';
-				}
-			}
-		}
+		size_t hl;
+		const char *host = host_of(addr, &hl);
+		int want_ep = !s->ep && is_inet(addr);
+		connected(s, addr, len, host, hl, want_ep,
+			  want_ep ? endpoint_get(0, addr, len) : NULL);
 	}
 	model_unlock();
+}
+
+/* accept() gave s; ep: the listening address's endpoint when `inet`. */
+static void accepted(struct sock *s, const struct sockaddr *addr, socklen_t len, int inet,
+		     struct endpoint *ep)
+{
+	STAT_ADD(accepted, 1);
+	if (addr && len && len <= sizeof s->peer) {
+		memcpy(&s->peer, addr, len);
+		s->peer_len = len;
+	}
+	if (inet) {
+		agent_ensure();
+		s->ep = ep;
+		if (ep)
+			endpoint_opened(ep);
+	}
 }
 
 void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len, int cloexec)
@@ -294,24 +355,28 @@ void model_accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t len,
 	 * would make one endpoint per connection. */
 	int have_local = getsockname(lfd, (struct sockaddr *)&local, &local_len) == 0;
 	stack_id created = model_capture(); /* outside the lock, as model_new_socket */
-	model_lock();
-	struct sock *s = NULL;
 	int family = addr && len ? addr->sa_family : (have_local ? local.ss_family : AF_UNSPEC);
-	s = new_sock(fd, family, SOCK_STREAM | (cloexec ? SOCK_CLOEXEC : 0), ORIGIN_ACCEPT, 1,
-		     created);
-	if (s) {
-		model_state.stats.accepted++;
-		if (addr && len && len <= sizeof s->peer) {
-			memcpy(&s->peer, addr, len);
-			s->peer_len = len;
-		}
-		if (have_local && (local.ss_family == AF_INET || local.ss_family == AF_INET6)) {
-			agent_ensure();
-			s->ep = endpoint_get(1, (struct sockaddr *)&local, local_len);
-			if (s->ep)
-				endpoint_opened(s->ep);
-		}
+	int type = SOCK_STREAM | (cloexec ? SOCK_CLOEXEC : 0);
+	int inet = have_local && is_inet((struct sockaddr *)&local);
+	int sh = model_section_enter(fd);
+	if (sh >= 0) {
+		/* The section when the endpoint is the one this thread found last. */
+		struct endpoint *ep = inet ? endpoint_cached(1, (struct sockaddr *)&local, local_len)
+					   : NULL;
+		struct sock *s = !inet || ep ? section_new_sock(fd, family, type, ORIGIN_ACCEPT,
+								 created)
+					     : NULL;
+		if (s)
+			accepted(s, addr, len, inet, ep);
+		model_section_leave(sh);
+		if (s)
+			return;
 	}
+	model_lock();
+	struct sock *s = new_sock(fd, family, type, ORIGIN_ACCEPT, created);
+	if (s)
+		accepted(s, addr, len, inet,
+			 inet ? endpoint_get(1, (struct sockaddr *)&local, local_len) : NULL);
 	model_unlock();
 }
 
@@ -450,6 +515,52 @@ static int close_would_end_use(const struct sock *s)
 	       carried_data(s);
 }
 
+/* The slot remembers the socket the program closed there (double close, stale use). */
+static void remember_closed(struct fd_slot *slot, const struct sock *s, int bulk,
+			    stack_id closed)
+{
+	slot->closed_socket = !bulk;
+	fdt_sync(slot);
+	slot->last_close = closed;
+	slot->last_created = s->created;
+	slot->last_peer_len = s->peer_len <= sizeof slot->last_peer ? s->peer_len : 0;
+	memcpy(&slot->last_peer, &s->peer, slot->last_peer_len);
+}
+
+/* model_close_begin in fd's section, for the usual last close only: the socket's one
+ * descriptor, a record on its own shard's live list, no finding due, no child or exec'd
+ * program holding it, no TLS session (what model_close_begin finishes under the model
+ * lock, see below). Whether it did; else the model lock does it all. */
+static int section_close(int fd, struct sock *peek, stack_id closing, uint64_t held,
+			 struct close_ctx *c)
+{
+	struct fd_slot *slot = (unsigned)fd < (unsigned)fdt_limit() ? fdt_slot(fd, 0) : NULL;
+	struct sock *s = slot ? atomic_load_explicit(&slot->sock, memory_order_relaxed) : NULL;
+	if (s != peek || s->nfds != 1 || s->shard != sock_shard_of(fd) || s->proc != sock_proc ||
+	    s->on_inherited_list || s->spawned || s->shared_close_stack || s->forked ||
+	    s->sessions)
+		return 0;
+	/* A fork since the descriptor became inheritable: detach() marks the socket forked,
+	 * which the end step looks at. */
+	if (!slot->cloexec && slot->cx_forks != cloexec_forks)
+		return 0;
+	uint64_t eof = atomic_load_explicit(&s->t_eof, memory_order_relaxed);
+	uint64_t wait_held = !eof && !s->leased ? held : 0;
+	if ((eof && clock_coarse_ms() - eof > model_opt->close_wait_ms) ||
+	    wait_held > model_opt->close_wait_ms)
+		return 0;
+	c->gen = slot->gen;
+	c->closed = closing;
+	c->close_wait_held = wait_held;
+	c->ino = 0;
+	detach(slot, s);
+	remember_closed(slot, s, 0, closing);
+	STAT_ADD(closes, 1);
+	finish_sock(s, closing);
+	c->done = 1;
+	return 1;
+}
+
 /* Before the real close(): the descriptor leaves the model while its number is still
  * ours, so a socket another thread opens on the freed number right after the close can
  * never be mistaken for this one. */
@@ -475,6 +586,15 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 	uint64_t held = 0;
 	if (peek && !atomic_load_explicit(&peek->t_eof, memory_order_relaxed))
 		held = close_wait_age(fd, peek);
+	if (peek && closing) {
+		int sh = model_section_enter(fd);
+		if (sh >= 0) {
+			int done = section_close(fd, peek, closing, held, c);
+			model_section_leave(sh);
+			if (done)
+				return;
+		}
+	}
 	model_lock();
 	struct fd_slot *slot = fdt_slot(fd, 0);
 	if (!slot) {
@@ -752,7 +872,7 @@ void model_exhausted(int err)
 	} *all = cap ? arena_map(cap * sizeof *all) : NULL; /* no malloc: see arena.h */
 	struct sock *lists[2] = {sock_live_head(), sock_inherited_head()};
 	for (int l = 0; l < 2; l++)
-		for (struct sock *s = lists[l]; s && all; s = s->next) {
+		for (struct sock *s = lists[l]; s && all; s = sock_next(s)) {
 			uint32_t i;
 			for (i = 0; i < n; i++)
 				if (all[i].stack == s->created)
@@ -872,7 +992,7 @@ void model_fork_parent(pid_t child)
 
 void model_fork_child(void)
 {
-	pthread_mutex_init(&lock, NULL);
+	model_locks_reset();
 	stacks_fork_child();
 	tls_fork_child();
 	/* Everything open now belongs to the parent too; the child's report starts empty. The
@@ -922,7 +1042,7 @@ static void clear_live(const struct endpoint *e, void *ctx)
 void model_fold_live(void)
 {
 	endpoint_each(clear_live, NULL);
-	for (struct sock *s = sock_live_head(); s; s = s->next)
+	for (struct sock *s = sock_live_head(); s; s = sock_next(s))
 		if (s->ep) {
 			s->ep->live_bytes_in += atomic_load(&s->bytes_in);
 			s->ep->live_bytes_out += atomic_load(&s->bytes_out);
@@ -952,7 +1072,7 @@ void model_exit_checks(void)
 	struct sock *next;
 	atexit_begin();
 	for (struct sock *s = sock_live_head(); s; s = next) {
-		next = s->next;
+		next = sock_next(s);
 		if (s->nfds > 0 && !still_socket(s->fd)) {
 			for (int fd = 0; fd < fdt_limit(); fd++)
 				if (fdt_sock(fd) == s)

@@ -1,5 +1,6 @@
-/* Pool, live list and inherited list of socket records. The pool only grows to the peak number of live
- * sockets; closed records go back on the free list. Blocks come from the arena: a socket
+/* Pool, live lists and inherited list of socket records, per shard of descriptor numbers.
+ * A shard's pool only grows to the peak number of live sockets on its numbers (plus one
+ * block); closed records go back on their shard's free list. Blocks come from the arena: a socket
  * may be created in a signal handler that interrupted malloc. */
 #include "sock.h"
 
@@ -7,68 +8,100 @@
 
 #include "../util/arena.h"
 
-#define BLOCK 256
+/* Records a shard takes from the arena at once: small, since every shard of numbers in
+ * use grows its own pool (32 shards of a few records, not one block of 256). */
+#define BLOCK 16
 
-static struct sock *free_list;
-static struct sock *live, *live_tail, *inh;
-static uint32_t nlive, ninh, nnamed;
+/* One cache line each: threads on different shards write no common line. */
+struct shard {
+	struct sock *free_list, *live, *live_tail;
+} __attribute__((aligned(64)));
+
+static struct shard shards[SOCK_SHARDS];
+static struct sock *inh;
+static uint32_t ninh;
+static _Atomic uint32_t nlive, nnamed;
 _Atomic uint32_t sock_epoch;
 uint32_t sock_proc;
 
-struct sock *sock_new(void)
+struct sock *sock_new(int shard)
 {
-	if (!free_list) {
+	struct shard *sh = &shards[shard];
+	if (!sh->free_list) {
 		struct sock *block = arena_alloc(BLOCK * sizeof *block);
 		if (!block)
 			return NULL;
 		for (int i = 0; i < BLOCK; i++) {
-			block[i].next = free_list;
-			free_list = &block[i];
+			block[i].next = sh->free_list;
+			sh->free_list = &block[i];
 		}
 	}
-	struct sock *s = free_list;
-	free_list = s->next;
+	struct sock *s = sh->free_list;
+	sh->free_list = s->next;
 	uint32_t incarnation = atomic_load(&s->incarnation);
 	memset(s, 0, sizeof *s);
 	atomic_store(&s->incarnation, incarnation + 1);
 	s->created_epoch = atomic_fetch_add_explicit(&sock_epoch, 1, memory_order_relaxed) + 1;
 	s->proc = sock_proc;
-	s->next = live;
-	if (live)
-		live->prev = s;
+	s->shard = (uint8_t)shard;
+	s->next = sh->live;
+	if (sh->live)
+		sh->live->prev = s;
 	else
-		live_tail = s;
-	live = s;
-	nlive++;
+		sh->live_tail = s;
+	sh->live = s;
+	atomic_fetch_add_explicit(&nlive, 1, memory_order_relaxed);
 	return s;
+}
+
+static int on_inherited(const struct sock *s)
+{
+	return s->proc != sock_proc || s->on_inherited_list;
 }
 
 void sock_release(struct sock *s)
 {
-	int inherited = s->proc != sock_proc || s->on_inherited_list;
+	struct shard *sh = &shards[s->shard];
+	int inherited = on_inherited(s);
 	if (s->prev)
 		s->prev->next = s->next;
 	else if (inherited)
 		inh = s->next;
 	else
-		live = s->next;
+		sh->live = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
 	else if (!inherited)
-		live_tail = s->prev;
-	nlive--;
-	ninh -= inherited;
+		sh->live_tail = s->prev;
+	atomic_fetch_sub_explicit(&nlive, 1, memory_order_relaxed);
+	if (inherited)
+		ninh--;
 	if (s->host[0])
-		nnamed--;
+		atomic_fetch_sub_explicit(&nnamed, 1, memory_order_relaxed);
 	/* Keep the fields as they are: a racing reader may still look at them. */
 	s->prev = NULL;
-	s->next = free_list;
-	free_list = s;
+	s->next = sh->free_list;
+	sh->free_list = s;
+}
+
+static struct sock *live_from(int shard)
+{
+	for (int i = shard; i < SOCK_SHARDS; i++)
+		if (shards[i].live)
+			return shards[i].live;
+	return NULL;
 }
 
 struct sock *sock_live_head(void)
 {
-	return live;
+	return live_from(0);
+}
+
+struct sock *sock_next(const struct sock *s)
+{
+	if (s->next || on_inherited(s))
+		return s->next;
+	return live_from(s->shard + 1);
 }
 
 struct sock *sock_inherited_head(void)
@@ -78,7 +111,7 @@ struct sock *sock_inherited_head(void)
 
 uint32_t sock_live_count(void)
 {
-	return nlive;
+	return atomic_load_explicit(&nlive, memory_order_relaxed);
 }
 
 uint32_t sock_inherited_count(void)
@@ -91,14 +124,17 @@ uint32_t sock_inherited_count(void)
 void sock_fork_child(void)
 {
 	sock_proc++;
-	if (live) {
-		live_tail->next = inh;
+	for (int i = 0; i < SOCK_SHARDS; i++) {
+		struct shard *sh = &shards[i];
+		if (!sh->live)
+			continue;
+		sh->live_tail->next = inh;
 		if (inh)
-			inh->prev = live_tail;
-		inh = live;
-		live = live_tail = NULL;
+			inh->prev = sh->live_tail;
+		inh = sh->live;
+		sh->live = sh->live_tail = NULL;
 	}
-	ninh = nlive;
+	ninh = sock_live_count();
 }
 
 /* What model_fork_child once did to every record: the socket is the parent's too, the
@@ -116,11 +152,13 @@ void sock_refresh(struct sock *s)
 
 uint32_t sock_named_count(void)
 {
-	return nnamed;
+	return atomic_load_explicit(&nnamed, memory_order_relaxed);
 }
 
 /* After s->host was written; had_host: whether it was set before. */
 void sock_named(struct sock *s, int had_host)
 {
-	nnamed += (s->host[0] != 0) - (had_host != 0);
+	int d = (s->host[0] != 0) - (had_host != 0);
+	if (d)
+		atomic_fetch_add_explicit(&nnamed, (uint32_t)d, memory_order_relaxed);
 }

@@ -83,6 +83,9 @@ struct sock {
 	 * whether it is on the inherited list (a fork moved it there; see sock_fork_child). */
 	uint32_t proc;
 	uint8_t on_inherited_list;
+	/* The shard of the descriptor the record was first made for (SOCK_SHARDS): its live
+	 * list and free list, for good. */
+	uint8_t shard;
 
 	struct sock *prev, *next; /* live list, or free list through next */
 };
@@ -103,21 +106,35 @@ static inline struct sock *sock_here(struct sock *s)
 	return s;
 }
 
-/* Under the model lock. */
-struct sock *sock_new(void);
+/* Records are kept per shard of descriptor numbers (the number's low bits), each shard
+ * with its own live list and free list, so two threads making or closing sockets on
+ * different numbers touch no common list: model.c's per-descriptor section holds only the
+ * shard's lock. The model lock (exclusive) covers every shard. */
+#define SOCK_SHARDS 32
+static inline int sock_shard_of(int fd)
+{
+	return fd & (SOCK_SHARDS - 1);
+}
+
+/* Under the model lock, or shard's lock in model.c's per-descriptor section. */
+struct sock *sock_new(int shard);
+/* Under the model lock, or s->shard's lock for a record on the live list. */
 void sock_release(struct sock *s);
 /* The live list holds the sockets made (or received) in this process since its last
- * fork; those it inherited from a forked parent are on a list of their own, never walked
- * at fork or exit. */
+ * fork, shard after shard; those it inherited from a forked parent are on a list of their
+ * own, never walked at fork or exit. Walk either with sock_next. Model lock held. */
 struct sock *sock_live_head(void);
 struct sock *sock_inherited_head(void);
-/* Live records on both lists, and on the inherited list alone. */
+struct sock *sock_next(const struct sock *s);
+/* Live records on both lists (any lock or none: a relaxed atomic), and on the inherited
+ * list alone (model lock). */
 uint32_t sock_live_count(void);
 uint32_t sock_inherited_count(void);
 /* In a forked child: every live record becomes inherited, in constant time. */
 void sock_fork_child(void);
 /* Live sockets whose host is set (a connect to a resolved address): a name lookup checks
- * the live sockets for a stale address only when there are some (track/dns.c). */
+ * the live sockets for a stale address only when there are some (track/dns.c). An atomic
+ * count: sock_named runs in the per-descriptor section too. */
 uint32_t sock_named_count(void);
 void sock_named(struct sock *s, int had_host);
 

@@ -20,7 +20,7 @@ void spawn_noted(pid_t child, const char *program, stack_id stack)
 	const char *base = program ? strrchr(program, '/') : NULL;
 	base = base ? base + 1 : program ? program : "?";
 	model_lock();
-	for (struct sock *s = sock_live_head(); s; s = s->next) {
+	for (struct sock *s = sock_live_head(); s; s = sock_next(s)) {
 		if (s->inherited || s->nfds <= 0)
 			continue;
 		if (!cloexec_inheritable(s->fd)) /* FD_CLOEXEC as the hooks saw it set */

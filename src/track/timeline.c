@@ -49,7 +49,7 @@ static void measure(struct tl_sample *t, uint64_t at)
 	/* Sockets inherited from a forked parent count as open, without a walk (their EOF
 	 * is the parent's business: a child's fork or exit costs the same however many). */
 	t->open = sock_inherited_count();
-	for (struct sock *s = sock_live_head(); s; s = s->next) {
+	for (struct sock *s = sock_live_head(); s; s = sock_next(s)) {
 		if (s->nfds <= 0)
 			continue;
 		t->open++;

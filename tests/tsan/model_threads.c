@@ -5,7 +5,9 @@
  * TSan (its arena allocator), hence a plain program.
  *
  *   build/tsan/model-threads   exit 0 when every round completed (TSan exits 66 on a race) */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -42,6 +44,13 @@ static void one_round(void)
 		return;
 	model_new_socket(sv[0], AF_UNIX, SOCK_STREAM, ORIGIN_SOCKETPAIR);
 	model_new_socket(sv[1], AF_UNIX, SOCK_STREAM, ORIGIN_SOCKETPAIR);
+	/* Every thread "connects" to one network endpoint (the model takes the address as
+	 * given): its counters change in the per-descriptor sections of several threads at
+	 * once while the reader's timeline sample reads them. */
+	struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(9)};
+	peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	model_connect(sv[0], (struct sockaddr *)&peer, sizeof peer);
+	model_connect(sv[1], (struct sockaddr *)&peer, sizeof peer);
 	char buf[16];
 	for (int i = 0; i < 4; i++) {
 		ssize_t w = write(sv[0], "ping", 4);

@@ -1,0 +1,24 @@
+/* The model lock in two sizes. model_lock() (model.h) is exclusive: the whole model. A
+ * per-descriptor section covers what a socket's usual create, connect and last close
+ * touch (its fd slot, its record, its shard's lists in sock.h, counters updated
+ * atomically) under the lock of its number's shard alone, so threads creating and
+ * closing sockets on different numbers never wait for each other (the kernel gives each
+ * thread its own numbers; a slot's writer is whoever holds its number).
+ *
+ * Exclusion: model_lock raises a flag, then waits until no shard is held; a section that
+ * finds the flag raised once it holds its shard gives way, and its caller takes
+ * model_lock instead. A section never takes model_lock, and model_lock's holder never
+ * enters a section. Internal to src/track. */
+#ifndef CONNLEAK_MODELLOCK_H
+#define CONNLEAK_MODELLOCK_H
+
+/* The shard of fd, held (>= 0), or -1: the model lock is held or wanted elsewhere, or
+ * something the section does not do is due (a timeline sample): take model_lock. */
+int model_section_enter(int fd);
+void model_section_leave(int shard);
+
+/* In a forked child or a report helper: every lock free again. Returns whether every
+ * lock was free when the copy was taken (no change of the model half done). */
+int model_locks_reset(void);
+
+#endif
