@@ -116,7 +116,8 @@ static void finish_sock(struct sock *s, stack_id closed)
 	sock_release(s);
 }
 
-static void install(struct fd_slot *slot, struct sock *s, int cloexec)
+static inline __attribute__((always_inline)) void install(struct fd_slot *slot, struct sock *s,
+							  int cloexec)
 {
 	struct sock *old = atomic_load_explicit(&slot->sock, memory_order_relaxed);
 	if (old) {
@@ -147,7 +148,7 @@ static void stat_raise(uint64_t *p, uint64_t v)
 		;
 }
 
-static void fill_sock(struct sock *s, struct fd_slot *slot, int fd, int family, int type,
+static inline __attribute__((always_inline)) void fill_sock(struct sock *s, struct fd_slot *slot, int fd, int family, int type,
 		      int origin, stack_id stack)
 {
 	s->family = family;
@@ -248,7 +249,7 @@ static int is_inet(const struct sockaddr *a)
 
 /* connect() gave s its peer; `want_ep`: s had no endpoint and the peer is a network
  * address, whose endpoint (maybe NULL: the table is full) is ep. */
-static void connected(struct sock *s, const struct sockaddr *addr, socklen_t len,
+static inline __attribute__((always_inline)) void connected(struct sock *s, const struct sockaddr *addr, socklen_t len,
 		      const char *host, size_t hl, int want_ep, struct endpoint *ep)
 {
 	memcpy(&s->peer, addr, len);
@@ -331,7 +332,7 @@ void model_connect(int fd, const struct sockaddr *addr, socklen_t len)
 }
 
 /* accept() gave s; ep: the listening address's endpoint when `inet`. */
-static void accepted(struct sock *s, const struct sockaddr *addr, socklen_t len, int inet,
+static inline __attribute__((always_inline)) void accepted(struct sock *s, const struct sockaddr *addr, socklen_t len, int inet,
 		     struct endpoint *ep)
 {
 	STAT_ADD(accepted, 1);

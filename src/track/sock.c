@@ -39,7 +39,12 @@ struct sock *sock_new(int shard)
 	struct sock *s = sh->free_list;
 	sh->free_list = s->next;
 	uint32_t incarnation = atomic_load(&s->incarnation);
-	memset(s, 0, sizeof *s);
+	/* glibc's memset (vector stores, ~40 instructions for a record), not the `rep stosq`
+	 * GCC inlines for a constant size (one instruction a word, ~85): the size is hidden
+	 * from the compiler. */
+	size_t size = sizeof *s;
+	__asm__("" : "+r"(size));
+	memset(s, 0, size);
 	atomic_store(&s->incarnation, incarnation + 1);
 	s->created_epoch = atomic_fetch_add_explicit(&sock_epoch, 1, memory_order_relaxed) + 1;
 	s->proc = sock_proc;
