@@ -188,7 +188,8 @@ static struct sock *section_new_sock(int fd, int family, int type, int origin, s
 	if ((unsigned)fd >= (unsigned)fdt_limit())
 		return NULL;
 	struct fd_slot *slot = fdt_slot(fd, 0);
-	if (!slot || atomic_load_explicit(&slot->sock, memory_order_relaxed))
+	if (!slot || atomic_load_explicit(&slot->sock, memory_order_relaxed) ||
+	    model_section_due())
 		return NULL;
 	struct sock *s = sock_new(sock_shard_of(fd));
 	if (s)
@@ -300,7 +301,8 @@ static int section_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	const char *host = host_of(addr, &hl);
 	int want_ep = !s->ep && is_inet(addr);
 	struct endpoint *ep = want_ep ? endpoint_cached(0, addr, len) : NULL;
-	if (want_ep && (!ep || (hl && (strncmp(ep->host, host, hl) || ep->host[hl]))))
+	if ((want_ep && (!ep || (hl && (strncmp(ep->host, host, hl) || ep->host[hl])))) ||
+	    model_section_due())
 		return 0;
 	connected(s, addr, len, host, hl, want_ep, ep);
 	return 1;
@@ -535,8 +537,10 @@ static void remember_closed(struct fd_slot *slot, const struct sock *s, int bulk
 static int section_close(int fd, struct sock *peek, stack_id closing, uint64_t held,
 			 struct close_ctx *c)
 {
-	struct fd_slot *slot = (unsigned)fd < (unsigned)fdt_limit() ? fdt_slot(fd, 0) : NULL;
-	struct sock *s = slot ? atomic_load_explicit(&slot->sock, memory_order_relaxed) : NULL;
+	/* peek came from this slot: fdt_slot handed it out before (chunks are never freed). */
+	struct fd_slot *slot = &atomic_load_explicit(&fdt_chunks[(unsigned)fd >> FDT_CHUNK_BITS],
+						     memory_order_acquire)[fd & (FDT_CHUNK - 1)];
+	struct sock *s = atomic_load_explicit(&slot->sock, memory_order_relaxed);
 	if (s != peek || s->nfds != 1 || s->shard != sock_shard_of(fd) || s->proc != sock_proc ||
 	    s->on_inherited_list || s->spawned || s->shared_close_stack || s->forked ||
 	    s->sessions)
@@ -548,7 +552,7 @@ static int section_close(int fd, struct sock *peek, stack_id closing, uint64_t h
 	uint64_t eof = atomic_load_explicit(&s->t_eof, memory_order_relaxed);
 	uint64_t wait_held = !eof && !s->leased ? held : 0;
 	if ((eof && clock_coarse_ms() - eof > model_opt->close_wait_ms) ||
-	    wait_held > model_opt->close_wait_ms)
+	    wait_held > model_opt->close_wait_ms || model_section_due())
 		return 0;
 	c->gen = slot->gen;
 	c->closed = closing;

@@ -17,8 +17,10 @@
 #include "timeline.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-/* Raised by model_lock's holder from before it waits for the shards until it unlocks. */
+/* Raised by model_lock's holder from before it waits for the sections until it unlocks. */
 static _Atomic int excl;
+/* Sections entered and not yet left (those giving way included). */
+static _Atomic int active;
 /* 0 free, 1 held, 2 held with a sleeper (the usual three-state futex lock). One cache
  * line each: sections on different shards share no line. */
 static struct shard_lock {
@@ -74,8 +76,6 @@ static inline void shard_unlock(_Atomic int *w)
 /* The timeline's samples due since the last model event (timeline.h), and the time
  * hook_leave() compares with the snapshot's: one clock read and a compare. Whether a
  * sample is due (only model_lock's holder takes it). */
-extern uint64_t model_clock_ms;
-
 static inline int clock_tick(uint64_t *now)
 {
 	*now = clock_coarse_ms();
@@ -87,35 +87,39 @@ int model_section_enter(int fd)
 {
 	int i = sock_shard_of(fd);
 	shard_lock(&shards[i].word);
-	uint64_t now;
-	/* Sequentially consistent, as model_lock's raise and its read of the shards: either
-	 * it sees this shard held, or this sees the flag. */
-	if (__builtin_expect(!atomic_load(&excl) && !clock_tick(&now), 1))
+	atomic_fetch_add(&active, 1);
+	/* Sequentially consistent, as model_lock's raise and its read of `active`: either it
+	 * sees this section counted, or this sees the flag. */
+	if (__builtin_expect(!atomic_load(&excl), 1))
 		return i;
-	shard_unlock(&shards[i].word);
+	model_section_leave(i);
 	return -1;
 }
 
+
 void model_section_leave(int shard)
 {
+	/* The last section out wakes a model_lock waiting for them (rare: only while one is
+	 * raised). */
+	if (__builtin_expect(atomic_fetch_sub(&active, 1) == 1, 1) &&
+	    __builtin_expect(atomic_load(&excl), 0))
+		futex(&active, FUTEX_WAKE_PRIVATE, 1);
 	shard_unlock(&shards[shard].word);
 }
 
-/* With the mutex held: no section runs from here on. Each shard found free was released
- * last by a section whose changes this thread now sees (acquire); one still held is
- * waited for. */
+/* With the mutex held: no section runs from here on. Reading `active` at 0 acquires what
+ * every section that ended before did (each one's decrement releases). A section still
+ * running is waited for: awake a moment, then asleep. */
 static void quiesce(void)
 {
 	atomic_store(&excl, 1);
-	int busy = 0;
-	for (int i = 0; i < SOCK_SHARDS; i++)
-		busy |= atomic_load(&shards[i].word);
-	if (__builtin_expect(busy, 0))
-		for (int i = 0; i < SOCK_SHARDS; i++)
-			if (atomic_load(&shards[i].word)) {
-				shard_lock(&shards[i].word);
-				shard_unlock(&shards[i].word);
-			}
+	int n, spins = 0;
+	while (__builtin_expect((n = atomic_load(&active)) != 0, 0)) {
+		if (spins++ < LOCK_SPINS)
+			CPU_RELAX();
+		else
+			futex(&active, FUTEX_WAIT_PRIVATE, n);
+	}
 }
 
 void model_lock(void)
@@ -151,30 +155,28 @@ int model_lock_timed(int ms)
 	if (pthread_mutex_timedlock(&lock, &ts) != 0)
 		return -1;
 	/* A section this thread itself was interrupted in (a fatal signal) never ends: the
-	 * shards are waited for within the same bound, awake. */
+	 * sections are waited for within the same bound, awake. */
 	atomic_store(&excl, 1);
-	for (int i = 0; i < SOCK_SHARDS; i++)
-		while (atomic_load(&shards[i].word)) {
-			struct timespec now;
-			clock_gettime(CLOCK_REALTIME, &now);
-			if (now.tv_sec > ts.tv_sec ||
-			    (now.tv_sec == ts.tv_sec && now.tv_nsec >= ts.tv_nsec)) {
-				model_unlock();
-				return -1;
-			}
-			sched_yield();
+	while (atomic_load(&active)) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (now.tv_sec > ts.tv_sec || (now.tv_sec == ts.tv_sec && now.tv_nsec >= ts.tv_nsec)) {
+			model_unlock();
+			return -1;
 		}
+		sched_yield();
+	}
 	return 0;
 }
 
 int model_locks_reset(void)
 {
-	int was_free = pthread_mutex_trylock(&lock) == 0 && !atomic_load(&excl);
-	for (int i = 0; i < SOCK_SHARDS; i++) {
-		was_free &= !atomic_load(&shards[i].word);
+	int was_free = pthread_mutex_trylock(&lock) == 0 && !atomic_load(&excl) &&
+		       !atomic_load(&active);
+	for (int i = 0; i < SOCK_SHARDS; i++)
 		atomic_store(&shards[i].word, 0);
-	}
 	pthread_mutex_init(&lock, NULL);
 	atomic_store(&excl, 0);
+	atomic_store(&active, 0);
 	return was_free;
 }

@@ -5,17 +5,33 @@
  * closing sockets on different numbers never wait for each other (the kernel gives each
  * thread its own numbers; a slot's writer is whoever holds its number).
  *
- * Exclusion: model_lock raises a flag, then waits until no shard is held; a section that
- * finds the flag raised once it holds its shard gives way, and its caller takes
- * model_lock instead. A section never takes model_lock, and model_lock's holder never
+ * Exclusion: model_lock raises a flag, then waits until no section runs (a count of
+ * them); a section that finds the flag raised once it holds its shard and is counted gives
+ * way, and its caller takes model_lock instead. A section never takes model_lock, and model_lock's holder never
  * enters a section. Internal to src/track. */
 #ifndef CONNLEAK_MODELLOCK_H
 #define CONNLEAK_MODELLOCK_H
 
-/* The shard of fd, held (>= 0), or -1: the model lock is held or wanted elsewhere, or
- * something the section does not do is due (a timeline sample): take model_lock. */
+#include <stdint.h>
+
+#include "../util/clock.h"
+#include "model.h"
+#include "timeline.h"
+
+/* The shard of fd, held (>= 0), or -1: the model lock is held or wanted elsewhere: take
+ * model_lock. */
 int model_section_enter(int fd);
 void model_section_leave(int shard);
+/* In a section, before it changes anything: the clock read that model_lock makes for
+ * every event (hook_leave's snapshot check), and whether something only model_lock does is
+ * due (a timeline sample, taken before the event): then the section gives way. */
+extern uint64_t model_clock_ms;
+static inline int model_section_due(void)
+{
+	uint64_t now = clock_coarse_ms();
+	__atomic_store_n(&model_clock_ms, now, __ATOMIC_RELAXED);
+	return model_opt && model_opt->sample_ms && now >= timeline_due_ms;
+}
 
 /* In a forked child or a report helper: every lock free again. Returns whether every
  * lock was free when the copy was taken (no change of the model half done). */
