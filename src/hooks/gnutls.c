@@ -1,11 +1,19 @@
 /* GnuTLS hooks: the same session model as OpenSSL's for gnutls_session_t. Opaque types,
  * no GnuTLS header, no link against libgnutls. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
 
+/* connleak's own declarations hidden, as in openssl.c. */
+#pragma GCC visibility push(hidden)
 #include "../track/tls.h"
 #include "hook.h"
 #include "tlsreal.h"
+#pragma GCC visibility pop
 
 typedef struct gnutls_session_int *gnutls_session_t;
 
@@ -82,10 +90,11 @@ HOOK void gnutls_transport_set_ptr2(gnutls_session_t s, void *recv_p, void *send
 HOOK int gnutls_handshake(gnutls_session_t s)
 {
 	REAL_OR_FAIL(REAL_GNUTLS(gnutls_handshake), GNUTLS_E_INTERNAL_ERROR);
-	if (!tls_call_enter(s))
+	int how_ = tls_call_enter(s);
+	if (!how_)
 		return real_(s);
 	int r = real_(s);
-	tls_call_leave();
+	tls_call_leave(how_, -1, NULL, 0);
 	if (r == 0 && hook_active()) {
 		int (*resumed)(gnutls_session_t) = REAL_GNUTLS(gnutls_session_is_resumed);
 		TRACK(tls_handshake_done(s, resumed ? resumed(s) : 0));
@@ -93,35 +102,38 @@ HOOK int gnutls_handshake(gnutls_session_t s)
 	return r;
 }
 
-HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *buf, size_t n)
+TLS_THIN_HOOK(ssize_t, gnutls_record_send, gtls.gnutls_record_send, s,
+	      (gnutls_session_t s, const void *buf, size_t n), (s, buf, n))
 {
 	REAL_OR_FAIL(REAL_GNUTLS(gnutls_record_send), GNUTLS_E_INTERNAL_ERROR);
-	if (!tls_call_enter(s))
+	int how = tls_call_enter(s);
+	if (!how)
 		return real_(s, buf, n);
 	ssize_t r = real_(s, buf, n);
-	tls_call_data(1, buf, r);
-	tls_call_leave();
+	tls_call_leave(how, 1, buf, r);
 	return r;
 }
 
-HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *buf, size_t n)
+TLS_THIN_HOOK(ssize_t, gnutls_record_recv, gtls.gnutls_record_recv, s,
+	      (gnutls_session_t s, void *buf, size_t n), (s, buf, n))
 {
 	REAL_OR_FAIL(REAL_GNUTLS(gnutls_record_recv), GNUTLS_E_INTERNAL_ERROR);
-	if (!tls_call_enter(s))
+	int how = tls_call_enter(s);
+	if (!how)
 		return real_(s, buf, n);
 	ssize_t r = real_(s, buf, n);
-	tls_call_data(0, buf, r);
-	tls_call_leave();
+	tls_call_leave(how, 0, buf, r);
 	return r;
 }
 
 HOOK int gnutls_bye(gnutls_session_t s, int how)
 {
 	REAL_OR_FAIL(REAL_GNUTLS(gnutls_bye), GNUTLS_E_INTERNAL_ERROR);
-	if (!tls_call_enter(s))
+	int how_ = tls_call_enter(s);
+	if (!how_)
 		return real_(s, how);
 	ssize_t r = real_(s, how);
-	tls_call_leave();
+	tls_call_leave(how_, -1, NULL, 0);
 	return r;
 }
 

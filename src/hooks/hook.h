@@ -119,6 +119,9 @@ static inline void hook_leave(void)
  * run their full hooks. */
 void io_entry_init(int on);
 void close_entry_init(int on);
+/* The same for the TLS data-call hooks (tlsreal.h), whose real functions are found later:
+ * connleak is off for the whole process. */
+void tls_entry_off(void);
 
 /* Runs the model update with errno preserved and re-entry blocked. */
 #define TRACK(stmt)                                  \

@@ -173,12 +173,14 @@ __attribute__((constructor)) static void connleak_init(void)
 	const char *on = getenv("CONNLEAK");
 	if (!on || strcmp(on, "1") != 0) {
 		io_entry_init(0);
+		tls_entry_off();
 		return;
 	}
 	/* A setuid, setgid or file-capability program: its caller may not choose files for it
 	 * to write, nor read its addresses and stacks. connleak stays off and silent. */
 	if (getauxval(AT_SECURE)) {
 		io_entry_init(0);
+		tls_entry_off();
 		return;
 	}
 	io_entry_init(1);

@@ -1,11 +1,21 @@
 /* OpenSSL (1.1 and 3) hooks: session creation and release, binding to a descriptor, the
  * handshake, SNI, and the I/O calls that must not run on a session whose socket is gone.
  * The types are opaque here: no OpenSSL header, no link against libssl. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
 
+/* connleak's own declarations hidden (they are), so the inline part of every call loads
+ * its flags with one rip-relative move (as io.c does); system headers first. */
+#pragma GCC visibility push(hidden)
 #include "../track/tls.h"
 #include "hook.h"
 #include "tlsreal.h"
+#pragma GCC visibility pop
 
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -133,104 +143,116 @@ static int handshake(SSL *s, int r)
 HOOK int SSL_connect(SSL *s)
 {
 	REAL_OR_FAIL(REAL_SSL(SSL_connect), -1);
-	if (!tls_call_enter(s))
+	int how = tls_call_enter(s);
+	if (!how)
 		return real_(s);
 	int r = real_(s);
-	tls_call_leave();
+	tls_call_leave(how, -1, NULL, 0);
 	return handshake(s, r);
 }
 
 HOOK int SSL_accept(SSL *s)
 {
 	REAL_OR_FAIL(REAL_SSL(SSL_accept), -1);
-	if (!tls_call_enter(s))
+	int how = tls_call_enter(s);
+	if (!how)
 		return real_(s);
 	int r = real_(s);
-	tls_call_leave();
+	tls_call_leave(how, -1, NULL, 0);
 	return handshake(s, r);
 }
 
 HOOK int SSL_do_handshake(SSL *s)
 {
 	REAL_OR_FAIL(REAL_SSL(SSL_do_handshake), -1);
-	if (!tls_call_enter(s))
+	int how = tls_call_enter(s);
+	if (!how)
 		return real_(s);
 	int r = real_(s);
-	tls_call_leave();
+	tls_call_leave(how, -1, NULL, 0);
 	return handshake(s, r);
 }
 
-HOOK int SSL_read(SSL *s, void *buf, int n)
+TLS_THIN_HOOK(int, SSL_read, ossl.SSL_read, s,
+	      (SSL *s, void *buf, int n), (s, buf, n))
 {
 	REAL_OR_FAIL(REAL_SSL(SSL_read), -1);
-	if (!tls_call_enter(s))
+	int how = tls_call_enter(s);
+	if (!how)
 		return real_(s, buf, n);
 	int r = real_(s, buf, n);
-	tls_call_data(0, buf, r);
-	tls_call_leave();
+	tls_call_leave(how, 0, buf, r);
 	return r;
 }
 
-HOOK int SSL_read_ex(SSL *s, void *buf, size_t n, size_t *got)
+TLS_THIN_HOOK(int, SSL_read_ex, ossl.SSL_read_ex, s,
+	      (SSL *s, void *buf, size_t n, size_t *got), (s, buf, n, got))
 {
 	REAL_OR_FAIL(REAL_SSL(SSL_read_ex), 0);
-	if (!tls_call_enter(s))
+	int how = tls_call_enter(s);
+	if (!how)
 		return real_(s, buf, n, got);
 	int r = real_(s, buf, n, got);
-	tls_call_data(0, buf, r == 1 && got ? (long)*got : 0);
-	tls_call_leave();
+	tls_call_leave(how, 0, buf, r == 1 && got ? (long)*got : 0);
 	return r;
 }
 
-HOOK int SSL_peek(SSL *s, void *buf, int n)
+TLS_THIN_HOOK(int, SSL_peek, ossl.SSL_peek, s,
+	      (SSL *s, void *buf, int n), (s, buf, n))
 {
 	REAL_OR_FAIL(REAL_SSL(SSL_peek), -1);
-	if (!tls_call_enter(s))
+	int how = tls_call_enter(s);
+	if (!how)
 		return real_(s, buf, n);
 	int r = real_(s, buf, n);
-	tls_call_leave();
+	tls_call_leave(how, -1, NULL, 0);
 	return r;
 }
 
-HOOK int SSL_peek_ex(SSL *s, void *buf, size_t n, size_t *got)
+TLS_THIN_HOOK(int, SSL_peek_ex, ossl.SSL_peek_ex, s,
+	      (SSL *s, void *buf, size_t n, size_t *got), (s, buf, n, got))
 {
 	REAL_OR_FAIL(REAL_SSL(SSL_peek_ex), 0);
-	if (!tls_call_enter(s))
+	int how = tls_call_enter(s);
+	if (!how)
 		return real_(s, buf, n, got);
 	int r = real_(s, buf, n, got);
-	tls_call_leave();
+	tls_call_leave(how, -1, NULL, 0);
 	return r;
 }
 
-HOOK int SSL_write(SSL *s, const void *buf, int n)
+TLS_THIN_HOOK(int, SSL_write, ossl.SSL_write, s,
+	      (SSL *s, const void *buf, int n), (s, buf, n))
 {
 	REAL_OR_FAIL(REAL_SSL(SSL_write), -1);
-	if (!tls_call_enter(s))
+	int how = tls_call_enter(s);
+	if (!how)
 		return real_(s, buf, n);
 	int r = real_(s, buf, n);
-	tls_call_data(1, buf, r);
-	tls_call_leave();
+	tls_call_leave(how, 1, buf, r);
 	return r;
 }
 
-HOOK int SSL_write_ex(SSL *s, const void *buf, size_t n, size_t *done)
+TLS_THIN_HOOK(int, SSL_write_ex, ossl.SSL_write_ex, s,
+	      (SSL *s, const void *buf, size_t n, size_t *done), (s, buf, n, done))
 {
 	REAL_OR_FAIL(REAL_SSL(SSL_write_ex), 0);
-	if (!tls_call_enter(s))
+	int how = tls_call_enter(s);
+	if (!how)
 		return real_(s, buf, n, done);
 	int r = real_(s, buf, n, done);
-	tls_call_data(1, buf, r == 1 && done ? (long)*done : 0);
-	tls_call_leave();
+	tls_call_leave(how, 1, buf, r == 1 && done ? (long)*done : 0);
 	return r;
 }
 
 HOOK int SSL_shutdown(SSL *s)
 {
 	REAL_OR_FAIL(REAL_SSL(SSL_shutdown), -1);
-	if (!tls_call_enter(s))
+	int how = tls_call_enter(s);
+	if (!how)
 		return real_(s);
 	int r = real_(s);
-	tls_call_leave();
+	tls_call_leave(how, -1, NULL, 0);
 	return r;
 }
 

@@ -34,6 +34,7 @@
 #include "http.h"
 #include "findings.h"
 #include "model.h"
+#include "tls.h"
 
 #define LEASE_PEERS 32
 
@@ -49,6 +50,8 @@ void lease_configure(const char *spec)
 {
 	lease_framing = model_opt && model_opt->lease_mode == LEASE_ENFORCE &&
 			(model_opt->lease_ms || model_opt->lease_on_dns_change);
+	/* TLS calls ask it through their threads' recent sessions (tls.h). */
+	atomic_fetch_add_explicit(&tls_map_version, 1, memory_order_release);
 	npeers = 0;
 	while (spec && *spec && npeers < LEASE_PEERS) {
 		const char *end = strchr(spec, ',');

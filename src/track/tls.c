@@ -12,6 +12,7 @@
 #include "endpoint.h"
 #include "fdtable.h"
 #include "findings.h"
+#include "lease.h"
 #include "model.h"
 #include "tls_bio.h"
 
@@ -50,16 +51,12 @@ static unsigned stripe_of(void *key)
  * many times in a row (a proxy alternates between two), and each call looks its session up
  * (tlscall.c), so most lookups are answered here, without a lock or a hash. Any change
  * anywhere (a session made, freed, or its address reused) makes every thread look again. */
-static atomic_uint map_version;
-static __thread struct recent {
-	void *key;
-	struct tls_sess *sess;
-	unsigned version;
-} recent[2] __attribute__((tls_model("initial-exec")));
-
+atomic_uint tls_map_version; /* tls.h */
+__thread struct tls_thread tls_thread __attribute__((tls_model("initial-exec")));
 static struct tls_sess *lookup(void *key)
 {
-	unsigned v = atomic_load_explicit(&map_version, memory_order_acquire);
+	struct tls_recent *recent = tls_thread.recent;
+	unsigned v = atomic_load_explicit(&tls_map_version, memory_order_acquire);
 	if (recent[0].key == key && recent[0].version == v && key)
 		return recent[0].sess;
 	if (recent[1].key == key && recent[1].version == v && key)
@@ -72,11 +69,14 @@ static struct tls_sess *lookup(void *key)
 	struct tls_sess *s = e ? e->sess : NULL;
 	pthread_mutex_unlock(&stripes[i].lock);
 	/* Kept with the version read before the look: a change made meanwhile shows as a
-	 * newer version at the next call. */
+	 * newer version at the next call. The fields below are written before their change's
+	 * bump (release), and read after the version (acquire): what they say is at least as
+	 * new as v. */
 	recent[1] = recent[0];
 	recent[0].key = key;
 	recent[0].sess = s;
 	recent[0].version = v;
+	recent[0].plain = (!s || (s->s && !s->t_orphaned)) && !lease_framing;
 	return s;
 }
 
@@ -97,7 +97,7 @@ static void map_put(void *key, struct tls_sess *sess)
 		HASH_DEL(stripes[i].map, e);
 		free(e);
 	}
-	atomic_fetch_add_explicit(&map_version, 1, memory_order_release);
+	atomic_fetch_add_explicit(&tls_map_version, 1, memory_order_release);
 	pthread_mutex_unlock(&stripes[i].lock);
 }
 
@@ -226,6 +226,8 @@ void tls_bind(void *key, int fd)
 		t->local_len = sizeof t->local;
 		if (getsockname(fd, (struct sockaddr *)&t->local, &t->local_len) != 0)
 			t->local_len = 0;
+		/* Its socket changed: what threads remember of it (tls.h). */
+		atomic_fetch_add_explicit(&tls_map_version, 1, memory_order_release);
 	}
 	model_unlock();
 }
@@ -334,6 +336,8 @@ void tls_socket_gone(struct sock *s, stack_id closed)
 		orphaned++;
 	}
 	s->sessions = NULL;
+	/* Orphaned: no thread's recent lookup may answer "plain" for them any more. */
+	atomic_fetch_add_explicit(&tls_map_version, 1, memory_order_release);
 }
 
 void tls_exit_checks(void)

@@ -50,6 +50,41 @@ int tls_use(void *key);
 #define TLS_STATE_BOUND 1
 #define TLS_STATE_ORPHANED 2
 int tls_state(void *key);
+
+/* Per thread: the two sessions this thread looked up last, with the map's version then
+ * (tls.c), and the depth of the hooks' TLS calls (tlscall.c), side by side so a hook
+ * finds both from one per-thread address. */
+struct tls_recent {
+	void *key;
+	struct tls_sess *sess;
+	unsigned version;
+	/* Then: unknown to us, or bound to a live socket and never orphaned, and no lease
+	 * framing TLS plaintext (lease.h): a call through it has nothing to do. */
+	int plain;
+};
+struct tls_thread {
+	struct tls_recent recent[2];
+	int call_depth;
+};
+extern __thread struct tls_thread tls_thread __attribute__((tls_model("initial-exec")));
+/* Bumped by every change of the session map, of a session's socket (bound, gone) and of
+ * lease_framing: a thread's recent lookups, and what they said, hold while it stays the
+ * same. */
+extern atomic_uint tls_map_version;
+
+/* The hooks' usual question, inline: whether `key` is one of the two sessions this thread
+ * looked up last, nothing changed since, and a call through it has nothing to do (plain,
+ * above). 0 says nothing: ask tls_state. */
+static inline int tls_plainly_bound(void *key)
+{
+	unsigned v = atomic_load_explicit(&tls_map_version, memory_order_acquire);
+	if (tls_thread.recent[0].key == key && tls_thread.recent[0].version == v)
+		return tls_thread.recent[0].plain;
+	if (tls_thread.recent[1].key == key && tls_thread.recent[1].version == v)
+		return tls_thread.recent[1].plain;
+	return 0;
+}
+
 /* The socket `key` is bound to when its plaintext is to be framed for a lease (switching
  * the socket from framing its ciphertext), with its record's incarnation; else NULL. */
 struct sock *tls_framed_sock(void *key, uint32_t *incarnation);

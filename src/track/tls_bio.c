@@ -26,6 +26,14 @@ atomic_uint tls_bio_used; /* entries in the table */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 atomic_uint tls_bio_pending;
 
+void tls_bio_when_empty(void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&lock);
+	if (!atomic_load_explicit(&tls_bio_used, memory_order_relaxed))
+		fn(arg);
+	pthread_mutex_unlock(&lock);
+}
+
 static uint64_t prefix_hash(const void *buf, size_t n)
 {
 	const unsigned char *p = buf;

@@ -16,6 +16,10 @@ extern atomic_uint tls_bio_pending;
 /* Unbound sessions with a noted write BIO: BIO_read looks further only while non-zero. */
 extern atomic_uint tls_bio_used;
 
+/* Runs fn(arg) under the table's lock if no session waits (tls_bio_used is 0): BIO_read's
+ * hook turns to its direct path with it, so a note made meanwhile is never overtaken. */
+void tls_bio_when_empty(void (*fn)(void *), void *arg);
+
 /* SSL_set_bio/SSL_set0_wbio on a session not bound to a socket: remember its write BIO. */
 void tls_bio_note(void *session, void *wbio);
 /* BIO_read returned `n` > 0 bytes of `buf` from `bio`. */

@@ -70,3 +70,33 @@ Test(tls_bio, renoted_session_forgets_the_old_bio)
 	tls_bio_out(&other_bio, rec, sizeof rec);
 	cr_assert_eq(atomic_load(&tls_bio_pending), 1);
 }
+
+static int direct_calls;
+
+static void go_direct(void *arg)
+{
+	(void)arg;
+	direct_calls++;
+}
+
+/* BIO_read's hook goes straight to the real function (tls_bio_when_empty) only while no
+ * session waits for its ciphertext, so a noted session's handshake output is looked at. */
+Test(tls_bio, direct_read_path_only_while_nothing_waits)
+{
+	int fd = tracked_socket();
+	tls_bio_when_empty(go_direct, NULL);
+	cr_assert_eq(direct_calls, 1, "empty table: the direct path");
+	tls_new(&session_obj, TLS_OPENSSL);
+	tls_bio_note(&session_obj, &wbio_obj);
+	tls_bio_when_empty(go_direct, NULL);
+	cr_assert_eq(direct_calls, 1, "a session waits: BIO_read must keep looking");
+	unsigned char hello[64];
+	memset(hello, 0x16, sizeof hello);
+	tls_bio_out(&wbio_obj, hello, sizeof hello);
+	tls_bio_match(fd, hello, sizeof hello);
+	cr_assert(tls_is_bound(&session_obj));
+	tls_bio_when_empty(go_direct, NULL);
+	cr_assert_eq(direct_calls, 2, "matched: nothing waits, the direct path again");
+	tls_free(&session_obj);
+	close(fd);
+}

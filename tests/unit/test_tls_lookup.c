@@ -55,7 +55,10 @@ Test(tls_lookup, another_threads_free_and_reuse_is_seen)
 	cr_assert_eq(tls_state(&obj_a) & TLS_STATE_BOUND, 0, "asked twice: from the cache");
 	on_thread(bind_a, &fd);
 	cr_assert_neq(tls_state(&obj_a) & TLS_STATE_BOUND, 0, "bound on another thread");
+	cr_assert_neq(tls_plainly_bound(&obj_a), 0, "the hooks' inline answer: bound");
 	on_thread(free_and_remake, &fd);
+	/* a's cached record now is b's (bound): the inline answer must look again too */
+	cr_assert_eq(tls_plainly_bound(&obj_a), 0, "inline: its record was reused elsewhere");
 	cr_assert_eq(tls_state(&obj_a) & TLS_STATE_BOUND, 0,
 		     "freed and made again at the same address on another thread: a new session");
 	cr_assert_neq(tls_state(&obj_b) & TLS_STATE_BOUND, 0);
@@ -74,9 +77,13 @@ Test(tls_lookup, alternating_sessions_keep_their_own_state)
 	for (int i = 0; i < 4; i++) {
 		cr_assert_eq(tls_state(&obj_a) & TLS_STATE_BOUND, 0);
 		cr_assert_neq(tls_state(&obj_b) & TLS_STATE_BOUND, 0);
+		/* both among the thread's recent sessions: the hooks' inline answer */
+		cr_assert_eq(tls_plainly_bound(&obj_a), 0, "unbound is not plain");
+		cr_assert_neq(tls_plainly_bound(&obj_b), 0);
 	}
 	/* b's socket closes: the next call through b finds it orphaned, a's state is as it was */
 	model_close(fd, 0, 0);
+	cr_assert_eq(tls_plainly_bound(&obj_b), 0, "inline: orphaned is not plain");
 	cr_assert_neq(tls_state(&obj_b) & TLS_STATE_ORPHANED, 0);
 	cr_assert_eq(tls_state(&obj_a), 0);
 	tls_free(&obj_a);
