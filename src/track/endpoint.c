@@ -9,12 +9,15 @@ static struct endpoint *table;
 static struct endpoint *spare;
 static uint32_t count;
 static uint64_t dropped;
-/* The endpoint this thread found last: a client connecting again and again to one server,
- * or a server accepting on one address, finds it with one compare instead of a hash
- * lookup, and without the model lock (endpoint_cached). Per thread: threads talking to
- * different endpoints would take turns overwriting one shared entry. Valid while `gen`
- * is the table's (endpoint_clear empties the table and recycles its records). */
-static __thread struct endpoint *last[2] __attribute__((tls_model("initial-exec"))); /* [server] */
+/* The endpoints this thread found last, per role: a client connecting again and again to
+ * a few servers, or a server accepting on a few addresses, finds them with a compare each
+ * instead of a hash lookup, and without the model lock (endpoint_cached). Per thread:
+ * threads talking to different endpoints would take turns overwriting shared entries.
+ * Valid while `gen` is the table's (endpoint_clear empties the table and recycles its
+ * records). */
+#define RECENT 4
+static __thread struct endpoint *last[2][RECENT] __attribute__((tls_model("initial-exec")));
+static __thread unsigned last_next[2] __attribute__((tls_model("initial-exec")));
 static __thread uint32_t last_gen __attribute__((tls_model("initial-exec")));
 static uint32_t gen = 1;
 
@@ -40,16 +43,32 @@ static int key_of(struct endpoint_key *key, int server, const struct sockaddr *a
 	return 0;
 }
 
-static struct endpoint *cached(const struct endpoint_key *key)
+static inline __attribute__((always_inline)) struct endpoint *
+cached(const struct endpoint_key *key)
 {
-	struct endpoint *e = last[key->server];
-	return e && last_gen == gen && !memcmp(&e->key, key, sizeof *key) ? e : NULL;
+	if (last_gen != gen)
+		return NULL;
+	struct endpoint **r = last[key->server], *e = r[0];
+	/* The first entry alone, inline: a thread that talks to one endpoint. */
+	if (e && !memcmp(&e->key, key, sizeof *key))
+		return e;
+	for (int i = 1; i < RECENT && (e = r[i]); i++)
+		if (!memcmp(&e->key, key, sizeof *key))
+			return e;
+	return NULL;
 }
 
+/* e was found in the table: it replaces this thread's oldest entry of its role. */
 static struct endpoint *remember(struct endpoint *e)
 {
-	last_gen = gen;
-	return last[e->key.server] = e;
+	if (last_gen != gen) {
+		memset(last, 0, sizeof last);
+		last_next[0] = last_next[1] = 0;
+		last_gen = gen;
+	}
+	int role = e->key.server;
+	last[role][last_next[role]++ % RECENT] = e;
+	return e;
 }
 
 struct endpoint *endpoint_cached(int server, const struct sockaddr *addr, socklen_t len)

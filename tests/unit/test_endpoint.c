@@ -252,3 +252,26 @@ Test(endpoint, bounded_by_endpoint_max)
 	cr_assert_eq(n, 0);
 	cr_assert_not_null(ep(0x0c000000, 1), "room again after clear");
 }
+
+/* A thread talking to a few endpoints in turn finds each without the table (and so
+ * without the model lock: model.c's per-descriptor sections use endpoint_cached); one it
+ * never got, or a role it did not get it in, is not found there. */
+Test(endpoint, a_few_recent_endpoints_found_without_the_table)
+{
+	struct endpoint *e[3];
+	for (int i = 0; i < 3; i++)
+		e[i] = ep(0x7f000001, (uint16_t)(8080 + i));
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 3; i++) {
+			struct sockaddr_in a = addr4(0x7f000001, (uint16_t)(8080 + i));
+			cr_assert_eq(endpoint_cached(0, (struct sockaddr *)&a, sizeof a), e[i],
+				     "endpoint %d", i);
+			cr_assert_null(endpoint_cached(1, (struct sockaddr *)&a, sizeof a));
+		}
+	struct sockaddr_in other = addr4(0x7f000001, 9090);
+	cr_assert_null(endpoint_cached(0, (struct sockaddr *)&other, sizeof other));
+	/* After a fork's clear (records recycled), nothing is remembered. */
+	endpoint_clear();
+	struct sockaddr_in a = addr4(0x7f000001, 8080);
+	cr_assert_null(endpoint_cached(0, (struct sockaddr *)&a, sizeof a));
+}
