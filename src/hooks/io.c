@@ -32,7 +32,8 @@
 #include "unwinder.h"
 #pragma GCC visibility pop
 
-static inline struct sock *io_sock(int fd)
+/* `w`: fd's word in the descriptor table (fdtable.h). */
+static inline struct sock *io_sock(int fd, uintptr_t w)
 {
 	if (!__builtin_expect(hook_enabled, 0))
 		return NULL;
@@ -40,7 +41,7 @@ static inline struct sock *io_sock(int fd)
 	if (__builtin_expect(hook_busy | hook_vfork, 0) &&
 	    (hook_busy || hook_in_vfork_child()))
 		return NULL;
-	struct sock *s = fdt_sock(fd);
+	struct sock *s = fdt_word_sock(w);
 	if (__builtin_expect(hook_tls_unbound != NULL, 0) && s)
 		hook_bind_unbound(fd);
 	return s;
@@ -54,12 +55,19 @@ static inline size_t iov_total(const struct iovec *iov, size_t n)
 	return t;
 }
 
-/* A call on a descriptor whose socket the program closed fails with EBADF: stale use. */
-static inline void stale_check(int fd, ssize_t r)
+/* A call on a descriptor whose socket the program closed fails with EBADF: stale use.
+ * `w0`, the number's word before the call: when it was the memory of a closed socket and
+ * the call did not fail with EBADF, the number holds something else now (a file, a pipe, a
+ * socket connleak does not follow), and the memory, which only an EBADF could use, is
+ * dropped so the number's calls take the fast path again. */
+static inline void stale_check(int fd, ssize_t r, uintptr_t w0)
 {
 	if (__builtin_expect(r < 0, 0) && errno == EBADF && hook_enabled && !hook_busy &&
 	    !hook_tls_stale && fdt_was_closed_socket(fd) && !hook_in_vfork_child())
 		TRACK(model_stale_fd(fd));
+	else if (__builtin_expect(w0 & FDT_CLOSED, 0) && hook_enabled && !hook_busy &&
+		 !hook_in_vfork_child())
+		TRACK(model_number_reused(fd, w0));
 }
 
 /* The fast path, for every descriptor connleak does not follow (pipes, files, sockets it
@@ -104,7 +112,8 @@ static struct real_fns io_entry;
 
 /* The socket behind fd and the incarnation of its record when the call starts. */
 #define IO_BEGIN(fd)                                                                    \
-	struct sock *s = io_sock(fd);                                                   \
+	uintptr_t w0 = fdt_word(fd);                                                    \
+	struct sock *s = io_sock(fd, w0);                                               \
 	uint32_t s_inc = s ? atomic_load_explicit(&s->incarnation, memory_order_relaxed) : 0
 
 /* Still the same socket when the call returns (a close on another thread may have given
@@ -205,7 +214,7 @@ FAST_IO_LEAN(ssize_t, read, read, (int fd, void *buf, size_t n), (fd, buf, n))
 		return unwinder_read();
 	IO_BEGIN(fd);
 	ssize_t r = REAL(read)(fd, buf, n);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	AFTER_READ(s, r, n, 0, buf, n);
 	HTTP_BUF(s, 0, 0, buf, r);
 	return r;
@@ -215,7 +224,7 @@ FAST_IO(ssize_t, __read_chk, read_chk, (int fd, void *buf, size_t n, size_t bufl
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(read_chk)(fd, buf, n, buflen);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	AFTER_READ(s, r, n, 0, buf, n);
 	HTTP_BUF(s, 0, 0, buf, r);
 	return r;
@@ -226,7 +235,7 @@ FAST_IO_LEAN(ssize_t, write, write, (int fd, const void *buf, size_t n), (fd, bu
 	WRITE_BEGIN(fd);
 	BIO_MATCH(s, fd, buf, n);
 	ssize_t r = REAL(write)(fd, buf, n);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	struct iovec v = {(void *)buf, n};
 	AFTER_WRITE(s, r, &v, 1);
 	WRITE_DONE(s, &v, 1, r);
@@ -237,7 +246,7 @@ FAST_IO_LEAN(ssize_t, recv, recv, (int fd, void *buf, size_t n, int flags), (fd,
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recv)(fd, buf, n, flags);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	AFTER_READ(s, r, n, flags & MSG_PEEK, buf, n);
 	HTTP_BUF(s, 0, flags & MSG_PEEK, buf, r);
 	return r;
@@ -247,7 +256,7 @@ FAST_IO(ssize_t, __recv_chk, recv_chk, (int fd, void *buf, size_t n, size_t bufl
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recv_chk)(fd, buf, n, buflen, flags);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	AFTER_READ(s, r, n, flags & MSG_PEEK, buf, n);
 	HTTP_BUF(s, 0, flags & MSG_PEEK, buf, r);
 	return r;
@@ -258,7 +267,7 @@ FAST_IO_LEAN(ssize_t, send, send, (int fd, const void *buf, size_t n, int flags)
 	WRITE_BEGIN(fd);
 	BIO_MATCH(s, fd, buf, n);
 	ssize_t r = REAL(send)(fd, buf, n, flags);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	struct iovec v = {(void *)buf, n};
 	AFTER_WRITE(s, r, &v, 1);
 	WRITE_DONE(s, &v, 1, r);
@@ -269,7 +278,7 @@ FAST_IO(ssize_t, recvfrom, recvfrom, (int fd, void *buf, size_t n, int flags, st
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recvfrom)(fd, buf, n, flags, addr, alen);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	AFTER_READ(s, r, n, flags & MSG_PEEK, buf, n);
 	HTTP_BUF(s, 0, flags & MSG_PEEK, buf, r);
 	return r;
@@ -279,7 +288,7 @@ FAST_IO(ssize_t, __recvfrom_chk, recvfrom_chk, (int fd, void *buf, size_t n, siz
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recvfrom_chk)(fd, buf, n, buflen, flags, addr, alen);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	AFTER_READ(s, r, n, flags & MSG_PEEK, buf, n);
 	HTTP_BUF(s, 0, flags & MSG_PEEK, buf, r);
 	return r;
@@ -290,7 +299,7 @@ FAST_IO(ssize_t, sendto, sendto, (int fd, const void *buf, size_t n, int flags, 
 	WRITE_BEGIN(fd);
 	BIO_MATCH(s, fd, buf, n);
 	ssize_t r = REAL(sendto)(fd, buf, n, flags, addr, alen);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	struct iovec v = {(void *)buf, n};
 	AFTER_WRITE(s, r, &v, 1);
 	WRITE_DONE(s, &v, 1, r);
@@ -308,7 +317,7 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recvmsg)(fd, msg, flags);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	/* The msghdr and its iovec are read only after the kernel accepted them: a call the
 	 * kernel rejected (NULL, unmapped, a huge msg_iovlen) must fail as it does bare. */
 	if (r >= 0) {
@@ -329,7 +338,7 @@ FAST_IO(ssize_t, sendmsg, sendmsg, (int fd, const struct msghdr *msg, int flags)
 	if (msg && msg->msg_iovlen)
 		BIO_MATCH(s, fd, msg->msg_iov[0].iov_base, msg->msg_iov[0].iov_len);
 	ssize_t r = REAL(sendmsg)(fd, msg, flags);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	AFTER_WRITE(s, r, r > 0 ? msg->msg_iov : NULL, r > 0 ? msg->msg_iovlen : 0);
 	WRITE_DONE(s, r > 0 ? msg->msg_iov : NULL, r > 0 ? msg->msg_iovlen : 0, r);
 	return r;
@@ -339,7 +348,7 @@ HOOK int recvmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags, struct tim
 {
 	IO_BEGIN(fd);
 	int r = REAL(recvmmsg)(fd, vec, n, flags, tmo);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	if (IO_SAME(s) && r > 0) {
 		int e = errno;
 		hook_busy++;
@@ -360,7 +369,7 @@ FAST_IO(int, sendmmsg, sendmmsg, (int fd, struct mmsghdr *vec, unsigned n, int f
 {
 	IO_BEGIN(fd);
 	int r = REAL(sendmmsg)(fd, vec, n, flags);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	if (IO_SAME(s) && r > 0) {
 		int e = errno;
 		hook_busy++;
@@ -378,7 +387,7 @@ FAST_IO_LEAN(ssize_t, readv, readv, (int fd, const struct iovec *iov, int n), (f
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(readv)(fd, iov, n);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	AFTER_READ(s, r, r >= 0 && n > 0 ? iov_total(iov, (size_t)n) : 0, 0,
 		   r > 0 ? iov[0].iov_base : NULL, r > 0 ? iov[0].iov_len : 0);
 	HTTP_IOV(s, 0, 0, iov, n > 0 ? (size_t)n : 0, r);
@@ -391,7 +400,7 @@ FAST_IO_LEAN(ssize_t, writev, writev, (int fd, const struct iovec *iov, int n), 
 	if (iov && n > 0)
 		BIO_MATCH(s, fd, iov[0].iov_base, iov[0].iov_len);
 	ssize_t r = REAL(writev)(fd, iov, n);
-	stale_check(fd, r);
+	stale_check(fd, r, w0);
 	AFTER_WRITE(s, r, iov, n > 0 ? (size_t)n : 0);
 	WRITE_DONE(s, iov, n > 0 ? (size_t)n : 0, r);
 	return r;
@@ -410,8 +419,7 @@ static inline __attribute__((always_inline)) struct sock *lean_sock(int fd, int 
 	    __builtin_expect(hook_tls_unbound != NULL, 0))
 		return NULL;
 	/* In the table: only NAME_hot calls here. */
-	struct sock *s = (struct sock *)(atomic_load_explicit(&fdt_hot[fd], memory_order_acquire) &
-					 ~FDT_CLOSED);
+	struct sock *s = fdt_word_sock(atomic_load_explicit(&fdt_hot[fd], memory_order_acquire));
 	if (!s || io_framed(s) ||
 	    (write && atomic_load_explicit(&tls_bio_pending, memory_order_relaxed)))
 		return NULL;
@@ -423,7 +431,7 @@ static __attribute__((noinline, cold)) ssize_t lean_read_rest(int fd, struct soc
 							      size_t asked, void *head,
 							      size_t hlen)
 {
-	stale_check(fd, r);
+	stale_check(fd, r, 0);
 	AFTER_READ(s, r, asked, 0, head, hlen);
 	HTTP_BUF(s, 0, 0, head, r);
 	return r;
@@ -433,7 +441,7 @@ static __attribute__((noinline, cold)) ssize_t lean_read_rest_iov(int fd, struct
 								  uint32_t s_inc, ssize_t r,
 								  const struct iovec *iov, int n)
 {
-	stale_check(fd, r);
+	stale_check(fd, r, 0);
 	AFTER_READ(s, r, r >= 0 && n > 0 ? iov_total(iov, (size_t)n) : 0, 0,
 		   r > 0 ? iov[0].iov_base : NULL, r > 0 ? iov[0].iov_len : 0);
 	HTTP_IOV(s, 0, 0, iov, n > 0 ? (size_t)n : 0, r);
@@ -445,7 +453,7 @@ static __attribute__((noinline, cold)) ssize_t lean_write_rest_iov(int fd, struc
 								   const struct iovec *iov,
 								   size_t cnt)
 {
-	stale_check(fd, r);
+	stale_check(fd, r, 0);
 	AFTER_WRITE(s, r, iov, cnt);
 	HTTP_IOV(s, 1, 0, iov, cnt, r);
 	return r;

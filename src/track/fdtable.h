@@ -30,15 +30,18 @@ struct fd_slot {
 	 * count when it last began to be inherited by an exec'd child. */
 	uint8_t cloexec;
 	uint32_t cx_forks;
+	uint32_t marks; /* times the number became the memory of a closed socket (fdt_hot) */
 };
 
 extern _Atomic(struct fd_slot *) fdt_chunks[FDT_CHUNKS];
 
-/* One word per descriptor number, the lock-free readers' view of the slot: its socket,
- * FDT_CLOSED while it holds only the memory of a socket the program closed (a stale use,
- * a double close), else 0. The read/write hooks (hooks/io.c) tell "nothing of ours" with
- * one load and get the socket from the same word, without the chunk lookup. A flat array:
- * only the pages of numbers in use are touched. */
+/* One word per descriptor number, the lock-free readers' view of the slot: its socket;
+ * while it holds only the memory of a socket the program closed (a stale use, a double
+ * close), a mark: FDT_CLOSED with the slot's count of such memories above it, so a reader
+ * that saw a mark before a call can tell whether it is still the same one after; else 0.
+ * The read/write hooks (hooks/io.c) tell "nothing of ours" with one load and get the
+ * socket from the same word, without the chunk lookup. A flat array: only the pages of
+ * numbers in use are touched. */
 #define FDT_CLOSED ((uintptr_t)1)
 extern _Atomic(uintptr_t) fdt_hot[FDT_MAX];
 
@@ -51,33 +54,42 @@ static inline int fdt_is_cold(int fd)
 }
 
 /* Under the model lock, after a slot's socket or closed_socket changed. Release: a reader
- * that sees the socket sees it set up. */
+ * that sees the socket sees it set up. A memory already marked keeps its mark. */
 static inline void fdt_sync(struct fd_slot *slot)
 {
 	struct sock *s = atomic_load_explicit(&slot->sock, memory_order_relaxed);
-	atomic_store_explicit(&fdt_hot[slot->fd],
-			      s ? (uintptr_t)s : slot->closed_socket ? FDT_CLOSED : 0,
-			      memory_order_release);
+	uintptr_t v = atomic_load_explicit(&fdt_hot[slot->fd], memory_order_relaxed);
+	if (s)
+		v = (uintptr_t)s;
+	else if (!slot->closed_socket)
+		v = 0;
+	else if (!(v & FDT_CLOSED))
+		v = (uintptr_t)++slot->marks << 1 | FDT_CLOSED;
+	atomic_store_explicit(&fdt_hot[slot->fd], v, memory_order_release);
+}
+
+/* Lock-free: fd's word (0 outside the table), and the socket a word names. */
+static inline uintptr_t fdt_word(int fd)
+{
+	return (unsigned)fd < FDT_MAX ? atomic_load_explicit(&fdt_hot[fd], memory_order_acquire) : 0;
+}
+
+static inline struct sock *fdt_word_sock(uintptr_t v)
+{
+	return v & FDT_CLOSED ? NULL : (struct sock *)v;
 }
 
 /* Lock-free: the socket behind fd, or NULL. */
 static inline struct sock *fdt_sock(int fd)
 {
-	if ((unsigned)fd >= FDT_MAX)
-		return NULL;
-	return (struct sock *)(atomic_load_explicit(&fdt_hot[fd], memory_order_acquire) &
-			       ~FDT_CLOSED);
+	return fdt_word_sock(fdt_word(fd));
 }
 
 /* Lock-free: whether the last thing at fd was a socket the program closed (a second
  * close of it is a double close). */
 static inline int fdt_was_closed_socket(int fd)
 {
-	if ((unsigned)fd >= FDT_MAX)
-		return 0;
-	struct fd_slot *c =
-		atomic_load_explicit(&fdt_chunks[(unsigned)fd >> FDT_CHUNK_BITS], memory_order_acquire);
-	return c && c[fd & (FDT_CHUNK - 1)].closed_socket;
+	return (fdt_word(fd) & FDT_CLOSED) != 0;
 }
 
 /* Under the model lock: the slot for fd, allocating its chunk when `create`. */

@@ -927,6 +927,18 @@ void model_stale_fd(int fd)
 	model_unlock();
 }
 
+void model_number_reused(int fd, uintptr_t mark)
+{
+	model_lock();
+	struct fd_slot *slot = fdt_slot(fd, 0);
+	if (slot && atomic_load_explicit(&fdt_hot[fd], memory_order_relaxed) == mark) {
+		slot->closed_socket = 0;
+		slot->last_close = 0;
+		fdt_sync(slot);
+	}
+	model_unlock();
+}
+
 void model_keepalive_race(struct sock *s, const char *answer, int on_write)
 {
 	stack_id used = model_capture();

@@ -95,6 +95,9 @@ void model_dns(const char *name, const struct dns_answer *a);
 void model_keepalive_race(struct sock *s, const char *answer, int on_write);
 /* I/O on fd failed with EBADF: a finding when the program had closed the socket there. */
 void model_stale_fd(int fd);
+/* A read or write that did not fail with EBADF on a number whose word was `mark`, the
+ * memory of a closed socket: the number was reused, the memory goes (if still that one). */
+void model_number_reused(int fd, uintptr_t mark);
 void model_scan_inherited(void);
 
 void model_fork_prepare(void);

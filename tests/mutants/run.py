@@ -57,6 +57,9 @@ RUNNERS = {
     "growth": (["python3", "tests/integration/run_growth.py"], ["all", "fixtures"]),
     "lease-http": (["python3", "tests/integration/run_lease_http.py"], ["all", "fixtures"]),
     "hygiene": (["python3", "tests/cli/run_hygiene.py"], ["all", "fixtures"]),
+    # Instruction counts (callgrind): named in kill lines only, never a whole-suite run.
+    "icount": (["python3", "tests/bench/icount.py", "--quick", "--check"],
+               ["all", "build/bench/icount"]),
 }
 CRITERION = {"unit", "report-unit"}
 
