@@ -57,26 +57,31 @@ static struct tls_sess *lookup(void *key)
 {
 	struct tls_recent *recent = tls_thread.recent;
 	unsigned v = atomic_load_explicit(&tls_map_version, memory_order_acquire);
-	if (recent[0].key == key && recent[0].version == v && key)
-		return recent[0].sess;
-	if (recent[1].key == key && recent[1].version == v && key)
-		return recent[1].sess;
+	struct tls_recent *e = NULL;
+	for (int k = 0; k < TLS_RECENT; k++)
+		if (recent[k].key == key) {
+			if ((uint32_t)recent[k].stamp == v)
+				return recent[k].sess;
+			e = &recent[k]; /* its entry, from before a change: renewed below */
+			break;
+		}
 	pthread_once(&stripes_once, init_stripes);
 	unsigned i = stripe_of(key);
-	struct entry *e;
+	struct entry *h;
 	pthread_mutex_lock(&stripes[i].lock);
-	HASH_FIND_PTR(stripes[i].map, &key, e);
-	struct tls_sess *s = e ? e->sess : NULL;
+	HASH_FIND_PTR(stripes[i].map, &key, h);
+	struct tls_sess *s = h ? h->sess : NULL;
 	pthread_mutex_unlock(&stripes[i].lock);
 	/* Kept with the version read before the look: a change made meanwhile shows as a
 	 * newer version at the next call. The fields below are written before their change's
 	 * bump (release), and read after the version (acquire): what they say is at least as
 	 * new as v. */
-	recent[1] = recent[0];
-	recent[0].key = key;
-	recent[0].sess = s;
-	recent[0].version = v;
-	recent[0].plain = (!s || (s->s && !s->t_orphaned)) && !lease_framing;
+	if (!e)
+		e = &recent[tls_thread.next++ % TLS_RECENT];
+	int plain = (!s || (s->s && !s->t_orphaned)) && !lease_framing;
+	e->key = key;
+	e->sess = s;
+	e->stamp = (plain ? TLS_STAMP_PLAIN : 0) | v;
 	return s;
 }
 

@@ -51,19 +51,23 @@ int tls_use(void *key);
 #define TLS_STATE_ORPHANED 2
 int tls_state(void *key);
 
-/* Per thread: the two sessions this thread looked up last, with the map's version then
- * (tls.c), and the depth of the hooks' TLS calls (tlscall.c), side by side so a hook
- * finds both from one per-thread address. */
+/* Per thread: the sessions this thread looked up last, with the map's version then (tls.c),
+ * and the depth of the hooks' TLS calls (tlscall.c), side by side so a hook finds both from
+ * one per-thread address. Eight: an event loop serving a few connections at once (nginx's
+ * worker, ab -c 4) calls through each of them in turn. */
+#define TLS_RECENT 8
 struct tls_recent {
 	void *key;
 	struct tls_sess *sess;
-	unsigned version;
-	/* Then: unknown to us, or bound to a live socket and never orphaned, and no lease
-	 * framing TLS plaintext (lease.h): a call through it has nothing to do. */
-	int plain;
+	/* The map's version (low 32 bits) and, in bit 32, whether a call through it then had
+	 * nothing to do: unknown to us, or bound to a live socket and never orphaned, and no
+	 * lease framing TLS plaintext (lease.h). */
+	uint64_t stamp;
 };
+#define TLS_STAMP_PLAIN ((uint64_t)1 << 32)
 struct tls_thread {
-	struct tls_recent recent[2];
+	struct tls_recent recent[TLS_RECENT];
+	unsigned next; /* the entry a new session takes, in turn */
 	int call_depth;
 };
 extern __thread struct tls_thread tls_thread __attribute__((tls_model("initial-exec")));
@@ -72,16 +76,17 @@ extern __thread struct tls_thread tls_thread __attribute__((tls_model("initial-e
  * same. */
 extern atomic_uint tls_map_version;
 
-/* The hooks' usual question, inline: whether `key` is one of the two sessions this thread
+/* The hooks' usual question, inline: whether `key` is one of the sessions this thread
  * looked up last, nothing changed since, and a call through it has nothing to do (plain,
- * above). 0 says nothing: ask tls_state. */
+ * above). 0 says nothing: ask tls_state. A key is in one entry at most. */
 static inline int tls_plainly_bound(void *key)
 {
-	unsigned v = atomic_load_explicit(&tls_map_version, memory_order_acquire);
-	if (tls_thread.recent[0].key == key && tls_thread.recent[0].version == v)
-		return tls_thread.recent[0].plain;
-	if (tls_thread.recent[1].key == key && tls_thread.recent[1].version == v)
-		return tls_thread.recent[1].plain;
+	uint64_t want = TLS_STAMP_PLAIN | atomic_load_explicit(&tls_map_version, memory_order_acquire);
+	/* Unrolled: a compare and a branch an entry, the whole walk at fixed addresses. */
+#pragma GCC unroll 8
+	for (int i = 0; i < TLS_RECENT; i++)
+		if (tls_thread.recent[i].key == key)
+			return tls_thread.recent[i].stamp == want;
 	return 0;
 }
 

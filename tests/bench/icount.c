@@ -11,6 +11,8 @@
  * ssl: an OpenSSL session over a loopback TCP pair (certificate and key from the files named
  * by ICOUNT_CERT and ICOUNT_KEY), handshaken in this thread on non-blocking sockets; then
  * SSL_write of 16 bytes on the client and SSL_read of them on the server, N times.
+ * ssl4: the same on 4 such pairs in turn (8 sessions in this thread, as an event loop
+ * serving a few connections has), counted in op_ssl as well.
  * gnutls: the same with GnuTLS (gnutls_record_send / gnutls_record_recv).
  * An OP ending in _tls (fork_tls, child_exit_tls) first gives each of the OPEN sockets an
  * OpenSSL session (SSL_new + SSL_set_fd, no handshake): what must not grow with them either.
@@ -273,7 +275,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 3) {
 		fprintf(stderr, "usage: icount connect|accept|sendrecv|rw|rwreused|closepipe|getaddrinfo|detach|fork|"
-				"child_exit|ssl|gnutls N [OPEN]\n");
+				"child_exit|ssl|ssl4|gnutls N [OPEN]\n");
 		return 2;
 	}
 	char opbuf[64];
@@ -381,6 +383,12 @@ int main(int argc, char **argv)
 		ssl_pair(&c, &s);
 		for (long i = 0; i < n; i++)
 			op_ssl(c, s, buf);
+	} else if (!strcmp(op, "ssl4")) {
+		SSL *c[4], *s[4];
+		for (int k = 0; k < 4; k++)
+			ssl_pair(&c[k], &s[k]);
+		for (long i = 0; i < n; i++)
+			op_ssl(c[i % 4], s[i % 4], buf);
 	} else if (!strcmp(op, "gnutls")) {
 		gnutls_session_t c, s;
 		gnutls_pair(&c, &s);

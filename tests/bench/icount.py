@@ -37,6 +37,8 @@ OPS = [
      "write 16 B + read 16 B on a pipe on two closed sockets' numbers"),
     ("close pipe", "closepipe", 2000, 2, "close of both ends of a pipe (not sockets)"),
     ("SSL_write+read", "ssl", 1000, 2, "SSL_write 16 B + SSL_read 16 B (OpenSSL, loopback)"),
+    ("SSL 4 in turn", "ssl4", 1000, 2,
+     "SSL_write + SSL_read as above on 4 connections in turn (8 sessions in one thread)"),
     ("gnutls send+recv", "gnutls", 1000, 2,
      "gnutls_record_send 16 B + gnutls_record_recv 16 B (loopback)"),
     ("getaddrinfo", "getaddrinfo", 100, 1, "getaddrinfo(\"localhost\")"),
@@ -55,7 +57,7 @@ GROWTH_BENCH = GROWTH + ["fork_tls", "child_exit_tls"]
 # pid) are told from the children's.
 SIDE = {"fork parent": "parent", "fork child": "child"}
 FN = {"write+read reused": "op_rw", "connect": "op_connect", "close-client": "op_close", "accept": "op_accept",
-      "close-server": "op_close", "close pipe": "op_close"}
+      "close-server": "op_close", "close pipe": "op_close", "SSL 4 in turn": "op_ssl"}
 
 
 # No work triggered by time: a timeline sample (sample_ms) or the snapshot thread
@@ -162,7 +164,7 @@ def main():
         bare = run(a.bin, {}, op, n, 10, tmp, fns, SIDE.get(name))
         pre = run(a.bin, on, op, n, 10, tmp, fns, SIDE.get(name))
         dis = run(a.bin, off, op, n, 10, tmp, fns) \
-            if op in ("rw", "rwreused", "closepipe", "sendrecv", "ssl", "gnutls") else None
+            if op in ("rw", "rwreused", "closepipe", "sendrecv", "ssl", "ssl4", "gnutls") else None
         b, added = bare / n, (pre - bare) / n
         print("%-16s %8.0f %+8.0f %8s %+9.0f  %s" % (
             name, b, added, "-" if dis is None else "%+.0f" % ((dis - bare) / n),

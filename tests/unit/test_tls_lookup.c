@@ -90,3 +90,32 @@ Test(tls_lookup, alternating_sessions_keep_their_own_state)
 	tls_free(&obj_b);
 	close(fd);
 }
+
+/* An event loop serving several connections calls through each session in turn: the
+ * thread keeps all of them (up to TLS_RECENT), each with its own answer, and a change to
+ * one (its socket closed) is seen at its next call. */
+Test(tls_lookup, sessions_in_turn_keep_their_own_state)
+{
+	int fd = tracked_socket();
+	static int objs[6];
+	for (int k = 0; k < 6; k++)
+		tls_new(&objs[k], TLS_OPENSSL);
+	for (int k = 0; k < 6; k++)
+		cr_assert_eq(tls_state(&objs[k]) & TLS_STATE_BOUND, 0);
+	/* half of them bound since: each one's entry says so after its next look */
+	for (int k = 1; k < 6; k += 2)
+		tls_bind(&objs[k], fd);
+	for (int round = 0; round < 3; round++)
+		for (int k = 0; k < 6; k++)
+			cr_assert_eq(!!(tls_state(&objs[k]) & TLS_STATE_BOUND), k % 2);
+	for (int k = 0; k < 6; k++)
+		cr_assert_eq(tls_plainly_bound(&objs[k]), k % 2, "session %d, inline", k);
+	model_close(fd, 0, 0);
+	for (int k = 0; k < 6; k++)
+		cr_assert_eq(tls_plainly_bound(&objs[k]), 0, "session %d after the close", k);
+	for (int k = 1; k < 6; k += 2)
+		cr_assert_neq(tls_state(&objs[k]) & TLS_STATE_ORPHANED, 0);
+	for (int k = 0; k < 6; k++)
+		tls_free(&objs[k]);
+	close(fd);
+}
