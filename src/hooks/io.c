@@ -274,7 +274,7 @@ FAST_IO_LEAN(ssize_t, send, send, (int fd, const void *buf, size_t n, int flags)
 	return r;
 }
 
-FAST_IO(ssize_t, recvfrom, recvfrom, (int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen), (fd, buf, n, flags, addr, alen))
+FAST_IO_LEAN(ssize_t, recvfrom, recvfrom, (int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen), (fd, buf, n, flags, addr, alen))
 {
 	IO_BEGIN(fd);
 	ssize_t r = REAL(recvfrom)(fd, buf, n, flags, addr, alen);
@@ -294,7 +294,7 @@ FAST_IO(ssize_t, __recvfrom_chk, recvfrom_chk, (int fd, void *buf, size_t n, siz
 	return r;
 }
 
-FAST_IO(ssize_t, sendto, sendto, (int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t alen), (fd, buf, n, flags, addr, alen))
+FAST_IO_LEAN(ssize_t, sendto, sendto, (int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t alen), (fd, buf, n, flags, addr, alen))
 {
 	WRITE_BEGIN(fd);
 	BIO_MATCH(s, fd, buf, n);
@@ -332,7 +332,7 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	return r;
 }
 
-FAST_IO(ssize_t, sendmsg, sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
+FAST_IO_LEAN(ssize_t, sendmsg, sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
 {
 	WRITE_BEGIN(fd);
 	if (msg && msg->msg_iovlen)
@@ -510,6 +510,30 @@ static __attribute__((noinline)) ssize_t send_lean(int fd, const void *buf, size
 {
 	LEAN(send, (fd, buf, n, flags), 1, io_wrote_usual,
 	     lean_write_rest(fd, s, s_inc, r, buf, n));
+}
+
+static __attribute__((noinline)) ssize_t recvfrom_lean(int fd, void *buf, size_t n, int flags,
+							 struct sockaddr *addr, socklen_t *alen)
+{
+	if (__builtin_expect(flags & MSG_PEEK, 0))
+		return recvfrom_slow(fd, buf, n, flags, addr, alen);
+	LEAN(recvfrom, (fd, buf, n, flags, addr, alen), 0, io_read_usual,
+	     lean_read_rest(fd, s, s_inc, r, n, buf, n));
+}
+
+static __attribute__((noinline)) ssize_t sendto_lean(int fd, const void *buf, size_t n, int flags,
+						     const struct sockaddr *addr, socklen_t alen)
+{
+	LEAN(sendto, (fd, buf, n, flags, addr, alen), 1, io_wrote_usual,
+	     lean_write_rest(fd, s, s_inc, r, buf, n));
+}
+
+/* GnuTLS writes its records with sendmsg. */
+static __attribute__((noinline)) ssize_t sendmsg_lean(int fd, const struct msghdr *msg, int flags)
+{
+	LEAN(sendmsg, (fd, msg, flags), 1, io_wrote_usual,
+	     lean_write_rest_iov(fd, s, s_inc, r, r > 0 ? msg->msg_iov : NULL,
+				 r > 0 ? msg->msg_iovlen : 0));
 }
 
 static __attribute__((noinline)) ssize_t readv_lean(int fd, const struct iovec *iov, int n)
