@@ -358,7 +358,7 @@ OP_CPU=()
 if ((${#CLIENT_CPU[@]})); then OP_CPU=(--cpu "$CPU"); fi
 python3 "$ROOT/tests/bench/optable.py" --lib "$LIB" --bin "$BENCH_DIR/icount" \
     --rounds "${BENCH_OP_ROUNDS:-11}" "${OP_CPU[@]}" ||
-    echo "bench: an operation's added instructions grow with the open sockets (above)"
+    echo "bench: the per-operation table failed, or an operation grows with the open sockets (above)"
 echo
 echo "threads churning connections at once (tests/bench/mtchurn.py):"
 python3 "$ROOT/tests/bench/mtchurn.py" --lib "$LIB" --bin "$BENCH_DIR/mtchurn" ||
