@@ -25,6 +25,9 @@ static int tls_alert(const unsigned char *p, size_t n)
 /* `word` (lower case) at p, followed by the end of the command. */
 static int command(const unsigned char *p, size_t n, const char *word)
 {
+	/* Most requests differ at the first byte: no call then. */
+	if (!n || (p[0] | 0x20) != (unsigned char)word[0])
+		return 0;
 	size_t w = strlen(word);
 	if (n < w || strncasecmp((const char *)p, word, w) != 0)
 		return 0;
@@ -40,6 +43,9 @@ int keepalive_goodbye(const void *head, size_t n)
 		n = 32; /* a goodbye is short; a longer write is a request */
 	if (tls_alert(p, n))
 		return 1;
+	/* Any other TLS record (a request over TLS): ciphertext, no command to read. */
+	if (n >= 3 && p[0] >= 20 && p[0] <= 23 && p[1] == 3 && p[2] <= 4)
+		return 0;
 	/* memcached, SMTP, POP3, FTP, NNTP and redis inline commands. */
 	if (command(p, n, "quit"))
 		return 1;

@@ -110,6 +110,14 @@ Test(keepalive, goodbyes_are_recognised)
 	cr_assert_not(keepalive_goodbye("GET / HTTP/1.1\r\n", 16));
 	cr_assert_not(keepalive_goodbye("get foo\r\n", 9));
 	cr_assert_not(keepalive_goodbye(NULL, 0));
+	/* Either case, first byte included. */
+	cr_assert(keepalive_goodbye("Quit\r\n", 6));
+	cr_assert(keepalive_goodbye("a1 Logout\r\n", 11));
+	cr_assert_not(keepalive_goodbye("a1 Logoff\r\n", 11));
+	/* A TLS record is ciphertext: bytes that read " logout" in it are no IMAP command. */
+	static const unsigned char tls_data_logout[] = {23, 3, 3, 0, 40, 'x', ' ', 'l', 'o', 'g',
+							'o', 'u', 't', '\r', '\n'};
+	cr_assert_not(keepalive_goodbye(tls_data_logout, sizeof tls_data_logout));
 }
 
 /* memcached `quit`: the reply is the close. */
