@@ -8,20 +8,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "model_test.h"
 #include "track/fdtable.h"
 #include "track/findings.h"
 #include "track/model.h"
 #include "track/sock.h"
 
 /* Criterion forks a process per test, so the model's global state starts fresh in each. */
-
-static int tracked_socket(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_geq(fd, 0);
-	model_new_socket(fd, AF_INET, SOCK_STREAM, ORIGIN_SOCKET);
-	return fd;
-}
 
 Test(close_once, usual_close_is_finished_before_the_real_close)
 {

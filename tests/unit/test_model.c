@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model_test.h"
 #include "track/endpoint.h"
 #include "track/fdtable.h"
 #include "track/findings.h"
@@ -79,26 +80,6 @@ static const struct finding *only_group(int kind)
 		}
 	cr_assert_eq(n, 1, "expected one group of kind %d, found %d", kind, n);
 	return hit;
-}
-
-/* A tracked TCP socket, as the socket() hook would report it. */
-static int tracked_socket(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_geq(fd, 0);
-	model_new_socket(fd, AF_INET, SOCK_STREAM, ORIGIN_SOCKET);
-	return fd;
-}
-
-/* A close as the close() hook reports it: in two steps around the real call. */
-static int tracked_close(int fd)
-{
-	struct close_ctx c;
-	model_close_begin(fd, 0, &c);
-	int r = close(fd);
-	int err = r == 0 ? 0 : errno;
-	model_close_end(&c, err);
-	return err;
 }
 
 /* A loopback listener (tracked) and a connected client (tracked, connect reported) and

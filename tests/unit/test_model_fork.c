@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model_test.h"
 #include "track/cloexec.h"
 #include "track/fdtable.h"
 #include "track/findings.h"
@@ -19,7 +20,7 @@
 
 static struct options opts;
 
-static int tracked_socket(int type)
+static int tracked_socket_type(int type)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_geq(fd, 0);
@@ -27,20 +28,12 @@ static int tracked_socket(int type)
 	return fd;
 }
 
-static void tracked_close(int fd)
-{
-	struct close_ctx c;
-	model_close_begin(fd, 0, &c);
-	int r = close(fd);
-	model_close_end(&c, r == 0 ? 0 : errno);
-}
-
 Test(model_fork, child_keeps_inherited_records_apart)
 {
 	options_defaults(&opts);
 	model_init(&opts);
-	int a = tracked_socket(SOCK_STREAM), b = tracked_socket(SOCK_STREAM),
-	    c = tracked_socket(SOCK_STREAM);
+	int a = tracked_socket_type(SOCK_STREAM), b = tracked_socket_type(SOCK_STREAM),
+	    c = tracked_socket_type(SOCK_STREAM);
 	cr_assert_not(fdt_sock(a)->inherited);
 	model_fork_prepare();
 	model_fork_child();
@@ -55,7 +48,7 @@ Test(model_fork, child_keeps_inherited_records_apart)
 	cr_assert_eq(sock_inherited_count(), 2);
 	cr_assert_eq(sock_live_count(), 2);
 	/* a socket of its own, on the live list */
-	int d = tracked_socket(SOCK_STREAM);
+	int d = tracked_socket_type(SOCK_STREAM);
 	cr_assert_eq(sock_live_head(), fdt_sock(d));
 	cr_assert_null(sock_next(sock_live_head()));
 	cr_assert_eq(sock_live_count(), 3);
@@ -74,8 +67,8 @@ Test(model_fork, fork_settles_only_through_inheritable_descriptors)
 {
 	options_defaults(&opts);
 	model_init(&opts);
-	int plain = tracked_socket(SOCK_STREAM), cx = tracked_socket(SOCK_STREAM | SOCK_CLOEXEC),
-	    late = tracked_socket(SOCK_STREAM);
+	int plain = tracked_socket_type(SOCK_STREAM), cx = tracked_socket_type(SOCK_STREAM | SOCK_CLOEXEC),
+	    late = tracked_socket_type(SOCK_STREAM);
 	cr_assert(cloexec_inheritable(plain));
 	cr_assert_not(cloexec_inheritable(cx));
 	struct sock *sp = fdt_sock(plain), *sc = fdt_sock(cx), *sl = fdt_sock(late);
@@ -110,7 +103,7 @@ Test(model_fork, parents_orphaned_session_is_not_the_childs_finding)
 	options_defaults(&opts);
 	opts.close_wait_ms = 0;
 	model_init(&opts);
-	int fd = tracked_socket(SOCK_STREAM);
+	int fd = tracked_socket_type(SOCK_STREAM);
 	tls_new(&obj_parent, TLS_OPENSSL);
 	tls_bind(&obj_parent, fd);
 	tracked_close(fd); /* the session outlives its socket: the parent's finding */
@@ -120,7 +113,7 @@ Test(model_fork, parents_orphaned_session_is_not_the_childs_finding)
 	tls_exit_checks();
 	cr_assert_eq(findings_total(), 0, "the parent's session is not the child's to report");
 	/* the same story in the child itself is its finding */
-	int own = tracked_socket(SOCK_STREAM);
+	int own = tracked_socket_type(SOCK_STREAM);
 	tls_new(&obj_child, TLS_OPENSSL);
 	tls_bind(&obj_child, own);
 	tracked_close(own);

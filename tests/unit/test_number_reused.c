@@ -6,27 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "model_test.h"
 #include "track/fdtable.h"
 #include "track/findings.h"
 #include "track/model.h"
-
-/* Criterion forks a process per test, so the model's global state starts fresh in each. */
-
-static int tracked_socket(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_geq(fd, 0);
-	model_new_socket(fd, AF_INET, SOCK_STREAM, ORIGIN_SOCKET);
-	return fd;
-}
-
-static void program_close(int fd)
-{
-	struct close_ctx c;
-	model_close_begin(fd, 0, &c);
-	int r = close(fd);
-	model_close_end(&c, r == 0 ? 0 : errno);
-}
 
 static uintptr_t word(int fd)
 {
@@ -38,7 +21,7 @@ Test(number_reused, closed_socket_leaves_a_mark_a_reuse_drops)
 	model_init(NULL);
 	int fd = tracked_socket();
 	cr_assert_eq(fdt_sock(fd) != NULL, 1);
-	program_close(fd);
+	tracked_close(fd);
 	uintptr_t mark = word(fd);
 	cr_assert(mark & FDT_CLOSED, "the closed socket's number is marked");
 	cr_assert_null(fdt_sock(fd));
@@ -56,19 +39,19 @@ Test(number_reused, a_later_mark_is_kept)
 {
 	model_init(NULL);
 	int fd = tracked_socket();
-	program_close(fd);
+	tracked_close(fd);
 	uintptr_t first = word(fd);
 	/* Before the reader's drop arrives: another socket took the number and was closed. */
 	cr_assert_eq(tracked_socket(), fd);
 	cr_assert_eq(fdt_sock(fd) != NULL, 1);
-	program_close(fd);
+	tracked_close(fd);
 	uintptr_t second = word(fd);
 	cr_assert(second & FDT_CLOSED);
 	cr_assert_neq(second, first, "each memory gets a mark of its own");
 	model_number_reused(fd, first);
 	cr_assert_eq(word(fd), second, "the newer memory stays");
 	/* It still makes a second close a double close. */
-	program_close(fd);
+	tracked_close(fd);
 	model_exit_checks();
 	cr_assert_eq(findings_total(), 1);
 	cr_assert_eq(findings_of_kind(CONNLEAK_DOUBLE_CLOSE), 1);
@@ -78,9 +61,9 @@ Test(number_reused, a_third_close_marks_anew)
 {
 	model_init(NULL);
 	int fd = tracked_socket();
-	program_close(fd);
+	tracked_close(fd);
 	uintptr_t first = word(fd);
-	program_close(fd); /* EBADF: a double close, and the number stays marked */
+	tracked_close(fd); /* EBADF: a double close, and the number stays marked */
 	uintptr_t again = word(fd);
 	cr_assert(again & FDT_CLOSED);
 	cr_assert_neq(again, first, "the mark dropped by the close and set again is new");
