@@ -731,6 +731,24 @@ def test_close_wait_closed_late_without_reading_eof():
     expect_stack_names(f, "created", "read_reply_only")
 
 
+def test_close_wait_found_in_the_per_descriptor_close():
+    """A connection's usual last close runs in its descriptor's section, which leaves a
+    close that is a close-wait finding to the model lock. The timeline off (sample_ms=0),
+    so no sample due sends the close there anyway: both ways of being late (EOF read,
+    TCP_INFO) are still found."""
+    ng = nginx()
+    for mode, state in (("late", None), ("noread", "CLOSE_WAIT")):
+        r = run([fixture("close_wait"), mode, str(ng.port), str(CLOSE_WAIT_HOLD_MS)],
+                {"close_wait_ms": SHORT_CLOSE_WAIT_MS, "sample_ms": 0})
+        expect_fixture_ok(r)
+        out = kv(r.stdout)
+        f = expect_single(report_for_pid(r, out["pid"]), "close-wait")
+        check(f.get("fd") == int(out["fd"]), "%s: fd %r, program says %s"
+              % (mode, f.get("fd"), out["fd"]))
+        check(state is None or f.get("tcp_state") == state,
+              "%s: tcp_state %r" % (mode, f.get("tcp_state")))
+
+
 def test_close_wait_held_to_exit():
     ng = nginx()
     r = run([fixture("close_wait"), "hold", str(ng.port), str(CLOSE_WAIT_HOLD_MS)],
