@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model_test.h"
 #include "track/dns.h"
 #include "track/fdtable.h"
 #include "track/findings.h"
@@ -66,22 +67,12 @@ static struct finding only_group(int kind)
 	return p.f;
 }
 
-static int tracked_socket(int family)
+static int tracked_socket_family(int family)
 {
 	int fd = socket(family, SOCK_STREAM, 0);
 	cr_assert_geq(fd, 0);
 	model_new_socket(fd, family, SOCK_STREAM, ORIGIN_SOCKET);
 	return fd;
-}
-
-static int tracked_close(int fd)
-{
-	struct close_ctx c;
-	model_close_begin(fd, 0, &c);
-	int r = close(fd);
-	int err = r == 0 ? 0 : errno;
-	model_close_end(&c, err);
-	return err;
 }
 
 /* A loopback connection (127.0.0.1 or ::1): the client tracked and its connect reported,
@@ -112,7 +103,7 @@ static void tcp_setup(struct tcp *t, int family)
 		     strerror(errno));
 	cr_assert_eq(getsockname(t->listener, (struct sockaddr *)&t->addr, &t->len), 0);
 	cr_assert_eq(listen(t->listener, 8), 0);
-	t->client = tracked_socket(family);
+	t->client = tracked_socket_family(family);
 	cr_assert_eq(connect(t->client, (struct sockaddr *)&t->addr, t->len), 0);
 	model_connect(t->client, (struct sockaddr *)&t->addr, t->len);
 	t->server = accept(t->listener, NULL, NULL);
@@ -353,7 +344,7 @@ Test(model_second, v4_mapped_peer_judged_by_ipv4_answer)
 	cr_assert_eq(listen(t.listener, 8), 0);
 	struct sockaddr_in6 ma = {.sin6_family = AF_INET6, .sin6_port = la.sin_port};
 	cr_assert_eq(inet_pton(AF_INET6, "::ffff:127.0.0.1", &ma.sin6_addr), 1);
-	t.client = tracked_socket(AF_INET6);
+	t.client = tracked_socket_family(AF_INET6);
 	cr_assert_eq(connect(t.client, (struct sockaddr *)&ma, sizeof ma), 0, "%s", strerror(errno));
 	model_connect(t.client, (struct sockaddr *)&ma, sizeof ma);
 	cr_assert_str_eq(fdt_sock(t.client)->host, NAME, "test setup: the name is not known");
