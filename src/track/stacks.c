@@ -17,9 +17,12 @@
  * words (the unwind tables of loaded code do not change), so while they hold the same
  * values it would find the same frames: checking them (a load and a compare a frame) gives
  * the stack. The words are read in walk order: each one checked proves the frames up to it
- * are live on this thread's stack, so the next one is too. A place is recorded when seen a
- * second time (a walk frame by frame, with libunwind's answer checked against the fast
- * walk's); one whose stack keeps changing goes back to plain walks. */
+ * are live on this thread's stack, so the next one is too. A place is recorded (a walk frame
+ * by frame that notes those words) the first time a thread sees it while the thread's own
+ * walks are frame by frame too (backtrace.c): the record is that walk, and one walk a place
+ * is all such a thread makes. A thread on the fast walk records a place seen a second time,
+ * kept only when it matches the fast walk's answer. A place whose stack keeps changing goes
+ * back to plain walks. */
 #include "stacks.h"
 
 #include <stdatomic.h>
@@ -164,16 +167,22 @@ __attribute__((no_sanitize("address"))) static int memo_holds(const struct memo 
 	return 1;
 }
 
-/* Second sighting of a place: the walk recorded frame by frame, kept only when it gives
- * exactly the frames of the fast walk. */
+/* The walk recorded frame by frame. On a thread whose plain walks are the fast one, kept
+ * only when it gives exactly the frames of that walk. */
 static stack_id memo_record(struct memo *m, uintptr_t ra, uintptr_t fp, int depth)
 {
 	uintptr_t pcs[MAX_FRAMES], fast[MAX_FRAMES];
 	int nchk = 0;
 	int n = backtrace_record(ra, fp, pcs, depth, m->chk, MEMO_CHECKS, &nchk);
-	int nf = backtrace_capture(fast, depth);
-	m->id = stacks_intern(fast, nf);
-	if (n <= 0 || n != nf || memcmp(pcs, fast, (size_t)n * sizeof *pcs) != 0 || !m->id) {
+	if (n > 0 && !backtrace_fast()) {
+		m->id = stacks_intern(pcs, n);
+	} else {
+		int nf = backtrace_capture(fast, depth);
+		m->id = stacks_intern(fast, nf);
+		if (n != nf || memcmp(pcs, fast, (size_t)nf * sizeof *pcs) != 0)
+			n = 0;
+	}
+	if (n <= 0 || !m->id) {
 		m->state = MEMO_NEVER;
 		return m->id;
 	}
@@ -201,8 +210,10 @@ stack_id stacks_capture(int depth)
 			memo_key[w][1] = fp;
 		}
 		m->depth = (int16_t)depth;
-		m->state = MEMO_SEEN;
 		m->fails = 0;
+		if (!backtrace_fast())
+			return memo_record(m, ra, fp, depth);
+		m->state = MEMO_SEEN;
 		return m->id = walk(depth);
 	}
 	switch (m->state) {

@@ -12,7 +12,14 @@
  * 650 instructions a frame, nothing per thread), and only a thread that has walked
  * FAST_AFTER times gets the fast walk and its cache: at most about twice what the better
  * choice would have cost, either way. (Most captures of a busy thread reuse an earlier walk
- * and walk nothing: track/stacks.c.) */
+ * and walk nothing: track/stacks.c.)
+ *
+ * libunwind's cache of parsed unwind rules is one for the process, behind one mutex taken on
+ * every unw_step (Debian builds it without the per-thread variant): threads that walk at the
+ * same time queued on it, 330 futex calls where the program alone makes 17 (16 threads
+ * churning, tests/bench/mtchurn.py). Without it a step parses the rule again (~1,100 more
+ * instructions), but walks are few: unw_backtrace keeps its own per-thread cache, and the
+ * memo in track/stacks.c stops most walks after a place's first. */
 #define UNW_LOCAL_ONLY
 #include "backtrace.h"
 
@@ -35,6 +42,10 @@ static void init_once(void)
 	self_range(&self_lo, &self_hi);
 	module_range((const void *)unw_backtrace, &unwinder_lo, &unwinder_hi);
 	unwind_steps_init();
+	/* The stepping walk through Python trampolines walks on every capture: it keeps the
+	 * cache. */
+	if (!unwind_steps_enabled)
+		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
 	void *warm[2];
 	unw_backtrace(warm, 2);
 	walks = FAST_AFTER; /* this thread has its cache now */
@@ -90,12 +101,19 @@ int backtrace_capture(uintptr_t *pcs, int max)
 	return out;
 }
 
+int backtrace_fast(void)
+{
+	return walks >= FAST_AFTER;
+}
+
 int backtrace_record(uintptr_t ra, uintptr_t fp, uintptr_t *pcs, int max, struct bt_check *chk,
 		     int maxchk, int *nchk)
 {
 	backtrace_init();
 	if (unwind_steps_enabled || max <= 0)
 		return -1;
+	if (walks < FAST_AFTER)
+		walks++; /* a walk too: a thread that records again and again gets the fast one */
 	unw_context_t uc;
 	unw_cursor_t c;
 	if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0)

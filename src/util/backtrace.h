@@ -24,6 +24,10 @@ struct bt_check {
 int backtrace_record(uintptr_t ra, uintptr_t fp, uintptr_t *pcs, int max, struct bt_check *chk,
 		     int maxchk, int *nchk);
 
+/* Whether this thread's backtrace_capture is the fast walk (unw_backtrace's), not the
+ * frame-by-frame one backtrace_record makes too. */
+int backtrace_fast(void);
+
 /* Loads the unwinder; called from the constructor, before any hook can hold a lock. */
 void backtrace_init(void);
 
