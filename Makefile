@@ -91,7 +91,7 @@ bench: deps all build/bench/icount
 # instruction table, and a smoke test in make check.
 build/bench/icount: tests/bench/icount.c
 	@mkdir -p build/bench
-	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lssl -lcrypto -lgnutls
+	$(CC) -O2 -g -Wall -Wextra -Werror -pthread -o $@ $< -lssl -lcrypto -lgnutls
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/connleak $(DESTDIR)$(PREFIX)/bin

@@ -129,7 +129,6 @@ __thread uintptr_t stacks_site_ra __attribute__((tls_model("initial-exec")));
 __thread uintptr_t stacks_site_fp __attribute__((tls_model("initial-exec")));
 
 #define MEMO_WAYS 8
-#define MEMO_CHECKS 32 /* two words a frame at the default depth */
 #define MEMO_FAILS 4
 
 enum { MEMO_SEEN, MEMO_READY, MEMO_NEVER };
@@ -138,8 +137,7 @@ struct memo {
 	stack_id id;
 	int16_t depth;
 	uint8_t state, fails;
-	int nchk;
-	struct bt_check chk[MEMO_CHECKS];
+	struct bt_words w;
 };
 
 /* The places this thread captured from lately (searched in full: a program alternates
@@ -149,6 +147,34 @@ static __thread uintptr_t memo_key[MEMO_WAYS][2] __attribute__((tls_model("initi
 static __thread struct memo memo[MEMO_WAYS] __attribute__((tls_model("initial-exec")));
 static __thread unsigned memo_next __attribute__((tls_model("initial-exec")));
 
+/* Records shared between threads. The words of a walk that crossed no signal frame sit at
+ * fixed offsets from the hook's frame, and its frame-pointer words hold the hook's frame
+ * plus a fixed offset: the unwind rules (the CFA is the stack or frame pointer plus a
+ * constant) do not depend on where the stack is. So a record kept as offsets serves every
+ * thread that reaches the place at the depth, and a thread's first connection there walks
+ * nothing (a thread per request, a pool's threads: 1/4 of a first walk's instructions).
+ * Reading another thread's offsets is safe for the same reason as above: each word
+ * checked proves this thread's frames match up to it, so the next word lies in one of
+ * them. A place keeps at most SHARED_VARIANTS records (different callers); immutable once
+ * pushed, never freed (bounded by the code). */
+#define SHARED_BUCKETS 1024
+#define SHARED_VARIANTS 8
+
+struct shared_rec {
+	struct shared_rec *next; /* written once, before publication */
+	uintptr_t ra;
+	int depth;
+	stack_id id;
+	struct bt_words w; /* addr and frame-pointer values: offsets from the hook's frame */
+};
+
+static _Atomic(struct shared_rec *) shared[SHARED_BUCKETS];
+
+static _Atomic(struct shared_rec *) *shared_bucket(uintptr_t ra)
+{
+	return &shared[(ra ^ (ra >> 10)) & (SHARED_BUCKETS - 1)];
+}
+
 static stack_id walk(int depth)
 {
 	uintptr_t pcs[MAX_FRAMES];
@@ -156,15 +182,69 @@ static stack_id walk(int depth)
 	return stacks_intern(pcs, n);
 }
 
-/* Whether the words the recorded walk read still hold their values. They are words of
- * this thread's live frames, read in place (not instrumented: a sanitizer would see reads
- * of other frames' slots). */
-__attribute__((no_sanitize("address"))) static int memo_holds(const struct memo *m)
+/* Whether the words a walk read still hold their values: `base` 0 for this thread's own
+ * record (absolute addresses), the hook's frame for a shared one. They are words of this
+ * thread's live frames, read in place (not instrumented: a sanitizer would see reads of
+ * other frames' slots). */
+__attribute__((no_sanitize("address"))) static int words_hold(const struct bt_words *w,
+							    uintptr_t base)
 {
-	for (int i = 0; i < m->nchk; i++)
-		if (*(const uintptr_t *)m->chk[i].addr != m->chk[i].val)
+	for (int i = 0; i < w->n; i++) {
+		uintptr_t want = w->chk[i].val + ((w->fp_words >> i & 1) ? base : 0);
+		if (*(const uintptr_t *)(base + w->chk[i].addr) != want)
 			return 0;
+	}
 	return 1;
+}
+
+/* A shared record of this place whose words hold here, made this thread's own. */
+static int shared_adopt(struct memo *m, uintptr_t ra, uintptr_t fp, int depth)
+{
+	const struct shared_rec *r = atomic_load_explicit(shared_bucket(ra), memory_order_acquire);
+	for (; r; r = r->next) {
+		if (r->ra != ra || r->depth != depth || !words_hold(&r->w, fp))
+			continue;
+		m->w.n = r->w.n;
+		m->w.fp_words = r->w.fp_words;
+		for (int i = 0; i < r->w.n; i++) {
+			m->w.chk[i].addr = fp + r->w.chk[i].addr;
+			m->w.chk[i].val = r->w.chk[i].val + ((r->w.fp_words >> i & 1) ? fp : 0);
+		}
+		m->id = r->id;
+		m->state = MEMO_READY;
+		return 1;
+	}
+	return 0;
+}
+
+static void shared_publish(const struct memo *m, uintptr_t ra, uintptr_t fp, int depth)
+{
+	if (m->w.signal)
+		return;
+	_Atomic(struct shared_rec *) *b = shared_bucket(ra);
+	struct shared_rec *head = atomic_load_explicit(b, memory_order_acquire);
+	int variants = 0;
+	for (const struct shared_rec *r = head; r; r = r->next)
+		variants += r->ra == ra && r->depth == depth;
+	if (variants >= SHARED_VARIANTS)
+		return;
+	struct shared_rec *r = arena_alloc(sizeof *r);
+	if (!r)
+		return;
+	r->ra = ra;
+	r->depth = depth;
+	r->id = m->id;
+	r->w.n = m->w.n;
+	r->w.fp_words = m->w.fp_words;
+	r->w.signal = 0;
+	for (int i = 0; i < m->w.n; i++) {
+		r->w.chk[i].addr = m->w.chk[i].addr - fp;
+		r->w.chk[i].val = m->w.chk[i].val - ((m->w.fp_words >> i & 1) ? fp : 0);
+	}
+	do
+		r->next = head;
+	while (!atomic_compare_exchange_weak_explicit(b, &head, r, memory_order_release,
+						      memory_order_relaxed));
 }
 
 /* The walk recorded frame by frame. On a thread whose plain walks are the fast one, kept
@@ -172,8 +252,7 @@ __attribute__((no_sanitize("address"))) static int memo_holds(const struct memo 
 static stack_id memo_record(struct memo *m, uintptr_t ra, uintptr_t fp, int depth)
 {
 	uintptr_t pcs[MAX_FRAMES], fast[MAX_FRAMES];
-	int nchk = 0;
-	int n = backtrace_record(ra, fp, pcs, depth, m->chk, MEMO_CHECKS, &nchk);
+	int n = backtrace_record(ra, fp, pcs, depth, &m->w);
 	if (n > 0 && !backtrace_fast()) {
 		m->id = stacks_intern(pcs, n);
 	} else {
@@ -186,8 +265,8 @@ static stack_id memo_record(struct memo *m, uintptr_t ra, uintptr_t fp, int dept
 		m->state = MEMO_NEVER;
 		return m->id;
 	}
-	m->nchk = nchk;
 	m->state = MEMO_READY;
+	shared_publish(m, ra, fp, depth);
 	return m->id;
 }
 
@@ -211,6 +290,8 @@ stack_id stacks_capture(int depth)
 		}
 		m->depth = (int16_t)depth;
 		m->fails = 0;
+		if (shared_adopt(m, ra, fp, depth))
+			return m->id;
 		if (!backtrace_fast())
 			return memo_record(m, ra, fp, depth);
 		m->state = MEMO_SEEN;
@@ -218,7 +299,7 @@ stack_id stacks_capture(int depth)
 	}
 	switch (m->state) {
 	case MEMO_READY:
-		if (memo_holds(m))
+		if (words_hold(&m->w, 0) || shared_adopt(m, ra, fp, depth))
 			return m->id;
 		/* Another stack reached this place at this depth: record again, unless
 		 * that keeps happening. */

@@ -25,6 +25,7 @@
 
 #include <libunwind.h>
 #include <pthread.h>
+#include <ucontext.h>
 
 #include "self.h"
 #include "unwind_steps.h"
@@ -106,46 +107,50 @@ int backtrace_fast(void)
 	return walks >= FAST_AFTER;
 }
 
-int backtrace_record(uintptr_t ra, uintptr_t fp, uintptr_t *pcs, int max, struct bt_check *chk,
-		     int maxchk, int *nchk)
+int backtrace_record(uintptr_t ra, uintptr_t fp, uintptr_t *pcs, int max, struct bt_words *w)
 {
 	backtrace_init();
 	if (unwind_steps_enabled || max <= 0)
 		return -1;
 	if (walks < FAST_AFTER)
 		walks++; /* a walk too: a thread that records again and again gets the fast one */
+	/* The walk starts at the hook's caller, not in connleak's own frames (half the steps
+	 * of a short stack, each ~3,500 instructions without libunwind's cache): its return
+	 * address is the word above the hook's saved frame pointer, its stack pointer the
+	 * word above that, its frame pointer the saved one. The other registers keep
+	 * connleak's values; no unwind rule a walk follows reads them (a frame that needed
+	 * one would make the fast walk disagree, and a thread on it checks). */
 	unw_context_t uc;
 	unw_cursor_t c;
-	if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0)
+	if (((const uintptr_t *)fp)[1] != ra || unw_getcontext(&uc) != 0)
+		return -1;
+	uc.uc_mcontext.gregs[REG_RIP] = (greg_t)ra;
+	uc.uc_mcontext.gregs[REG_RSP] = (greg_t)(fp + 2 * sizeof(void *));
+	uc.uc_mcontext.gregs[REG_RBP] = (greg_t) * (const uintptr_t *)fp;
+	if (unw_init_local(&c, &uc) != 0)
 		return -1;
 	int out = 0, nc = 0;
-	for (int steps = 0; steps < 64 + 16; steps++) {
+	w->fp_words = 0;
+	w->signal = 0;
+	for (int steps = 0; steps < 64; steps++) {
 		unw_word_t ip, bp;
 		if (unw_get_reg(&c, UNW_REG_IP, &ip) || !ip || unw_get_reg(&c, UNW_X86_64_RBP, &bp))
 			return -1;
-		if (out == 0 && self_contains(ip, self_lo, self_hi)) {
-			if (unw_step(&c) <= 0)
+		if (out > 0) {
+			unw_save_loc_t l;
+			if (unw_get_save_loc(&c, UNW_REG_IP, &l) || l.type != UNW_SLT_MEMORY ||
+			    nc == BT_WORDS)
 				return -1;
-			continue;
+			w->chk[nc++] = (struct bt_check){l.u.addr, ip};
 		}
-		unw_save_loc_t l;
-		if (unw_get_save_loc(&c, UNW_REG_IP, &l) || l.type != UNW_SLT_MEMORY)
-			return -1;
-		if (out == 0) {
-			/* The first program frame is the one that called the hook at `fp`: its
-			 * return address is the word above the hook's saved frame pointer. */
-			if (ip != ra || l.u.addr != fp + sizeof(void *))
-				return -1;
-		} else {
-			if (nc == maxchk)
-				return -1;
-			chk[nc++] = (struct bt_check){l.u.addr, ip};
-		}
+		if (unw_is_signal_frame(&c) > 0)
+			w->signal = 1;
 		pcs[out++] = ip;
 		if (out == max)
 			break;
-		unw_save_loc_t bl;
-		if (unw_get_save_loc(&c, UNW_X86_64_RBP, &bl))
+		/* The first frame's frame pointer is the one the hook saved at `fp`. */
+		unw_save_loc_t bl = {.type = UNW_SLT_MEMORY, .u.addr = fp};
+		if (out > 1 && unw_get_save_loc(&c, UNW_X86_64_RBP, &bl))
 			return -1;
 		int r = unw_step(&c);
 		if (r < 0)
@@ -160,11 +165,12 @@ int backtrace_record(uintptr_t ra, uintptr_t fp, uintptr_t *pcs, int max, struct
 		 * decides the walk too. Any other frame's CFA follows from its stack pointer,
 		 * which follows from the frames below it. */
 		if (cfa > bp && cfa - bp <= 65536) {
-			if (bl.type != UNW_SLT_MEMORY || nc == maxchk)
+			if (bl.type != UNW_SLT_MEMORY || nc == BT_WORDS)
 				return -1;
-			chk[nc++] = (struct bt_check){bl.u.addr, bp};
+			w->fp_words |= 1u << nc;
+			w->chk[nc++] = (struct bt_check){bl.u.addr, bp};
 		}
 	}
-	*nchk = nc;
+	w->n = nc;
 	return out;
 }

@@ -14,15 +14,28 @@ struct bt_check {
 	uintptr_t addr, val;
 };
 
+#define BT_WORDS 32 /* two a frame at the default depth */
+
+/* The words a walk read, in walk order. */
+struct bt_words {
+	int n;
+	/* Bit i: chk[i].val is a frame pointer (an address on the stack), not a return
+	 * address (an address in code). */
+	uint32_t fp_words;
+	/* The walk went through a signal frame: the words past it are where the interrupted
+	 * code's stack was, not at fixed offsets from the hook's frame. */
+	int signal;
+	struct bt_check chk[BT_WORDS];
+};
+
 /* The walk of backtrace_capture for a program frame that called connleak at return address
  * `ra` with the hook's frame at `fp` (__builtin_frame_address), done frame by frame: fills
- * at most `max` program frames and, in `chk` (room for `maxchk`), the words it read that
- * decide them: each caller's return address, and the saved frame pointer of a frame whose
- * canonical frame address may be computed from it. Returns the frame count, or -1 when the
- * walk cannot be described that way (not that frame, a value held in a register, too many
- * words): then only backtrace_capture is right. */
-int backtrace_record(uintptr_t ra, uintptr_t fp, uintptr_t *pcs, int max, struct bt_check *chk,
-		     int maxchk, int *nchk);
+ * at most `max` program frames and, in `w`, the words it read that decide them: each
+ * caller's return address, and the saved frame pointer of a frame whose canonical frame
+ * address may be computed from it. Returns the frame count, or -1 when the walk cannot be
+ * described that way (not that frame, a value held in a register, too many words): then
+ * only backtrace_capture is right. */
+int backtrace_record(uintptr_t ra, uintptr_t fp, uintptr_t *pcs, int max, struct bt_words *w);
 
 /* Whether this thread's backtrace_capture is the fast walk (unw_backtrace's), not the
  * frame-by-frame one backtrace_record makes too. */

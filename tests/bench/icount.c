@@ -13,6 +13,7 @@
  * SSL_write of 16 bytes on the client and SSL_read of them on the server, N times.
  * ssl4: the same on 4 such pairs in turn (8 sessions in this thread, as an event loop
  * serving a few connections has), counted in op_ssl as well.
+ * thread: socket + connect + accept + close both, each time on a new thread (op_thread).
  * gnutls: the same with GnuTLS (gnutls_record_send / gnutls_record_recv).
  * An OP ending in _tls (fork_tls, child_exit_tls) first gives each of the OPEN sockets an
  * OpenSSL session (SSL_new + SSL_set_fd, no handshake): what must not grow with them either.
@@ -26,6 +27,7 @@
 #include <openssl/ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,23 @@ NOINLINE static int op_accept(void)
 	if (a < 0)
 		die("accept");
 	return a;
+}
+
+/* thread: each connection on a thread of its own (a thread per request), made at the same
+ * place in the program as every other: socket + connect + accept + close both. */
+NOINLINE static void op_thread(void)
+{
+	int c = op_connect();
+	int a = accept(lsn, NULL, NULL);
+	close(a);
+	op_close(c);
+}
+
+static void *connect_thread(void *arg)
+{
+	(void)arg;
+	op_thread();
+	return NULL;
 }
 
 /* One 16-byte send and the matching recv (a round trip is two calls). */
@@ -274,7 +293,7 @@ static void gnutls_pair(gnutls_session_t *c, gnutls_session_t *s)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: icount connect|accept|sendrecv|rw|rwreused|closepipe|getaddrinfo|detach|fork|"
+		fprintf(stderr, "usage: icount connect|accept|thread|sendrecv|rw|rwreused|closepipe|getaddrinfo|detach|fork|"
 				"child_exit|ssl|ssl4|gnutls N [OPEN]\n");
 		return 2;
 	}
@@ -321,6 +340,12 @@ int main(int argc, char **argv)
 				op_close(a);
 				close(c);
 			}
+		}
+	} else if (!strcmp(op, "thread")) {
+		for (long i = 0; i < n; i++) {
+			pthread_t t;
+			if (pthread_create(&t, NULL, connect_thread, NULL) || pthread_join(t, NULL))
+				die("pthread_create");
 		}
 	} else if (!strcmp(op, "sendrecv")) {
 		int c, a;

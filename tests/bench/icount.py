@@ -8,10 +8,11 @@ preload adds (preloaded minus bare, over the operation count).  Instruction coun
 depend on machine load, so the same program is also a test: `--check` verifies only that
 every operation runs and is counted (make check); `--growth` (and make bench) runs the
 operations whose cost must not grow with the number of open sockets at 10 and 10,000 and
-fails when the added count differs by more than 5 %.
+fails when the added count differs by more than 5 %.  --steady splits the connection
+operations' cost into what each connection adds and what a place's first one adds once.
 
 Usage: icount.py [--lib PATH] [--bin PATH] [--quick] [--check] [--only OPS] [-k OP]...
-                 [--growth [OPS]] [--no-table]
+                 [--steady] [--growth [OPS]] [--no-table]
 
 With --check, one PASS/FAIL line per check and a "N passed, M failed" summary, as the
 test suites print (tests/mutants/run.py names it `icount` in kill lines).
@@ -31,6 +32,8 @@ OPS = [
     ("close-client", "connect", 200, 1, "close of a connected client socket"),
     ("accept", "accept", 200, 1, "accept (server)"),
     ("close-server", "accept", 200, 1, "close of an accepted socket"),
+    ("thread", "thread", 100, 1,
+     "socket + connect + accept + close both, each connection on a new thread"),
     ("send+recv", "sendrecv", 2000, 2, "send 16 B + recv 16 B on tracked sockets"),
     ("write+read pipe", "rw", 2000, 2, "write 16 B + read 16 B on a pipe"),
     ("write+read reused", "rwreused", 2000, 2,
@@ -51,6 +54,12 @@ OPS = [
 # _tls ones with an OpenSSL session on each open socket; make bench only: SSL_new 10,000
 # times under callgrind takes a while).
 GROWTH = ["getaddrinfo", "detach", "fork", "child_exit"]
+# Connection operations: the first time a thread sees a place that opens or closes sockets,
+# connleak walks its stack and records what the walk read; each later connection there only
+# checks those words (track/stacks.c). "added" spreads that first walk over the count;
+# --steady splits it out: what each further connection adds (the difference between n and
+# 2n operations) and what the place's first one cost on top.
+STEADY = ["connect", "close-client", "accept", "close-server", "thread"]
 GROWTH_BENCH = GROWTH + ["fork_tls", "child_exit_tls"]
 # Whose instructions count: a forked child's callgrind file starts with its parent's
 # counters, so icount.c dumps them before each fork and the parent's files (named by its
@@ -124,6 +133,9 @@ def main():
                     help="also these operations (default: %s; 'bench': those and %s) at 10 vs "
                          "10,000 open sockets; fail over 5 %%%% apart"
                     % (",".join(GROWTH), ",".join(GROWTH_BENCH[len(GROWTH):])))
+    ap.add_argument("--steady", action="store_true",
+                    help="also the connection operations' cost per further connection and "
+                         "their one-time cost per place (--check includes it)")
     ap.add_argument("--only", default="", help="comma-separated operation names")
     ap.add_argument("-k", action="append", default=[],
                     help="as --only, one operation a time (the mutation runner's form)")
@@ -178,6 +190,30 @@ def main():
             status |= check("rwreused_as_cheap_as_a_pipe", added <= pipe + 10,
                             "write+read on reused numbers adds %+.0f, on fresh ones %+.0f: the "
                             "memory of the closed sockets was not dropped" % (added, pipe))
+    if a.steady or a.check:
+        if not a.no_table:
+            print()
+        print("%-16s %10s %12s  (added instructions: per connection after a place's first, "
+              "and that first's own cost)" % ("operation", "steady", "once a place"))
+        for name, op, n, calls, what in OPS:
+            if name not in STEADY or (only and name not in only and op not in only):
+                continue
+            if a.quick:
+                n = max(2, n // 20)
+            fns, side = [FN.get(name, "op_" + op)], SIDE.get(name)
+            total = [run(a.bin, on, op, k, 10, tmp, fns, side) -
+                     run(a.bin, {}, op, k, 10, tmp, fns, side) for k in (n, 2 * n)]
+            steady = (total[1] - total[0]) / n
+            once = total[0] - n * steady
+            print("%-16s %+10.0f %+12.0f" % (name, steady, once))
+            status |= check("steady_" + name.replace("-", "_"), steady > 0,
+                            "a further connection added nothing")
+            if op == "thread":
+                # A new thread at a place another thread recorded takes that record
+                # (track/stacks.c): its first connection walks nothing.
+                status |= check("thread_takes_the_place_record", steady < once / 2,
+                                "a new thread's connection adds %+.0f, the place's first "
+                                "%+.0f: each thread walks its own stacks" % (steady, once))
     if a.growth:
         if not a.no_table:
             print()

@@ -132,7 +132,7 @@ def main():
     print()
     # The growth table: icount.py itself, so make check and make bench run the same test.
     return subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "icount.py"),
-                           "--lib", lib, "--bin", a.bin, "--no-table", "--growth",
+                           "--lib", lib, "--bin", a.bin, "--no-table", "--steady", "--growth",
                            "bench"]).returncode
 
 

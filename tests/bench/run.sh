@@ -59,7 +59,7 @@ mkdir -p "$BENCH_DIR"
 cc -O2 -Wall -Wextra -o "$CHURN" "$ROOT/tests/bench/churn.c"
 EXIT10=$BENCH_DIR/exit10
 cc -O2 -g -Wall -Wextra -o "$EXIT10" "$ROOT/tests/bench/exit10.c"
-cc -O2 -g -Wall -Wextra -o "$BENCH_DIR/icount" "$ROOT/tests/bench/icount.c" -lssl -lcrypto -lgnutls
+cc -O2 -g -Wall -Wextra -pthread -o "$BENCH_DIR/icount" "$ROOT/tests/bench/icount.c" -lssl -lcrypto -lgnutls
 cc -O2 -g -Wall -Wextra -pthread -o "$BENCH_DIR/mtchurn" "$ROOT/tests/bench/mtchurn.c"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/connleak-bench.XXXXXX")

@@ -1929,7 +1929,17 @@ def test_accept_ipv6_into_short_buffer():
 def test_same_place_two_callers():
     """A reused walk (track/stacks.c) must notice the caller that changed: the same place
     and depth reached from two callers in turn gives each its own stack."""
-    r = run([fixture("same_place")])
+    same_place_case([])
+
+
+def test_same_place_two_callers_threads():
+    """The same with each call on a thread of its own: a thread takes another's record of a
+    place only where its own words match it (their offsets from the hook's frame)."""
+    same_place_case(["threads"])
+
+
+def same_place_case(args):
+    r = run([fixture("same_place")] + args)
     expect_fixture_ok(r)
     out = kv(r.stdout)
     rep = report_for_pid(r, out["pid"])
