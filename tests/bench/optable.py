@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import icount  # noqa: E402
 
 # Iterations of each workload for the CPU-time runs: each run takes tens of ms bare.
-CPU_N = {"connect": 4000, "accept": 4000, "sendrecv": 200000, "rw": 300000, "rwreused": 300000,
+CPU_N = {"connect": 4000, "accept": 4000, "thread": 2000, "sendrecv": 200000, "rw": 300000, "rwreused": 300000,
          "closepipe": 100000, "ssl": 30000, "ssl4": 30000, "gnutls": 30000, "getaddrinfo": 20000, "detach": 60000, "fork": 400,
          "child_exit": 400}
 
