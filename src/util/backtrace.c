@@ -8,18 +8,18 @@
  * unw_backtrace's speed comes from a cache each thread builds on its first walk: 256 KB
  * mapped and filled (~82,000 instructions, 266 KB of RSS a thread). A thread that captures
  * a stack or two (a worker that closes its connection, a thread per request) would pay that
- * for nothing, so a thread's first walks go frame by frame through unw_step instead (about
- * 650 instructions a frame, nothing per thread), and only a thread that has walked
- * FAST_AFTER times gets the fast walk and its cache: at most about twice what the better
- * choice would have cost, either way. (Most captures of a busy thread reuse an earlier walk
- * and walk nothing: track/stacks.c.)
+ * for nothing, so a thread's first walks (records included) go frame by frame through
+ * unw_step instead (nothing per thread), and only a thread that has walked FAST_AFTER
+ * times gets the fast walk and its cache. Most threads never walk that often: a busy
+ * thread's captures reuse an earlier walk, and a new thread takes the records other
+ * threads made of a place (track/stacks.c).
  *
  * libunwind's cache of parsed unwind rules is one for the process, behind one mutex taken on
  * every unw_step (Debian builds it without the per-thread variant): threads that walk at the
  * same time queued on it, 330 futex calls where the program alone makes 17 (16 threads
- * churning, tests/bench/mtchurn.py). Without it a step parses the rule again (~1,100 more
- * instructions), but walks are few: unw_backtrace keeps its own per-thread cache, and the
- * memo in track/stacks.c stops most walks after a place's first. */
+ * churning, tests/bench/mtchurn.py). Without it a step parses the rule again: ~3,500
+ * instructions a frame instead of ~650, paid once a place (a record), while unw_backtrace
+ * keeps its own per-thread cache. */
 #define UNW_LOCAL_ONLY
 #include "backtrace.h"
 
