@@ -61,9 +61,19 @@ static void measure(struct tl_sample *t, uint64_t at)
 	endpoint_each(add_endpoint, t);
 }
 
+/* Whether a sample shows nothing the last one did not: the counts and the connections open
+ * to each endpoint (a socket created, then connected, changes only the latter; a sample
+ * between the two must not be the only one with the socket open). */
 static int same_counts(const struct tl_sample *a, const struct tl_sample *b)
 {
-	return a->open == b->open && a->close_wait == b->close_wait && a->orphaned == b->orphaned;
+	if (a->open != b->open || a->close_wait != b->close_wait || a->orphaned != b->orphaned ||
+	    a->nep != b->nep)
+		return 0;
+	for (int i = 0; i < a->nep; i++)
+		if (a->ep[i].open != b->ep[i].open || a->ep[i].server != b->ep[i].server ||
+		    a->ep[i].len != b->ep[i].len || memcmp(&a->ep[i].addr, &b->ep[i].addr, a->ep[i].len))
+			return 0;
+	return 1;
 }
 
 static void sample_at(uint64_t at, int force)

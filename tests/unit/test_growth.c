@@ -2,7 +2,9 @@
  * jittery load, a pool that fills and stays flat, load going up and down, one step), and the
  * model end to end with sample times given explicitly (no clock involved). */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <link.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -251,5 +253,39 @@ Test(growth, timeline_does_not_store_unchanged_samples)
 	/* the start (before the socket), the socket open, then nothing new until the end */
 	cr_assert_eq(n, 2, "nothing changed after the socket opened, %d stored", n);
 	cr_assert_eq(m, 3);
+	close(fd);
+}
+
+/* A socket counted open in one sample and connected only after it: the next due sample has
+ * the same counts but one more connection to the endpoint, and is stored (the timeline
+ * would otherwise never show the connection at its endpoint). */
+Test(growth, timeline_stores_a_change_of_endpoints_alone)
+{
+	options_defaults(&opts);
+	opts.sample_ms = 10;
+	model_init(&opts);
+	uint64_t t0 = model_state.start_mono_ms;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	model_new_socket(fd, AF_INET, SOCK_STREAM, 0); /* the first event: the start */
+	model_lock();
+	timeline_catch_up(t0 + 1, opts.sample_ms); /* the socket open, not connected */
+	int before = timeline_count();
+	const struct tl_sample *open = timeline_get(before - 1);
+	cr_assert_eq(open->open, 1);
+	cr_assert_eq(open->nep, 0);
+	model_unlock();
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	model_connect(fd, (const struct sockaddr *)&a, sizeof a);
+	model_lock();
+	for (uint64_t t = 2; t < 100; t += 5)
+		timeline_catch_up(t0 + t, opts.sample_ms);
+	int n = timeline_count();
+	const struct tl_sample *last = timeline_get(n - 1);
+	model_unlock();
+	cr_assert_eq(n, before + 1, "the connect's sample: %d stored, %d before", n, before);
+	cr_assert_eq(last->open, 1);
+	cr_assert_eq(last->nep, 1);
+	cr_assert_eq(last->ep[0].open, 1);
 	close(fd);
 }
