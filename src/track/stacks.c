@@ -183,6 +183,13 @@ static stack_id walk(int depth)
 	return stacks_intern(pcs, n);
 }
 
+/* What word i's value adds to its offset form: the hook's frame `fp` for a frame-pointer
+ * word, nothing for a return address. */
+static inline uintptr_t fp_part(const struct bt_words *w, int i, uintptr_t fp)
+{
+	return (w->fp_words >> i & 1) ? fp : 0;
+}
+
 /* Whether the words a walk read still hold their values: `base` 0 for this thread's own
  * record (absolute addresses), the hook's frame for a shared one. They are words of this
  * thread's live frames, read in place (not instrumented: a sanitizer would see reads of
@@ -190,11 +197,9 @@ static stack_id walk(int depth)
 __attribute__((no_sanitize("address"))) static int words_hold(const struct bt_words *w,
 							    uintptr_t base)
 {
-	for (int i = 0; i < w->n; i++) {
-		uintptr_t want = w->chk[i].val + ((w->fp_words >> i & 1) ? base : 0);
-		if (*(const uintptr_t *)(base + w->chk[i].addr) != want)
+	for (int i = 0; i < w->n; i++)
+		if (*(const uintptr_t *)(base + w->chk[i].addr) != w->chk[i].val + fp_part(w, i, base))
 			return 0;
-	}
 	return 1;
 }
 
@@ -209,7 +214,7 @@ static int shared_adopt(struct memo *m, uintptr_t ra, uintptr_t fp, int depth)
 		m->w.fp_words = r->w.fp_words;
 		for (int i = 0; i < r->w.n; i++) {
 			m->w.chk[i].addr = fp + r->w.chk[i].addr;
-			m->w.chk[i].val = r->w.chk[i].val + ((r->w.fp_words >> i & 1) ? fp : 0);
+			m->w.chk[i].val = r->w.chk[i].val + fp_part(&r->w, i, fp);
 		}
 		m->id = r->id;
 		m->state = MEMO_READY;
@@ -240,7 +245,7 @@ static void shared_publish(const struct memo *m, uintptr_t ra, uintptr_t fp, int
 	r->w.signal = 0;
 	for (int i = 0; i < m->w.n; i++) {
 		r->w.chk[i].addr = m->w.chk[i].addr - fp;
-		r->w.chk[i].val = m->w.chk[i].val - ((m->w.fp_words >> i & 1) ? fp : 0);
+		r->w.chk[i].val = m->w.chk[i].val - fp_part(&m->w, i, fp);
 	}
 	do
 		r->next = head;

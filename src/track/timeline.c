@@ -71,7 +71,8 @@ static int same_counts(const struct tl_sample *a, const struct tl_sample *b)
 		return 0;
 	for (int i = 0; i < a->nep; i++)
 		if (a->ep[i].open != b->ep[i].open || a->ep[i].server != b->ep[i].server ||
-		    a->ep[i].len != b->ep[i].len || memcmp(&a->ep[i].addr, &b->ep[i].addr, a->ep[i].len))
+		    a->ep[i].len != b->ep[i].len ||
+		    memcmp(&a->ep[i].addr, &b->ep[i].addr, a->ep[i].len))
 			return 0;
 	return 1;
 }
