@@ -6,7 +6,7 @@ PREFIX  ?= /usr/local
 CFLAGS  ?= -O2 -g
 WARN    := -std=gnu11 -Wall -Wextra -Werror
 LIBFLAGS := $(WARN) -fPIC -fvisibility=hidden -D_GNU_SOURCE -pthread -Iinclude
-LIBLIBS := -ldl -lunwind -pthread
+LIBLIBS := -ldl -pthread
 
 LIB_SRC := $(wildcard src/util/*.c src/track/*.c src/report/*.c src/hooks/*.c)
 LIB_OBJ := $(patsubst src/%.c,build/obj/%.o,$(LIB_SRC))

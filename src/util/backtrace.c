@@ -20,14 +20,13 @@
  * churning, tests/bench/mtchurn.py). Without it a step parses the rule again: ~3,500
  * instructions a frame instead of ~650, paid once a place (a record), while unw_backtrace
  * keeps its own per-thread cache. */
-#define UNW_LOCAL_ONLY
 #include "backtrace.h"
 
-#include <libunwind.h>
 #include <pthread.h>
 #include <ucontext.h>
 
 #include "self.h"
+#include "unwind_api.h"
 #include "unwind_steps.h"
 
 static uintptr_t self_lo, self_hi;
@@ -38,10 +37,17 @@ static __thread unsigned walks __attribute__((tls_model("initial-exec")));
 
 uintptr_t unwinder_lo, unwinder_hi;
 
+/* libunwind could not be loaded: no stack is captured. */
+static int no_unwinder;
+
 static void init_once(void)
 {
 	self_range(&self_lo, &self_hi);
-	module_range((const void *)unw_backtrace, &unwinder_lo, &unwinder_hi);
+	if (unwind_api_load() != 0) {
+		no_unwinder = 1;
+		return;
+	}
+	module_range((const void *)unwind_api.backtrace, &unwinder_lo, &unwinder_hi);
 	unwind_steps_init();
 	/* The stepping walk through Python trampolines walks on every capture: it keeps the
 	 * cache. */
@@ -79,9 +85,9 @@ void backtrace_init(void)
 
 int backtrace_capture(uintptr_t *pcs, int max)
 {
-	if (max <= 0)
-		return 0;
 	backtrace_init();
+	if (max <= 0 || no_unwinder)
+		return 0;
 	enum { SLACK = 8, CAP = 64 + SLACK };
 	void *raw[CAP];
 	int want = max + SLACK < CAP ? max + SLACK : CAP;
@@ -110,7 +116,7 @@ int backtrace_fast(void)
 int backtrace_record(uintptr_t ra, uintptr_t fp, uintptr_t *pcs, int max, struct bt_words *w)
 {
 	backtrace_init();
-	if (unwind_steps_enabled || max <= 0)
+	if (unwind_steps_enabled || max <= 0 || no_unwinder)
 		return -1;
 	if (walks < FAST_AFTER)
 		walks++; /* a walk too: a thread that records again and again gets the fast one */

@@ -10,16 +10,16 @@
  * faulting on unmapped or unreadable memory), with the stack strictly growing and the walk
  * bounded by the caller's frame limit. The walk then resumes in libunwind from a context
  * built from the frame's registers (the trampoline saves and changes none but %rsp). */
-#define UNW_LOCAL_ONLY
 #include "unwind_steps.h"
 
 #include <dlfcn.h>
-#include <libunwind.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
+
+#include "unwind_api.h"
 
 static const unsigned char tramp_before[6] = {0x48, 0x83, 0xec, 0x08, 0xff, 0xd1};
 static const unsigned char tramp_after[5] = {0x48, 0x83, 0xc4, 0x08, 0xc3};
