@@ -5,8 +5,10 @@ Runs build/bench/icount (tests/bench/icount.c) under
 `valgrind --tool=callgrind --toggle-collect=op_*`, bare, preloaded (CONNLEAK=1) and preloaded
 but disabled (CONNLEAK unset), and prints, per operation, the bare instructions and what the
 preload adds (preloaded minus bare, over the operation count).  Instruction counts do not
-depend on machine load, so the same program is also a test: `--check` verifies only that
-every operation runs and is counted (make check); `--growth` (and make bench) runs the
+depend on machine load, so the same program is also a test: `--check` verifies that every
+operation runs and is counted, that numbers which held closed sockets cost what fresh ones do
+(rwreused), and that a new thread's connection takes the records other threads made of its
+places (thread) (make check); `--growth` (and make bench) runs the
 operations whose cost must not grow with the number of open sockets at 10 and 10,000 and
 fails when the added count differs by more than 5 %.  --steady splits the connection
 operations' cost into what each connection adds and what a place's first one adds once.
