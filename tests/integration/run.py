@@ -1938,6 +1938,25 @@ def test_same_place_two_callers_threads():
     same_place_case(["threads"])
 
 
+def test_signal_place_walk_kept_to_its_thread():
+    """A socket opened in a signal handler on an alternate stack, by two threads whose
+    alternate stacks lie at different distances from their own: the walk through the signal
+    frame is not shared between threads (another thread checking it would read unmapped
+    memory and crash the program)."""
+    r = run([fixture("signal_place")])
+    expect_fixture_ok(r)
+    out = kv(r.stdout)
+    rep = report_for_pid(r, out["pid"])
+    leaks = findings_of(rep, "leaked-socket")
+    check(sum(f.get("count", 1) for f in leaks) == 2 and set(kinds(rep)) == {"leaked-socket"},
+          "expected the two sockets opened in the handler, leaked: %s" % summary(rep))
+    for f in leaks:
+        funcs = stack_functions(f, "created")
+        check("open_in_handler" in funcs and "interrupted" in funcs,
+              "created stack should cross the signal frame, open_in_handler to interrupted: %s"
+              % funcs)
+
+
 def same_place_case(args):
     r = run([fixture("same_place")] + args)
     expect_fixture_ok(r)
