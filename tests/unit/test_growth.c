@@ -235,14 +235,23 @@ Test(growth, timeline_thins_to_its_bound_and_spans_the_run)
 		      (unsigned long long)last->t_ms);
 }
 
-Test(growth, timeline_does_not_store_unchanged_samples)
+/* A timeline every 10 ms whose first event is a socket's creation: its descriptor, and the
+ * model's start in *t0. */
+static int timeline_with_a_socket(uint64_t *t0)
 {
 	options_defaults(&opts);
 	opts.sample_ms = 10;
 	model_init(&opts);
-	uint64_t t0 = model_state.start_mono_ms;
+	*t0 = model_state.start_mono_ms;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	model_new_socket(fd, AF_INET, SOCK_STREAM, 0); /* the first event: the start */
+	return fd;
+}
+
+Test(growth, timeline_does_not_store_unchanged_samples)
+{
+	uint64_t t0;
+	int fd = timeline_with_a_socket(&t0);
 	model_lock();
 	for (uint64_t t = 1; t < 10000; t += 5)
 		timeline_catch_up(t0 + t, opts.sample_ms);
@@ -261,12 +270,8 @@ Test(growth, timeline_does_not_store_unchanged_samples)
  * would otherwise never show the connection at its endpoint). */
 Test(growth, timeline_stores_a_change_of_endpoints_alone)
 {
-	options_defaults(&opts);
-	opts.sample_ms = 10;
-	model_init(&opts);
-	uint64_t t0 = model_state.start_mono_ms;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	model_new_socket(fd, AF_INET, SOCK_STREAM, 0); /* the first event: the start */
+	uint64_t t0;
+	int fd = timeline_with_a_socket(&t0);
 	model_lock();
 	timeline_catch_up(t0 + 1, opts.sample_ms); /* the socket open, not connected */
 	int before = timeline_count();
