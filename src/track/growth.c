@@ -24,7 +24,15 @@ struct agg {
 };
 
 static struct agg agg[AGG_SIZE];
+/* The entries a sample filled, in the order it filled them: the next sample clears those
+ * and no others, and visits no empty one (the table is 32 KB, 8 pages a short process
+ * would otherwise fault in for a sample or two). */
+static uint16_t agg_used[AGG_SIZE];
+static int agg_nused;
+/* Series are taken in order and given up only all at once (growth_clear): the first
+ * nseries are in use, and no loop reads a page of the ones after them. */
 static struct growth_series series[GROWTH_SERIES];
+static int nseries;
 
 static struct agg *agg_slot(int what, stack_id stack, int create)
 {
@@ -38,6 +46,7 @@ static struct agg *agg_slot(int what, stack_id stack, int create)
 			if (!create)
 				return NULL;
 			a->key = key;
+			agg_used[agg_nused++] = (uint16_t)(a - agg);
 			return a;
 		}
 	}
@@ -46,7 +55,9 @@ static struct agg *agg_slot(int what, stack_id stack, int create)
 
 static void count_all(uint64_t at)
 {
-	memset(agg, 0, sizeof agg);
+	for (int i = 0; i < agg_nused; i++)
+		memset(&agg[agg_used[i]], 0, sizeof agg[0]);
+	agg_nused = 0;
 	for (struct sock *s = sock_live_head(); s; s = sock_next(s)) {
 		if (s->nfds <= 0 || !s->created)
 			continue;
@@ -95,11 +106,11 @@ static void append(struct growth_series *g, uint64_t t_ms, uint32_t count, uint3
  * the least (never one already reported). NULL when every kept one holds more. */
 static struct growth_series *victim(uint32_t count)
 {
+	if (nseries < GROWTH_SERIES)
+		return &series[nseries++];
 	struct growth_series *v = NULL;
 	for (int i = 0; i < GROWTH_SERIES; i++) {
 		struct growth_series *g = &series[i];
-		if (!g->used)
-			return g;
 		if (g->reported)
 			continue;
 		if (!v || last_count(g) < last_count(v))
@@ -207,32 +218,29 @@ void growth_sample(uint64_t at)
 		return;
 	uint64_t t_ms = at - model_state.start_mono_ms;
 	count_all(at);
-	for (int i = 0; i < GROWTH_SERIES; i++) {
+	for (int i = 0; i < nseries; i++) {
 		struct growth_series *g = &series[i];
-		if (!g->used)
-			continue;
 		struct agg *a = agg_slot(g->what, g->stack, 0);
 		append(g, t_ms, a ? a->count : 0, a ? a->close_wait : 0);
 		if (a)
 			a->taken = 1;
 	}
-	for (int i = 0; i < AGG_SIZE; i++) {
-		struct agg *a = &agg[i];
+	for (int i = 0; i < agg_nused; i++) {
+		struct agg *a = &agg[agg_used[i]];
 		if (!a->key || a->taken || !a->count)
 			continue;
 		struct growth_series *g = victim(a->count);
 		if (!g)
 			continue;
 		memset(g, 0, sizeof *g);
-		g->used = 1;
 		g->what = (int)((a->key - 1) & 1);
 		g->stack = (a->key - 1) >> 1;
 		append(g, t_ms, a->count, a->close_wait);
 		a->taken = 1;
 	}
-	for (int i = 0; i < GROWTH_SERIES; i++) {
+	for (int i = 0; i < nseries; i++) {
 		struct growth_series *g = &series[i];
-		if (g->used && growth_judge(g, o->growth_window_ms, (uint32_t)o->growth_min))
+		if (growth_judge(g, o->growth_window_ms, (uint32_t)o->growth_min))
 			report(g);
 	}
 }
@@ -241,9 +249,7 @@ void growth_each(void (*fn)(const struct growth_series *g, void *ctx), void *ctx
 {
 	const struct growth_series *order[GROWTH_SERIES];
 	int n = 0;
-	for (int i = 0; i < GROWTH_SERIES; i++) {
-		if (!series[i].used)
-			continue;
+	for (int i = 0; i < nseries; i++) {
 		int j = n++;
 		for (; j > 0 && last_count(order[j - 1]) < last_count(&series[i]); j--)
 			order[j] = order[j - 1];
@@ -255,13 +261,14 @@ void growth_each(void (*fn)(const struct growth_series *g, void *ctx), void *ctx
 
 const struct growth_series *growth_of(int what, stack_id stack)
 {
-	for (int i = 0; i < GROWTH_SERIES; i++)
-		if (series[i].used && series[i].what == what && series[i].stack == stack)
+	for (int i = 0; i < nseries; i++)
+		if (series[i].what == what && series[i].stack == stack)
 			return &series[i];
 	return NULL;
 }
 
 void growth_clear(void)
 {
-	memset(series, 0, sizeof series);
+	memset(series, 0, (size_t)nseries * sizeof series[0]);
+	nseries = 0;
 }

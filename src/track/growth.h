@@ -22,7 +22,6 @@ struct growth_point {
 };
 
 struct growth_series {
-	int used;
 	int what; /* enum growth_what */
 	stack_id stack;
 	int n;

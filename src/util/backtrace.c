@@ -53,9 +53,13 @@ static void init_once(void)
 	 * cache. */
 	if (!unwind_steps_enabled)
 		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
-	void *warm[2];
-	unw_backtrace(warm, 2);
-	walks = FAST_AFTER; /* this thread has its cache now */
+	/* libunwind sets itself up at its first walk: here, before any hook runs, rather
+	 * than inside a program's call. Not unw_backtrace: its cache would be this thread's
+	 * 256 KB (64 page faults) for a process that may never walk 16 times. */
+	unw_context_t uc;
+	unw_cursor_t c;
+	if (unw_getcontext(&uc) == 0)
+		unw_init_local(&c, &uc);
 }
 
 /* unw_backtrace's walk without its per-thread cache. */

@@ -21,17 +21,19 @@
 static int tables;
 
 /* One report symbolizes the same frames twice (JSON, then text) and stacks share their
- * outer frames: a small direct-mapped cache of this report's answers. */
+ * outer frames: a small direct-mapped cache of this report's answers. An entry belongs to
+ * the report whose number it carries, so a new report forgets the old answers without
+ * writing the whole cache (68 KB: 17 pages a process would fault in at its first report
+ * for a stack or two). */
 #define CACHE 64
 static struct frame_info cache[CACHE];
+static unsigned cache_report[CACHE], cur_report;
 static int cache_on;
 
 void symbolize_begin(void)
 {
-	perfmap_begin(report_pid);
 	tables = 1;
-	for (int i = 0; i < CACHE; i++)
-		cache[i].pc = 0;
+	cur_report++;
 	cache_on = 1;
 }
 
@@ -51,14 +53,16 @@ static void lookup(uintptr_t pc, struct frame_info *fi);
 
 void symbolize(uintptr_t pc, struct frame_info *fi)
 {
-	struct frame_info *c = &cache[(pc >> 2) % CACHE];
-	if (cache_on && pc && c->pc == pc) {
-		*fi = *c;
+	unsigned i = (unsigned)((pc >> 2) % CACHE);
+	if (cache_on && pc && cache_report[i] == cur_report && cache[i].pc == pc) {
+		*fi = cache[i];
 		return;
 	}
 	lookup(pc, fi);
-	if (cache_on && pc)
-		*c = *fi;
+	if (cache_on && pc) {
+		cache[i] = *fi;
+		cache_report[i] = cur_report;
+	}
 }
 
 static void lookup(uintptr_t pc, struct frame_info *fi)
@@ -68,8 +72,12 @@ static void lookup(uintptr_t pc, struct frame_info *fi)
 	Dl_info info;
 	struct link_map *lm = NULL;
 	if (!dladdr1((void *)pc, &info, (void **)&lm, RTLD_DL_LINKMAP)) {
-		/* In no module: JIT'd code, named by the runtime's perf map if it has one. */
+		/* In no module: JIT'd code, named by the runtime's perf map if it has one. The
+		 * map and the process's mappings are read at the first such frame, not for
+		 * every report (/proc/self/maps alone is tens of microseconds). */
 		uintptr_t start;
+		if (tables)
+			perfmap_begin(report_pid);
 		if (perfmap_lookup(pc, fi->function, sizeof fi->function, &start)) {
 			fi->jit = 1;
 			fi->offset = fi->function_offset = pc - start;

@@ -18,7 +18,6 @@ static struct growth_series series_of(const uint32_t *v, int n, uint64_t step_ms
 {
 	struct growth_series g;
 	memset(&g, 0, sizeof g);
-	g.used = 1;
 	for (int i = 0; i < n && i < GROWTH_SAMPLES; i++)
 		g.pts[g.n++] = (struct growth_point){(uint64_t)i * step_ms, v[i], 0};
 	return g;
