@@ -13,6 +13,7 @@
 #include "../report/report.h"
 #include "../track/agent.h"
 #include "../track/model.h"
+#include "../util/threads.h"
 #include "hook.h"
 
 /* Set while our fork hook runs, so the atfork handlers below leave the work to it. */
@@ -108,6 +109,8 @@ HOOK int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	va_end(ap);
 	if ((flags & CLONE_VM) && !(flags & CLONE_THREAD))
 		hook_vfork = (flags & CLONE_VFORK) ? 1 : HOOK_VFORK_STICKY;
+	else if (flags & CLONE_THREAD)
+		threads_cloned = 1; /* a thread glibc does not count (util/threads.h) */
 	return REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
 }
 

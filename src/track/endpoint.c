@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "../util/threads.h"
+
 static struct endpoint *table;
 /* Records a forked child cleared, for reuse: arena memory is never returned. */
 static struct endpoint *spare;
@@ -107,10 +109,16 @@ struct endpoint *endpoint_get(int server, const struct sockaddr *addr, socklen_t
 	return remember(e);
 }
 
-/* Raises *p to v (relaxed): counters the per-descriptor section updates beside others. */
+/* Raises *p to v (relaxed): counters the per-descriptor section updates beside others.
+ * Endpoints are shared by threads: atomic while there are several (util/threads.h). */
 static void raise_to(uint64_t *p, uint64_t v)
 {
 	uint64_t cur = __atomic_load_n(p, __ATOMIC_RELAXED);
+	if (!threads_many()) {
+		if (v > cur)
+			__atomic_store_n(p, v, __ATOMIC_RELAXED);
+		return;
+	}
 	while (v > cur &&
 	       !__atomic_compare_exchange_n(p, &cur, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
@@ -118,8 +126,15 @@ static void raise_to(uint64_t *p, uint64_t v)
 
 void endpoint_opened(struct endpoint *e)
 {
-	__atomic_fetch_add(&e->connections, 1, __ATOMIC_RELAXED);
-	raise_to(&e->peak, __atomic_add_fetch(&e->open, 1, __ATOMIC_RELAXED));
+	COUNT_ADD(&e->connections, 1);
+	uint64_t open;
+	if (threads_many()) {
+		open = __atomic_add_fetch(&e->open, 1, __ATOMIC_RELAXED);
+	} else {
+		open = __atomic_load_n(&e->open, __ATOMIC_RELAXED) + 1;
+		__atomic_store_n(&e->open, open, __ATOMIC_RELAXED);
+	}
+	raise_to(&e->peak, open);
 }
 
 /* Four buckets per power of two: bucket upper bounds grow by about 19% each. */
@@ -145,13 +160,18 @@ void endpoint_closed(struct endpoint *e, uint64_t lifetime_ms, uint64_t in, uint
 		     uint32_t requests)
 {
 	uint64_t open = __atomic_load_n(&e->open, __ATOMIC_RELAXED);
-	while (open && !__atomic_compare_exchange_n(&e->open, &open, open - 1, 1,
-						    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		;
-	__atomic_fetch_add(&e->bytes_in, in, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&e->bytes_out, out, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&e->requests, requests, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&e->lifetime[bucket_of(lifetime_ms)], 1, __ATOMIC_RELAXED);
+	if (!threads_many()) {
+		if (open)
+			__atomic_store_n(&e->open, open - 1, __ATOMIC_RELAXED);
+	} else {
+		while (open && !__atomic_compare_exchange_n(&e->open, &open, open - 1, 1,
+							    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			;
+	}
+	COUNT_ADD(&e->bytes_in, in);
+	COUNT_ADD(&e->bytes_out, out);
+	COUNT_ADD(&e->requests, requests);
+	COUNT_ADD(&e->lifetime[bucket_of(lifetime_ms)], 1);
 	raise_to(&e->lifetime_max_ms, lifetime_ms);
 }
 

@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 
 #include "../util/clock.h"
+#include "../util/threads.h"
 #include "keepalive.h"
 #include "http.h"
 #include "lease.h"
@@ -41,7 +42,7 @@ static inline __attribute__((always_inline)) uint64_t io_count(struct sock *s,
 							       _Atomic uint64_t *bytes, size_t r)
 {
 	if (bytes)
-		atomic_fetch_add_explicit(bytes, (uint64_t)r, RELAXED);
+		ATOMIC_COUNT_ADD(bytes, r);
 	uint64_t now = clock_coarse_ms();
 	atomic_store_explicit(&s->t_last_io, now, RELAXED);
 	atomic_store_explicit(&s->last_io_epoch, atomic_load_explicit(&sock_epoch, RELAXED), RELAXED);
@@ -99,7 +100,7 @@ static __attribute__((noinline, cold)) void io_read_turn(struct sock *s, size_t 
 							 const void *head, size_t hlen)
 {
 	atomic_store_explicit(&s->phase, PHASE_REPLIED, RELAXED);
-	atomic_fetch_add_explicit(&s->replies, 1, RELAXED);
+	ATOMIC_COUNT_ADD(&s->replies, 1);
 	atomic_store_explicit(&s->reply_refused,
 			      (uint8_t)keepalive_refusal(head, hlen < r ? hlen : r), RELAXED);
 }

@@ -17,6 +17,7 @@
 #include "../util/arena.h"
 #include "../util/clock.h"
 #include "../util/real.h"
+#include "../util/threads.h"
 #include "endpoint.h"
 #include "fdtable.h"
 #include "findings.h"
@@ -136,9 +137,10 @@ static inline __attribute__((always_inline)) void install(struct fd_slot *slot, 
 	fdt_sync(slot);
 }
 
-/* Counters the per-descriptor sections (modellock.h) update too: atomic. Elsewhere, under
- * the model lock, a plain update is enough (no section runs meanwhile). */
-#define STAT_ADD(field, n) __atomic_fetch_add(&model_state.stats.field, (n), __ATOMIC_RELAXED)
+/* Counters the per-descriptor sections (modellock.h) update too: atomic while threads may
+ * race (util/threads.h). Elsewhere, under the model lock, a plain update is enough (no
+ * section runs meanwhile). */
+#define STAT_ADD(field, n) COUNT_ADD(&model_state.stats.field, (n))
 
 static void stat_raise(uint64_t *p, uint64_t v)
 {
@@ -255,7 +257,7 @@ static inline __attribute__((always_inline)) void connected(struct sock *s, cons
 {
 	memcpy(&s->peer, addr, len);
 	s->peer_len = len;
-	s->client = 1;
+	atomic_store_explicit(&s->client, 1, memory_order_release);
 	lease_connected(s);
 	STAT_ADD(connects, 1);
 	/* A plain copy: this runs for every connect. */

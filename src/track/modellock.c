@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../util/clock.h"
+#include "../util/threads.h"
 #include "model.h"
 #include "sock.h"
 #include "timeline.h"
@@ -83,9 +84,20 @@ static inline int clock_tick(uint64_t *now)
 	return model_opt && model_opt->sample_ms && *now >= timeline_due_ms;
 }
 
+/* A section of the one thread (util/threads.h): nothing to exclude, so no lock and no
+ * locked instruction. It is still counted, with plain stores the compiler keeps in place:
+ * a fatal signal's report (model_lock_timed) must know the model is half changed. */
+#define SECTION_ALONE 0x10000
+
 int model_section_enter(int fd)
 {
 	int i = sock_shard_of(fd);
+	if (!threads_many()) {
+		atomic_store_explicit(&active, atomic_load_explicit(&active, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+		atomic_signal_fence(memory_order_seq_cst);
+		return i | SECTION_ALONE;
+	}
 	shard_lock(&shards[i].word);
 	atomic_fetch_add(&active, 1);
 	/* Sequentially consistent, as model_lock's raise and its read of `active`: either it
@@ -96,9 +108,14 @@ int model_section_enter(int fd)
 	return -1;
 }
 
-
 void model_section_leave(int shard)
 {
+	if (shard & SECTION_ALONE) {
+		atomic_signal_fence(memory_order_seq_cst);
+		atomic_store_explicit(&active, atomic_load_explicit(&active, memory_order_relaxed) - 1,
+				      memory_order_relaxed);
+		return;
+	}
 	/* The last section out wakes a model_lock waiting for them (rare: only while one is
 	 * raised). */
 	if (__builtin_expect(atomic_fetch_sub(&active, 1) == 1, 1) &&

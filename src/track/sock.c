@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../util/arena.h"
+#include "../util/threads.h"
 
 /* Records a shard takes from the arena at once: small, since every shard of numbers in
  * use grows its own pool (32 shards of a few records, not one block of 256). */
@@ -45,8 +46,17 @@ struct sock *sock_new(int shard)
 	size_t size = sizeof *s;
 	__asm__("" : "+r"(size));
 	memset(s, 0, size);
-	atomic_store(&s->incarnation, incarnation + 1);
-	s->created_epoch = atomic_fetch_add_explicit(&sock_epoch, 1, memory_order_relaxed) + 1;
+	if (threads_many()) {
+		atomic_store(&s->incarnation, incarnation + 1);
+		s->created_epoch = atomic_fetch_add_explicit(&sock_epoch, 1, memory_order_relaxed) + 1;
+	} else {
+		/* The one thread (util/threads.h): no I/O call elsewhere looks at the record,
+		 * and no other socket is made meanwhile (a signal handler's waits for the busy
+		 * mark). */
+		atomic_store_explicit(&s->incarnation, incarnation + 1, memory_order_relaxed);
+		s->created_epoch = atomic_load_explicit(&sock_epoch, memory_order_relaxed) + 1;
+		atomic_store_explicit(&sock_epoch, s->created_epoch, memory_order_relaxed);
+	}
 	s->proc = sock_proc;
 	s->shard = (uint8_t)shard;
 	s->next = sh->live;
@@ -55,7 +65,7 @@ struct sock *sock_new(int shard)
 	else
 		sh->live_tail = s;
 	sh->live = s;
-	atomic_fetch_add_explicit(&nlive, 1, memory_order_relaxed);
+	ATOMIC_COUNT_ADD(&nlive, 1);
 	return s;
 }
 
@@ -78,11 +88,11 @@ void sock_release(struct sock *s)
 		s->next->prev = s->prev;
 	else if (!inherited)
 		sh->live_tail = s->prev;
-	atomic_fetch_sub_explicit(&nlive, 1, memory_order_relaxed);
+	ATOMIC_COUNT_ADD(&nlive, -1);
 	if (inherited)
 		ninh--;
 	if (s->host[0])
-		atomic_fetch_sub_explicit(&nnamed, 1, memory_order_relaxed);
+		ATOMIC_COUNT_ADD(&nnamed, -1);
 	/* Keep the fields as they are: a racing reader may still look at them. */
 	s->prev = NULL;
 	s->next = sh->free_list;
@@ -165,5 +175,5 @@ void sock_named(struct sock *s, int had_host)
 {
 	int d = (s->host[0] != 0) - (had_host != 0);
 	if (d)
-		atomic_fetch_add_explicit(&nnamed, (uint32_t)d, memory_order_relaxed);
+		ATOMIC_COUNT_ADD(&nnamed, d);
 }
