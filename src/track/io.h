@@ -64,13 +64,18 @@ io_wrote_ok(struct sock *s, size_t r, const struct iovec *iov, size_t niov)
 }
 
 /* The write hooks' usual case (hooks/io.c's lean path): r > 0 bytes within the program's
- * turn. Counts them and sets *now, or does nothing and returns 0 when the write changes
- * the turn (then io_wrote_ok, which needs what was written). */
+ * turn, or the first on the connection (its turn begins, as io_wrote_turn would have it;
+ * every connection has one). Counts them and sets *now, or does nothing and returns 0
+ * when the write follows a reply (then io_wrote_ok, which needs what was written). */
 static inline __attribute__((always_inline)) int io_wrote_usual(struct sock *s, size_t r,
 								uint64_t *now)
 {
-	if (__builtin_expect(atomic_load_explicit(&s->phase, RELAXED) != PHASE_WROTE, 0))
-		return 0;
+	uint8_t ph = atomic_load_explicit(&s->phase, RELAXED);
+	if (__builtin_expect(ph != PHASE_WROTE, 0)) {
+		if (ph != PHASE_IDLE)
+			return 0;
+		atomic_store_explicit(&s->phase, PHASE_WROTE, RELAXED);
+	}
 	*now = io_count(s, &s->bytes_out, r);
 	return 1;
 }
