@@ -111,7 +111,7 @@ static void finish_sock(struct sock *s, stack_id closed)
 	if (s->sessions)
 		tls_socket_gone(s, closed);
 	if (s->ep)
-		endpoint_closed(s->ep, clock_coarse_ms() - s->t_created,
+		endpoint_closed(s->ep, model_now() - s->t_created,
 				atomic_load(&s->bytes_in), atomic_load(&s->bytes_out),
 				atomic_load(&s->replies));
 	sock_release(s);
@@ -158,7 +158,7 @@ static inline __attribute__((always_inline)) void fill_sock(struct sock *s, stru
 	s->origin = (uint8_t)origin;
 	s->inherited = origin == ORIGIN_INHERITED;
 	s->fd = fd;
-	s->t_created = clock_coarse_ms();
+	s->t_created = model_now();
 	s->created = s->inherited ? 0 : stack;
 	install(slot, s, type & SOCK_CLOEXEC);
 	s->gen = slot->gen;
@@ -262,7 +262,8 @@ static inline __attribute__((always_inline)) void connected(struct sock *s, cons
 	STAT_ADD(connects, 1);
 	/* A plain copy: this runs for every connect. */
 	int had_host = s->host[0] != 0;
-	memcpy(s->host, host ? host : "", hl);
+	if (hl)
+		memcpy(s->host, host, hl);
 	s->host[hl] = '\0';
 	sock_named(s, had_host);
 	if (want_ep) {
@@ -529,7 +530,9 @@ static void remember_closed(struct fd_slot *slot, const struct sock *s, int bulk
 	slot->last_close = closed;
 	slot->last_created = s->created;
 	slot->last_peer_len = s->peer_len <= sizeof slot->last_peer ? s->peer_len : 0;
-	memcpy(&slot->last_peer, &s->peer, slot->last_peer_len);
+	/* The whole field, a few moves: the length says what of it is the address. */
+	if (slot->last_peer_len)
+		memcpy(&slot->last_peer, &s->peer, sizeof slot->last_peer);
 }
 
 /* model_close_begin in fd's section, for the usual last close only: the socket's one
@@ -553,8 +556,8 @@ static int section_close(int fd, struct sock *peek, stack_id closing, uint64_t h
 		return 0;
 	uint64_t eof = atomic_load_explicit(&s->t_eof, memory_order_relaxed);
 	uint64_t wait_held = !eof && !s->leased ? held : 0;
-	if ((eof && clock_coarse_ms() - eof > model_opt->close_wait_ms) ||
-	    wait_held > model_opt->close_wait_ms || model_section_due())
+	if (model_section_due() || (eof && model_now() - eof > model_opt->close_wait_ms) ||
+	    wait_held > model_opt->close_wait_ms)
 		return 0;
 	c->gen = slot->gen;
 	c->closed = closing;
@@ -624,12 +627,7 @@ void model_close_begin(int fd, int bulk, struct close_ctx *c)
 	uint64_t eof = atomic_load_explicit(&s->t_eof, memory_order_relaxed);
 	c->closed = bulk ? 0 : closing ? closing : model_capture();
 	detach(slot, s);
-	slot->closed_socket = !bulk;
-	fdt_sync(slot);
-	slot->last_close = c->closed;
-	slot->last_created = s->created;
-	slot->last_peer_len = s->peer_len <= sizeof slot->last_peer ? s->peer_len : 0;
-	memcpy(&slot->last_peer, &s->peer, slot->last_peer_len);
+	remember_closed(slot, s, bulk, c->closed);
 	/* What a close-wait finding needs and close() destroys: the local address, TCP state. */
 	/* A program that never read the EOF: TCP still knows (one TCP_INFO per last close). */
 	if (!bulk && !eof && s->nfds == 0 && !s->leased)

@@ -33,6 +33,13 @@ static inline int model_section_due(void)
 	return model_opt && model_opt->sample_ms && now >= timeline_due_ms;
 }
 
+/* In a section (after model_section_due) or under model_lock: that clock read, instead of
+ * another (the coarse clock moves every few milliseconds; a connection read it ~9 times). */
+static inline uint64_t model_now(void)
+{
+	return __atomic_load_n(&model_clock_ms, __ATOMIC_RELAXED);
+}
+
 /* In a forked child or a report helper: every lock free again. Returns whether every
  * lock was free when the copy was taken (no change of the model half done). */
 int model_locks_reset(void);
