@@ -18,8 +18,10 @@
 #               lease_ms=86400000 (framing on, no lease ever due) against keep-alive preloaded
 #               without a lease; tls-framing the same over TLS (symbolize=0 in both)
 # Targets (issue 12: churn <= 1.03, keep-alive <= 1.02, tls-ka <= 1.03, disabled <= 1.005) are
-# printed as PASS/OVER beside the CPU-time ratios; timing never makes this script fail.  Then,
-# for reference, the churn and keep-alive workloads under valgrind --tool=none --track-fds=yes,
+# printed as PASS/OVER beside the CPU-time ratios; timing never makes this script fail.  Then
+# (x86-64) the cycles the hooks themselves spend on each call of the churn workload, between
+# two timing shims (tests/bench/hookcycles.py): where a connection's cost is, which the
+# CPU-time ratio is too noisy to tell apart.  Then, for reference, the churn and keep-alive workloads under valgrind --tool=none --track-fds=yes,
 # memcheck and strace -f against the same workloads bare, and the table per operation of
 # tests/bench/optable.py: for each operation of tests/bench/icount.c, the bare and added
 # instructions (callgrind), the CPU-time ratio of a program doing it many times with its 95%
@@ -29,7 +31,8 @@
 # report / the disabled runs wrote one, since then the numbers would not mean anything.
 #
 # Knobs (environment): CONNLEAK_LIB (default build/libconnleak.so), BENCH_ROUNDS (21),
-# BENCH_OP_ROUNDS (11, rounds per operation in the table per operation), BENCH_CHURN_N (3000), BENCH_AB_N (20000), BENCH_AB_C (4), BENCH_TLS_N (10000), BENCH_REF_N (1000, iterations
+# BENCH_OP_ROUNDS (11, rounds per operation in the table per operation), BENCH_HOOK_ROUNDS
+# (30, paired rounds of the hook cycles), BENCH_CHURN_N (3000), BENCH_AB_N (20000), BENCH_AB_C (4), BENCH_TLS_N (10000), BENCH_REF_N (1000, iterations
 # for the valgrind/strace reference lines), BENCH_PIN (1: pin nginx and the clients to one
 # CPU; 0: let the scheduler place them — noisier).
 set -euo pipefail
@@ -61,6 +64,14 @@ EXIT10=$BENCH_DIR/exit10
 cc -O2 -g -Wall -Wextra -o "$EXIT10" "$ROOT/tests/bench/exit10.c"
 cc -O2 -g -Wall -Wextra -pthread -o "$BENCH_DIR/icount" "$ROOT/tests/bench/icount.c" -lssl -lcrypto -lgnutls
 cc -O2 -g -Wall -Wextra -pthread -o "$BENCH_DIR/mtchurn" "$ROOT/tests/bench/mtchurn.c"
+# The timing shims of tests/bench/hookcycles.py (x86: they read the time-stamp counter).
+HOOKSHIM=0
+if [[ "$(uname -m)" == x86_64 ]]; then
+    cc -O2 -shared -fPIC -Wall -Wextra -o "$BENCH_DIR/hookshim-outer.so" "$ROOT/tests/bench/hookshim.c" -ldl
+    cc -O2 -shared -fPIC -Wall -Wextra -DHOOKSHIM_INNER -o "$BENCH_DIR/hookshim-inner.so" \
+        "$ROOT/tests/bench/hookshim.c" -ldl
+    HOOKSHIM=1
+fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/connleak-bench.XXXXXX")
 NGINX_PID=
@@ -340,6 +351,13 @@ echo "(ratio = median of $ROUNDS alternating bare/preloaded rounds, CPU time of 
      "tls-ka = the same over TLS, -n $TLS_N; *-framing = preloaded with lease framing on" \
      "against preloaded without, so 'bare' is the preloaded run)"
 echo
+if ((HOOKSHIM)); then
+    python3 "$ROOT/tests/bench/hookcycles.py" --lib "$LIB" --shim-dir "$BENCH_DIR" \
+        --churn "$CHURN" --port "$PORT" --rounds "${BENCH_HOOK_ROUNDS:-30}" \
+        ${CLIENT_CPU[1]:+--cpu "${CLIENT_CPU[1]}"} ||
+        echo "bench: the hook cycles failed (above)"
+    echo
+fi
 printf '%-40s %8s %10s\n' "reference: churn $REF_N connections" "ratio" "cpu ms"
 printf '%-40s %8s %10.1f\n' "bare (median of 3)" "1.00" "$(awk -v x="$REF_BARE" 'BEGIN { print x / 1e6 }')"
 for line in "${REF_LINES_CHURN[@]}"; do
