@@ -18,6 +18,15 @@ void json_escape(struct out *o, const char *str, size_t len)
 	const unsigned char *s = (const unsigned char *)str;
 	char esc[8];
 	for (size_t i = 0; i < len;) {
+		/* Bytes that go out as they are, in one write: most of a report. */
+		size_t run = i;
+		while (run < len && s[run] >= 0x20 && s[run] < 0x7f && s[run] != '"' && s[run] != '\\')
+			run++;
+		if (run > i) {
+			out_write(o, str + i, run - i);
+			i = run;
+			continue;
+		}
 		unsigned char c = s[i];
 		if (c == '"' || c == '\\') {
 			esc[0] = '\\';
@@ -27,9 +36,6 @@ void json_escape(struct out *o, const char *str, size_t len)
 		} else if (c < 0x20 || c == 0x7f) {
 			snprintf(esc, sizeof esc, "\\u%04x", c);
 			out_write(o, esc, 6);
-			i++;
-		} else if (c < 0x80) {
-			out_write(o, (const char *)&s[i], 1);
 			i++;
 		} else {
 			/* Only well-formed UTF-8 is written raw: strict readers (jansson) reject
@@ -50,12 +56,13 @@ void json_escape(struct out *o, const char *str, size_t len)
 
 static void member(struct json *j, const char *key)
 {
+	/* A new line and two spaces a level: json_open stops at depth JSON_DEPTH - 1. */
+	static const char indent[] = "\n                              ";
+	_Static_assert(sizeof indent - 1 >= 1 + 2 * (JSON_DEPTH - 1), "indent too short");
 	if (j->count[j->depth]++)
 		out_write(j->o, ",", 1);
 	if (j->depth)
-		out_write(j->o, "\n", 1);
-	for (int i = 0; i < j->depth; i++)
-		out_write(j->o, "  ", 2);
+		out_write(j->o, indent, 1 + 2 * (size_t)j->depth);
 	if (key) {
 		out_write(j->o, "\"", 1);
 		json_escape(j->o, key, strlen(key));
@@ -110,7 +117,12 @@ void json_int(struct json *j, const char *key, int64_t value)
 void json_uint(struct json *j, const char *key, uint64_t value)
 {
 	member(j, key);
-	out_printf(j->o, "%" PRIu64, value);
+	char digits[20];
+	size_t n = 0;
+	do
+		digits[sizeof digits - ++n] = (char)('0' + value % 10);
+	while ((value /= 10) != 0);
+	out_write(j->o, digits + sizeof digits - n, n);
 }
 
 void json_bool(struct json *j, const char *key, int value)
