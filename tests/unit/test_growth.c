@@ -235,15 +235,16 @@ Test(growth, timeline_thins_to_its_bound_and_spans_the_run)
 }
 
 /* A timeline every 10 ms whose first event is a socket's creation: its descriptor, and the
- * model's start in *t0. */
+ * time of that first event in *t0 (the coarse clock may have moved on since model_init, a
+ * tick of a few milliseconds: the next sample is due a millisecond after the event). */
 static int timeline_with_a_socket(uint64_t *t0)
 {
 	options_defaults(&opts);
 	opts.sample_ms = 10;
 	model_init(&opts);
-	*t0 = model_state.start_mono_ms;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	model_new_socket(fd, AF_INET, SOCK_STREAM, 0); /* the first event: the start */
+	*t0 = timeline_due_ms - 1;
 	return fd;
 }
 
