@@ -51,8 +51,8 @@ struct sock *sock_new(int shard)
 		s->created_epoch = atomic_fetch_add_explicit(&sock_epoch, 1, memory_order_relaxed) + 1;
 	} else {
 		/* The one thread (util/threads.h): no I/O call elsewhere looks at the record,
-		 * and no other socket is made meanwhile (a signal handler's waits for the busy
-		 * mark). */
+		 * and no other socket is made meanwhile (one a signal handler makes here waits
+		 * for the busy mark to drop). */
 		atomic_store_explicit(&s->incarnation, incarnation + 1, memory_order_relaxed);
 		s->created_epoch = atomic_load_explicit(&sock_epoch, memory_order_relaxed) + 1;
 		atomic_store_explicit(&sock_epoch, s->created_epoch, memory_order_relaxed);

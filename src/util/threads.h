@@ -1,11 +1,12 @@
 /* Whether connleak's code can run on two threads at once, and counters that pay for
  * atomicity only then. A locked instruction costs ~19 cycles here, and a connection made
- * ~30 of them (its model section's lock and count, the model's, the socket's and the
- * endpoint's counters): a third of what the hooks spent on it. A process is single-threaded
- * until its first pthread_create (glibc's __libc_single_threaded, which its own stdio and
- * malloc look at for the same reason) or a clone(CLONE_THREAD) made through our hook, and
- * stays "many" from then on, connleak's own threads included. A thread that exists can
- * only come from one of those: no other thread runs while the one thread is in our code.
+ * ~30 of them (its model sections' locks and counts, the model's, the socket's and the
+ * endpoint's counters): a quarter of the cycles the hooks spent on it. A process is
+ * single-threaded until its first pthread_create (glibc's __libc_single_threaded, which
+ * its own stdio and malloc look at for the same reason; glibc never counts threads back
+ * down) or a clone(CLONE_THREAD) made through our hook; connleak's own threads count too.
+ * A thread can only come from one of those (a raw clone system call breaks glibc first):
+ * no other thread runs while the one thread is in our code.
  *
  * The single-threaded update is one add instruction, not a load and a store: a program's
  * signal handler that interrupts it on this thread (the read/write path runs without the
