@@ -42,18 +42,24 @@ build/unit-obj/%.o: tests/unit/%.c $(wildcard src/*/*.h include/connleak/*.h tes
 build/unit-tests: $(UNIT_OBJ) $(CORE_OBJ)
 	$(CC) $(CFLAGS) -pthread -o $@ $(UNIT_OBJ) $(CORE_OBJ) $(LIBLIBS) -ljansson -lcriterion
 
+# Model tests that need a process with one thread (criterion's have several): a plain program.
+build/model-alone: tests/alone/model_alone.c $(CORE_OBJ) $(wildcard src/*/*.h)
+	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Isrc -o $@ $< $(CORE_OBJ) $(LIBLIBS)
+
 include tests/integration/fixtures.mk
 include tests/sanitize.mk
 
-unit: deps-build build/unit-tests
+unit: deps-build build/unit-tests build/model-alone
 	./build/unit-tests --jobs 1
+	./build/model-alone
 
 integration: deps all fixtures
 	python3 tests/integration/run.py
 
 check: deps
-	$(MAKE) all fixtures build/unit-tests build/report-unit-tests
+	$(MAKE) all fixtures build/unit-tests build/report-unit-tests build/model-alone
 	./build/unit-tests --jobs 1
+	./build/model-alone
 	./build/report-unit-tests --jobs 1
 	$(MAKE) fuzz
 	python3 tests/integration/run.py

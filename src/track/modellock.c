@@ -112,6 +112,13 @@ void model_section_leave(int shard)
 {
 	if (shard & SECTION_ALONE) {
 		atomic_signal_fence(memory_order_seq_cst);
+		/* Alone no longer: the lease thread starts from inside a connect's section
+		 * (agent_ensure) and may already wait in model_lock for this one to end. */
+		if (threads_many()) {
+			if (atomic_fetch_sub(&active, 1) == 1 && atomic_load(&excl))
+				futex(&active, FUTEX_WAKE_PRIVATE, 1);
+			return;
+		}
 		atomic_store_explicit(&active, atomic_load_explicit(&active, memory_order_relaxed) - 1,
 				      memory_order_relaxed);
 		return;

@@ -47,6 +47,7 @@ SUITE_TIMEOUT = 600   # seconds for one whole suite
 RUNNERS = {
     "unit": (["./build/unit-tests", "--jobs", "1"], ["build/unit-tests"]),
     "report-unit": (["./build/report-unit-tests", "--jobs", "1"], ["build/report-unit-tests"]),
+    "alone": (["./build/model-alone"], ["build/model-alone"]),
     "it": (["python3", "tests/integration/run.py"], ["all", "fixtures"]),
     "tls": (["python3", "tests/integration/run_tls.py"], ["all", "fixtures"]),
     "lease": (["python3", "tests/integration/run_lease.py"], ["all", "fixtures"]),
@@ -65,7 +66,7 @@ CRITERION = {"unit", "report-unit"}
 
 # The suites a file can affect: the preload's sources reach every test that runs a
 # program under it; the command's reach the report tests and the CLI suites.
-LIB_SUITES = ["unit", "it", "tls", "lease", "cli", "robust", "survive", "growth", "lease-http",
+LIB_SUITES = ["unit", "alone", "it", "tls", "lease", "cli", "robust", "survive", "growth", "lease-http",
               "managed", "hygiene"]
 TOOLS_SUITES = ["report-unit", "cli", "it", "growth", "hygiene"]
 
