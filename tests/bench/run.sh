@@ -21,20 +21,22 @@
 # printed as PASS/OVER beside the CPU-time ratios; timing never makes this script fail.  Then
 # (x86-64) the cycles the hooks themselves spend on each call of the churn workload, between
 # two timing shims (tests/bench/hookcycles.py): where a connection's cost is, which the
-# CPU-time ratio is too noisy to tell apart.  Then, for reference, the churn and keep-alive workloads under valgrind --tool=none --track-fds=yes,
-# memcheck and strace -f against the same workloads bare, and the table per operation of
-# tests/bench/optable.py: for each operation of tests/bench/icount.c, the bare and added
-# instructions (callgrind), the CPU-time ratio of a program doing it many times with its 95%
-# interval, and valgrind --tool=none --track-fds=yes and strace -f on that same program; then
-# the operations that must not grow with open sockets at 10 vs 10,000 open sockets.
+# CPU-time ratio is too noisy to tell apart.  Then, for reference, the churn and keep-alive
+# workloads under valgrind --tool=none --track-fds=yes, memcheck and strace -f against the
+# same workloads bare, and the table per operation of tests/bench/optable.py: for each
+# operation of tests/bench/icount.c, the bare and added instructions (callgrind), the
+# CPU-time ratio of a program doing it many times with its 95% interval, and valgrind
+# --tool=none --track-fds=yes and strace -f on that same program; then the operations that
+# must not grow with open sockets at 10 vs 10,000 open sockets.
 # It does fail (exit 1) when a workload itself fails, or when the preloaded runs wrote no
 # report / the disabled runs wrote one, since then the numbers would not mean anything.
 #
 # Knobs (environment): CONNLEAK_LIB (default build/libconnleak.so), BENCH_ROUNDS (21),
 # BENCH_OP_ROUNDS (11, rounds per operation in the table per operation), BENCH_HOOK_ROUNDS
-# (30, paired rounds of the hook cycles), BENCH_CHURN_N (3000), BENCH_AB_N (20000), BENCH_AB_C (4), BENCH_TLS_N (10000), BENCH_REF_N (1000, iterations
-# for the valgrind/strace reference lines), BENCH_PIN (1: pin nginx and the clients to one
-# CPU; 0: let the scheduler place them — noisier).
+# (30, paired rounds of the hook cycles), BENCH_CHURN_N (3000), BENCH_AB_N (20000),
+# BENCH_AB_C (4), BENCH_TLS_N (10000), BENCH_REF_N (1000, iterations for the valgrind/strace
+# reference lines), BENCH_PIN (1: pin nginx and the clients to one CPU; 0: let the
+# scheduler place them — noisier).
 set -euo pipefail
 shopt -s inherit_errexit
 

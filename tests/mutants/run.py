@@ -66,8 +66,8 @@ CRITERION = {"unit", "report-unit"}
 
 # The suites a file can affect: the preload's sources reach every test that runs a
 # program under it; the command's reach the report tests and the CLI suites.
-LIB_SUITES = ["unit", "alone", "it", "tls", "lease", "cli", "robust", "survive", "growth", "lease-http",
-              "managed", "hygiene"]
+LIB_SUITES = ["unit", "alone", "it", "tls", "lease", "cli", "robust", "survive", "growth",
+              "lease-http", "managed", "hygiene"]
 TOOLS_SUITES = ["report-unit", "cli", "it", "growth", "hygiene"]
 
 
