@@ -980,10 +980,21 @@ def smtp_peer(mail_reply):
 
 # smtplib's sendmail: EHLO, MAIL; a refused MAIL makes it send RSET (and swallow the
 # disconnect), an accepted one RCPT. Prints what it saw.
+# With "recvmsg": its reads go through recvmsg (a hook without the lean path) instead of recv.
 SMTP_CLIENT = r"""
-import os, smtplib, sys
+import os, smtplib, socket, sys
 print("pid=%d" % os.getpid())
-s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="localhost", timeout=30)
+class RecvmsgSocket(socket.socket):
+    def recv_into(self, buf, nbytes=0, flags=0):
+        return self.recvmsg_into([memoryview(buf)[:nbytes or len(buf)]], 0, flags)[0]
+class SMTP(smtplib.SMTP):
+    def _get_socket(self, host, port, timeout):
+        s = super()._get_socket(host, port, timeout)
+        if sys.argv[2:] == ["recvmsg"]:
+            s = RecvmsgSocket(fileno=s.detach())
+            s.settimeout(timeout)
+        return s
+s = SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="localhost", timeout=30)
 try:
     s.sendmail("a@example.org", ["b@example.org"], "Subject: x\r\n\r\nbody\r\n")
     print("outcome=sent")
@@ -994,10 +1005,10 @@ except smtplib.SMTPServerDisconnected:
 """
 
 
-def run_smtp_client(mail_reply):
+def run_smtp_client(mail_reply, *how):
     peer = PyPeer(smtp_peer(mail_reply)).start()
     try:
-        r = run([SYS_PYTHON, "-c", SMTP_CLIENT, str(peer.port)])
+        r = run([SYS_PYTHON, "-c", SMTP_CLIENT, str(peer.port), *how])
     finally:
         peer.stop()
     check(not peer.errors, "python peer failed: %s" % peer.errors)
@@ -1009,6 +1020,15 @@ def test_smtp_refusal_then_hang_up_is_not_a_race():
     """The server refuses MAIL (451), reads smtplib's RSET and hangs up: the close belongs
     to the refusal, the RSET is no request on a reused idle connection."""
     r, out = run_smtp_client(b"451 Requested action aborted\r\n")
+    check(out.get("outcome") == "refused" and out.get("code") == "451" and
+          out.get("closed") == "True", "smtplib did not see 451 then the close: " + r.stdout)
+    expect_no_findings(report_for_pid(r, out["pid"]))
+
+
+def test_smtp_refusal_then_hang_up_is_not_a_race_recvmsg():
+    """The same, read with recvmsg: the full read hooks hand the reply's first bytes over
+    too (the lean path of recv/read does for the test above)."""
+    r, out = run_smtp_client(b"451 Requested action aborted\r\n", "recvmsg")
     check(out.get("outcome") == "refused" and out.get("code") == "451" and
           out.get("closed") == "True", "smtplib did not see 451 then the close: " + r.stdout)
     expect_no_findings(report_for_pid(r, out["pid"]))
