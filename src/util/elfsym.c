@@ -104,7 +104,7 @@ int elfsym_lookup(const char *module, uintptr_t vaddr, char *name, size_t n, uin
 			best = s;
 	}
 	if (!best)
-		return -1;
+		return 1;
 	const char *nm = m->strs + best->st_name;
 	size_t len = strnlen(nm, m->strsize - best->st_name);
 	if (len >= n)

@@ -9,7 +9,7 @@
 
 /* The function of `module` containing the address `vaddr` (ELF virtual address: the pc
  * minus the module's load base). Copies its name and returns 0 with *off = vaddr - start;
- * -1 when not found. */
+ * 1 when the module's tables name no function there; -1 when they could not be read. */
 int elfsym_lookup(const char *module, uintptr_t vaddr, char *name, size_t n, uintptr_t *off);
 
 /* Unmaps what was mapped. */

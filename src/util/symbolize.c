@@ -1,5 +1,5 @@
-/* Symbolization at report time: dladdr for the module and its load base, then the
- * module's own symbol tables for the function (static functions included), demangled;
+/* Symbolization at report time: the loader's table for the module and its load base, then
+ * the module's own symbol tables for the function (static functions included), demangled;
  * code in no module (JIT) is named from the runtime's perf map. It used to load libdw
  * and read DWARF line tables here, which for a process with libc's debug info installed
  * cost tens of milliseconds at every exit (decompressing .debug_* sections); file:line is
@@ -69,9 +69,11 @@ static void lookup(uintptr_t pc, struct frame_info *fi)
 {
 	memset(fi, 0, sizeof *fi);
 	fi->pc = pc;
-	Dl_info info;
-	struct link_map *lm = NULL;
-	if (!dladdr1((void *)pc, &info, (void **)&lm, RTLD_DL_LINKMAP)) {
+	/* The module from the loader's sorted table: dladdr would also scan every dynamic
+	 * symbol of the module for the name (~30,000 instructions a frame in libc), which the
+	 * module's own tables answer below anyway. */
+	struct dl_find_object obj;
+	if (_dl_find_object((void *)pc, &obj) != 0 || !obj.dlfo_link_map) {
 		/* In no module: JIT'd code, named by the runtime's perf map if it has one. The
 		 * map and the process's mappings are read at the first such frame, not for
 		 * every report (/proc/self/maps alone is tens of microseconds). */
@@ -89,24 +91,34 @@ static void lookup(uintptr_t pc, struct frame_info *fi)
 		}
 		return;
 	}
-	fi->offset = pc - (uintptr_t)info.dli_fbase;
-	/* The main program's name is as it was invoked (often relative): use the absolute
-	 * path the kernel gave at start. */
-	if (info.dli_fname && info.dli_fname[0] == '/')
-		copy(fi->module, sizeof fi->module, info.dli_fname);
+	const struct link_map *lm = obj.dlfo_link_map;
+	fi->offset = pc - (uintptr_t)obj.dlfo_map_start;
+	/* The main program has no name in the loader's list: use the absolute path the kernel
+	 * gave at start. */
+	if (lm->l_name && lm->l_name[0] == '/')
+		copy(fi->module, sizeof fi->module, lm->l_name);
 	else
 		copy(fi->module, sizeof fi->module, publish_exe());
-	if (info.dli_sname) {
-		copy(fi->function, sizeof fi->function, info.dli_sname);
-		fi->function_offset = pc - (uintptr_t)info.dli_saddr;
-	}
 	/* A return address points after the call; look up the call itself. Symbol values
 	 * are link-time addresses: the pc minus the load bias. */
-	uintptr_t off, vaddr = pc - (lm ? (uintptr_t)lm->l_addr : (uintptr_t)info.dli_fbase);
-	if (tables && fi->module[0] &&
-	    elfsym_lookup(fi->module, vaddr ? vaddr - 1 : 0, fi->function, sizeof fi->function,
-			  &off) == 0)
+	uintptr_t off, vaddr = pc - (uintptr_t)lm->l_addr;
+	int found = tables && fi->module[0]
+			    ? elfsym_lookup(fi->module, vaddr ? vaddr - 1 : 0, fi->function,
+					    sizeof fi->function, &off)
+			    : -1;
+	if (found == 0) {
 		fi->function_offset = off + 1;
+	} else if (found < 0) {
+		/* No tables read (outside a report, or the file is out of reach: a sandbox, a
+		 * chroot, deleted): the dynamic symbols the loader has in memory, a subset of
+		 * the file's tables (which, read, settle it: a static function of libc such as
+		 * __libc_start_call_main, in every main thread's stack, is in neither). */
+		Dl_info info;
+		if (dladdr((void *)pc, &info) && info.dli_sname) {
+			copy(fi->function, sizeof fi->function, info.dli_sname);
+			fi->function_offset = pc - (uintptr_t)info.dli_saddr;
+		}
+	}
 	if (!minimal)
 		demangle_in_place(fi->function, sizeof fi->function);
 }
