@@ -9,6 +9,8 @@
 #   keep-alive  ab -k -n 20000 -c 4 against the same nginx, ab preloaded with CONNLEAK=1
 #   tls-ka      the same over TLS (nginx ssl listener, self-signed cert), -n 10000; again
 #               with symbolize=0 (ab ends with findings: symbolizing them costs ~50 ms)
+#   floor       churn under tests/bench/floor.c, a preload that keeps a record per socket and
+#               nothing else: the part of churn's ratio any such tool pays on this machine
 #   disabled    churn with LD_PRELOAD set but no CONNLEAK=1 (must be a pure pass-through)
 #   ka-snapshot keep-alive with snapshot_ms=50 (the snapshot thread and its helper processes
 #               at work during the run), against bare
@@ -66,6 +68,8 @@ EXIT10=$BENCH_DIR/exit10
 cc -O2 -g -Wall -Wextra -o "$EXIT10" "$ROOT/tests/bench/exit10.c"
 cc -O2 -g -Wall -Wextra -pthread -o "$BENCH_DIR/icount" "$ROOT/tests/bench/icount.c" -lssl -lcrypto -lgnutls
 cc -O2 -g -Wall -Wextra -pthread -o "$BENCH_DIR/mtchurn" "$ROOT/tests/bench/mtchurn.c"
+FLOOR=$BENCH_DIR/floor.so
+cc -O2 -shared -fPIC -Wall -Wextra -o "$FLOOR" "$ROOT/tests/bench/floor.c" -ldl
 # The timing shims of tests/bench/hookcycles.py (x86: they read the time-stamp counter).
 HOOKSHIM=0
 if [[ "$(uname -m)" == x86_64 ]]; then
@@ -248,6 +252,7 @@ fi
 # Environment lists travel as one word each; the values below contain no spaces.
 [[ "$TMP$LIB" != *" "* ]] || die "paths with spaces are not supported: $TMP $LIB"
 R_CHURN=$(bench_pair churn "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports" "${CHURN_CMD[@]}")
+R_FLOOR=$(bench_pair churn-floor "" "LD_PRELOAD=$FLOOR" "${CHURN_CMD[@]}")
 R_KA=$(bench_pair keep-alive "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports-ab" "${AB_CMD[@]}")
 R_TLS=$(bench_pair tls-keep-alive "" "${PRE_ON[*]} CONNLEAK_OPTIONS=report_dir=$TMP/reports-tls" "${TLS_CMD[@]}")
 # ab never frees its TLS sessions, so each run ends with findings and pays for symbolizing
@@ -337,6 +342,10 @@ row() {  # name results target
 echo
 printf '%-12s %10s %10s %7s  %-13s %-9s %s\n' workload "bare cpu ms" "preld ms" ratio "95% interval" target verdict
 row churn "$R_CHURN" 1.03
+read -r fb fp fr flo fhi <<<"$R_FLOOR"
+printf '%-12s %10.1f %10.1f %7s  %-13s %s\n' floor "$(awk -v x="$fb" 'BEGIN { print x / 1e6 }')" \
+    "$(awk -v x="$fp" 'BEGIN { print x / 1e6 }')" "$fr" "$flo..$fhi" \
+    "churn under tests/bench/floor.c: a record per socket, nothing else (reference)"
 row keep-alive "$R_KA" 1.02
 row tls-ka "$R_TLS" 1.03
 row tls-ka-nosym "$R_TLS0" 1.03
