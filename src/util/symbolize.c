@@ -110,9 +110,9 @@ static void lookup(uintptr_t pc, struct frame_info *fi)
 		fi->function_offset = off + 1;
 	} else if (found < 0) {
 		/* No tables read (outside a report, or the file is out of reach: a sandbox, a
-		 * chroot, deleted): the dynamic symbols the loader has in memory, a subset of
-		 * the file's tables (which, read, settle it: a static function of libc such as
-		 * __libc_start_call_main, in every main thread's stack, is in neither). */
+		 * chroot, deleted): the dynamic symbols the loader has in memory. Tables read
+		 * settle it: their functions include the dynamic ones (a static function of libc
+		 * such as __libc_start_call_main, in every main thread's stack, is in neither). */
 		Dl_info info;
 		if (dladdr((void *)pc, &info) && info.dli_sname) {
 			copy(fi->function, sizeof fi->function, info.dli_sname);
