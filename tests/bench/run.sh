@@ -23,9 +23,10 @@
 # printed as PASS/OVER beside the CPU-time ratios; timing never makes this script fail.  Then
 # (x86-64) the cycles the hooks themselves spend on each call of the churn workload, between
 # two timing shims (tests/bench/hookcycles.py): where a connection's cost is, which the
-# CPU-time ratio is too noisy to tell apart.  Then, for reference, the churn and keep-alive
-# workloads under valgrind --tool=none --track-fds=yes, memcheck and strace -f against the
-# same workloads bare, and the table per operation of tests/bench/optable.py: for each
+# CPU-time ratio is too noisy to tell apart, and the code they run for a connection as
+# cache lines and pages (tests/bench/footprint.py, callgrind).  Then, for reference, the
+# churn and keep-alive workloads under valgrind --tool=none --track-fds=yes, memcheck and
+# strace -f against the same workloads bare, and the table per operation of tests/bench/optable.py: for each
 # operation of tests/bench/icount.c, the bare and added instructions (callgrind), the
 # CPU-time ratio of a program doing it many times with its 95% interval, and valgrind
 # --tool=none --track-fds=yes and strace -f on that same program; then the operations that
@@ -369,6 +370,9 @@ if ((HOOKSHIM)); then
         echo "bench: the hook cycles failed (above)"
     echo
 fi
+python3 "$ROOT/tests/bench/footprint.py" --lib "$LIB" --churn "$CHURN" --port "$PORT" ||
+    echo "bench: the connection's code footprint failed (above)"
+echo
 printf '%-40s %8s %10s\n' "reference: churn $REF_N connections" "ratio" "cpu ms"
 printf '%-40s %8s %10.1f\n' "bare (median of 3)" "1.00" "$(awk -v x="$REF_BARE" 'BEGIN { print x / 1e6 }')"
 for line in "${REF_LINES_CHURN[@]}"; do
