@@ -468,53 +468,49 @@ static __attribute__((noinline, cold)) ssize_t lean_write_rest(int fd, struct so
 	return lean_write_rest_iov(fd, s, s_inc, r, &v, 1);
 }
 
-/* `ok`: what r > 0 bytes mean (io_read_ok or io_wrote_ok with what moved: a turn that
- * changes needs them, track/io.h), returning the clock it read; `eof`: whether a read's
- * r == 0 is dealt with (io_eof_quiet; 0 for writes); `rest`: the call of NAME_rest with
- * the hook's arguments, for everything else (failures, a finding that may follow). */
-#define LEAN(real_name, args, write, ok, eof, rest)                                      \
+/* `call`: the real call; `usual`: io_read_usual or io_wrote_usual; `rest`: the call of
+ * NAME_rest with the hook's arguments. */
+#define LEAN(real_name, args, write, usual, rest)                                        \
 	do {                                                                             \
 		struct sock *s = lean_sock(fd, write);                                   \
 		if (__builtin_expect(!s, 0))                                             \
 			TAIL_RETURN real_name##_slow args;                               \
 		uint32_t s_inc = atomic_load_explicit(&s->incarnation, memory_order_relaxed); \
 		ssize_t r = real.real_name args;                                         \
+		uint64_t now;                                                            \
 		if (__builtin_expect(r > 0, 1)) {                                        \
-			if (IO_SAME(s))                                                  \
-				io_after(ok);                                            \
-			return r;                                                        \
+			if (!IO_SAME(s))                                                 \
+				return r;                                                \
+			if (__builtin_expect(usual(s, (size_t)r, &now), 1)) {           \
+				io_after(now);                                           \
+				return r;                                                \
+			}                                                                \
 		}                                                                        \
-		if (r == 0 && (!IO_SAME(s) || (eof)))                                    \
-			return r;                                                        \
 		return rest;                                                             \
 	} while (0)
-#define LEAN_READ(real_name, args, buf, n, asked, rest) \
-	LEAN(real_name, args, 0, io_read_ok(s, (size_t)r, 0, buf, n), io_eof_quiet(s, asked), rest)
-#define LEAN_WRITE(real_name, args, iov, cnt, rest) \
-	LEAN(real_name, args, 1, io_wrote_ok(s, (size_t)r, iov, cnt), 0, rest)
 
 static __attribute__((noinline)) ssize_t read_lean(int fd, void *buf, size_t n)
 {
-	LEAN_READ(read, (fd, buf, n), buf, n, n, lean_read_rest(fd, s, s_inc, r, n, buf, n));
+	LEAN(read, (fd, buf, n), 0, io_read_usual, lean_read_rest(fd, s, s_inc, r, n, buf, n));
 }
 
 static __attribute__((noinline)) ssize_t write_lean(int fd, const void *buf, size_t n)
 {
-	struct iovec v = {(void *)buf, n};
-	LEAN_WRITE(write, (fd, buf, n), &v, 1, lean_write_rest(fd, s, s_inc, r, buf, n));
+	LEAN(write, (fd, buf, n), 1, io_wrote_usual, lean_write_rest(fd, s, s_inc, r, buf, n));
 }
 
 static __attribute__((noinline)) ssize_t recv_lean(int fd, void *buf, size_t n, int flags)
 {
 	if (__builtin_expect(flags & MSG_PEEK, 0))
 		return recv_slow(fd, buf, n, flags);
-	LEAN_READ(recv, (fd, buf, n, flags), buf, n, n, lean_read_rest(fd, s, s_inc, r, n, buf, n));
+	LEAN(recv, (fd, buf, n, flags), 0, io_read_usual,
+	     lean_read_rest(fd, s, s_inc, r, n, buf, n));
 }
 
 static __attribute__((noinline)) ssize_t send_lean(int fd, const void *buf, size_t n, int flags)
 {
-	struct iovec v = {(void *)buf, n};
-	LEAN_WRITE(send, (fd, buf, n, flags), &v, 1, lean_write_rest(fd, s, s_inc, r, buf, n));
+	LEAN(send, (fd, buf, n, flags), 1, io_wrote_usual,
+	     lean_write_rest(fd, s, s_inc, r, buf, n));
 }
 
 static __attribute__((noinline)) ssize_t recvfrom_lean(int fd, void *buf, size_t n, int flags,
@@ -522,38 +518,34 @@ static __attribute__((noinline)) ssize_t recvfrom_lean(int fd, void *buf, size_t
 {
 	if (__builtin_expect(flags & MSG_PEEK, 0))
 		return recvfrom_slow(fd, buf, n, flags, addr, alen);
-	LEAN_READ(recvfrom, (fd, buf, n, flags, addr, alen), buf, n, n,
-		  lean_read_rest(fd, s, s_inc, r, n, buf, n));
+	LEAN(recvfrom, (fd, buf, n, flags, addr, alen), 0, io_read_usual,
+	     lean_read_rest(fd, s, s_inc, r, n, buf, n));
 }
 
 static __attribute__((noinline)) ssize_t sendto_lean(int fd, const void *buf, size_t n, int flags,
 						     const struct sockaddr *addr, socklen_t alen)
 {
-	struct iovec v = {(void *)buf, n};
-	LEAN_WRITE(sendto, (fd, buf, n, flags, addr, alen), &v, 1,
-		   lean_write_rest(fd, s, s_inc, r, buf, n));
+	LEAN(sendto, (fd, buf, n, flags, addr, alen), 1, io_wrote_usual,
+	     lean_write_rest(fd, s, s_inc, r, buf, n));
 }
 
-/* GnuTLS writes its records with sendmsg. The msghdr is read only after the call moved
- * bytes: the kernel accepted it. */
+/* GnuTLS writes its records with sendmsg. */
 static __attribute__((noinline)) ssize_t sendmsg_lean(int fd, const struct msghdr *msg, int flags)
 {
-	LEAN_WRITE(sendmsg, (fd, msg, flags), msg->msg_iov, msg->msg_iovlen,
-		   lean_write_rest_iov(fd, s, s_inc, r, r > 0 ? msg->msg_iov : NULL,
-				       r > 0 ? msg->msg_iovlen : 0));
+	LEAN(sendmsg, (fd, msg, flags), 1, io_wrote_usual,
+	     lean_write_rest_iov(fd, s, s_inc, r, r > 0 ? msg->msg_iov : NULL,
+				 r > 0 ? msg->msg_iovlen : 0));
 }
 
-/* readv moved bytes: it had a buffer. A readv of no buffer returns 0: no EOF. */
 static __attribute__((noinline)) ssize_t readv_lean(int fd, const struct iovec *iov, int n)
 {
-	LEAN_READ(readv, (fd, iov, n), iov[0].iov_base, iov[0].iov_len,
-		  n > 0 ? iov_total(iov, (size_t)n) : 0, lean_read_rest_iov(fd, s, s_inc, r, iov, n));
+	LEAN(readv, (fd, iov, n), 0, io_read_usual, lean_read_rest_iov(fd, s, s_inc, r, iov, n));
 }
 
 static __attribute__((noinline)) ssize_t writev_lean(int fd, const struct iovec *iov, int n)
 {
-	LEAN_WRITE(writev, (fd, iov, n), iov, (size_t)n,
-		   lean_write_rest_iov(fd, s, s_inc, r, iov, n > 0 ? (size_t)n : 0));
+	LEAN(writev, (fd, iov, n), 1, io_wrote_usual,
+	     lean_write_rest_iov(fd, s, s_inc, r, iov, n > 0 ? (size_t)n : 0));
 }
 
 /* Before the constructor: the full hooks. */

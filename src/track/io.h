@@ -63,6 +63,23 @@ io_wrote_ok(struct sock *s, size_t r, const struct iovec *iov, size_t niov)
 	return now;
 }
 
+/* The write hooks' usual case (hooks/io.c's lean path): r > 0 bytes within the program's
+ * turn, or the first on the connection (its turn begins, as io_wrote_turn would have it;
+ * every connection has one). Counts them and sets *now, or does nothing and returns 0
+ * when the write follows a reply (then io_wrote_ok, which needs what was written). */
+static inline __attribute__((always_inline)) int io_wrote_usual(struct sock *s, size_t r,
+								uint64_t *now)
+{
+	uint8_t ph = atomic_load_explicit(&s->phase, RELAXED);
+	if (__builtin_expect(ph != PHASE_WROTE, 0)) {
+		if (ph != PHASE_IDLE)
+			return 0;
+		atomic_store_explicit(&s->phase, PHASE_WROTE, RELAXED);
+	}
+	*now = io_count(s, &s->bytes_out, r);
+	return 1;
+}
+
 /* `iov`/`niov`: what a successful write wrote (NULL when unknown), looked at only when a
  * request starts on a connection that already carried a reply. */
 static inline uint64_t io_wrote_vec(struct sock *s, ssize_t r, int err, const struct iovec *iov,
@@ -104,29 +121,16 @@ io_read_ok(struct sock *s, size_t r, int peek, const void *head, size_t hlen)
 	return now;
 }
 
-/* A read of `asked` > 0 bytes that returned 0 is the peer's EOF (not on a datagram socket,
- * nor after the program shut its own reading down). */
-static inline int io_is_eof(struct sock *s, size_t asked)
+/* The read hooks' usual case (hooks/io.c's lean path): r > 0 bytes, not a peek, within
+ * the peer's turn. Counts them and sets *now, or does nothing and returns 0 when the read
+ * begins a reply (then io_read_ok, which needs what was read). */
+static inline __attribute__((always_inline)) int io_read_usual(struct sock *s, size_t r,
+							       uint64_t *now)
 {
-	return asked > 0 && s->type != SOCK_DGRAM && !atomic_load_explicit(&s->shut_rd, RELAXED);
-}
-
-/* When the peer's EOF was first read. */
-static inline void io_saw_eof(struct sock *s)
-{
-	if (!atomic_load_explicit(&s->t_eof, RELAXED))
-		atomic_store_explicit(&s->t_eof, clock_coarse_ms(), RELAXED);
-}
-
-/* A read that returned 0, in the lean path (hooks/io.c): the time of the peer's EOF, as
- * io_read_head has it, unless a request is pending on the reused connection (a finding,
- * made under the busy mark: returns 0 and leaves it to io_read). */
-static inline __attribute__((always_inline)) int io_eof_quiet(struct sock *s, size_t asked)
-{
-	if (atomic_load_explicit(&s->reuse_pending, RELAXED))
+	if (__builtin_expect(atomic_load_explicit(&s->phase, RELAXED) == PHASE_WROTE, 0))
 		return 0;
-	if (io_is_eof(s, asked))
-		io_saw_eof(s);
+	*now = io_count(s, &s->bytes_in, r);
+	atomic_store_explicit(&s->reuse_pending, 0, RELAXED);
 	return 1;
 }
 
@@ -138,8 +142,9 @@ static inline uint64_t io_read_head(struct sock *s, ssize_t r, size_t asked, int
 {
 	if (r > 0)
 		return io_read_ok(s, (size_t)r, peek, head, hlen);
-	if (r == 0 && io_is_eof(s, asked)) {
-		io_saw_eof(s);
+	if (r == 0 && asked > 0 && s->type != SOCK_DGRAM && !atomic_load_explicit(&s->shut_rd, RELAXED)) {
+		if (!atomic_load_explicit(&s->t_eof, RELAXED))
+			atomic_store_explicit(&s->t_eof, clock_coarse_ms(), RELAXED);
 		if (atomic_load_explicit(&s->reuse_pending, RELAXED))
 			model_keepalive_race(s, "eof", 0);
 	} else if (r < 0 && err == ECONNRESET &&
