@@ -1026,8 +1026,8 @@ def test_smtp_refusal_then_hang_up_is_not_a_race():
 
 
 def test_smtp_refusal_then_hang_up_is_not_a_race_recvmsg():
-    """The same, read with recvmsg: the full read hooks hand the reply's first bytes over
-    too (the lean path of recv/read does for the test above)."""
+    """The same, read with recvmsg: every read hook hands the reply's first bytes over,
+    recvmsg's (which has no lean path) as recv's in the test above."""
     r, out = run_smtp_client(b"451 Requested action aborted\r\n", "recvmsg")
     check(out.get("outcome") == "refused" and out.get("code") == "451" and
           out.get("closed") == "True", "smtplib did not see 451 then the close: " + r.stdout)
