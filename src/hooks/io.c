@@ -155,16 +155,17 @@ static inline void io_after(uint64_t now)
 	} while (0)
 
 /* `iov`/`niov`: what was written, looked at only when a request starts on a connection
- * that already carried a reply (track/keepalive.h). */
+ * that already carried a reply (track/keepalive.h); `in0_` in scope: io_bytes_in before
+ * the call. */
 #define AFTER_WRITE(s, r, iov, niov)                                       \
 	do {                                                               \
 		if (IO_SAME(s)) {                                          \
 			if (__builtin_expect((r) > 0, 1)) {                \
-				io_after(io_wrote_ok(s, (size_t)(r), iov, niov)); \
+				io_after(io_wrote_ok(s, (size_t)(r), iov, niov, in0_)); \
 			} else {                                           \
 				int e_ = errno;                            \
 				hook_busy++;                               \
-				io_wrote_vec(s, r, e_, iov, niov);         \
+				io_wrote_since(s, r, e_, iov, niov, in0_); \
 				hook_leave();                              \
 				errno = e_;                                \
 			}                                                  \
@@ -198,10 +199,12 @@ static inline void io_after(uint64_t now)
 		HTTP_IOV(s, out, peek, &v_, 1, r);                                 \
 	} while (0)
 
-/* A write on a framed connection counts itself as in progress (see io_write_begin). */
-#define WRITE_BEGIN(fd) \
-	IO_BEGIN(fd);   \
-	int w_ = io_write_begin(s)
+/* A write on a framed connection counts itself as in progress (see io_write_begin); the
+ * bytes read before it, for AFTER_WRITE. */
+#define WRITE_BEGIN(fd)                 \
+	IO_BEGIN(fd);                   \
+	int w_ = io_write_begin(s);     \
+	uint64_t in0_ = io_bytes_in(s)
 #define WRITE_DONE(s, iov, cnt, r)                  \
 	do {                                        \
 		HTTP_IOV(s, 1, 0, iov, cnt, r);     \
@@ -369,6 +372,7 @@ HOOK int recvmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags, struct tim
 FAST_IO(int, sendmmsg, sendmmsg, (int fd, struct mmsghdr *vec, unsigned n, int flags), (fd, vec, n, flags))
 {
 	IO_BEGIN(fd);
+	uint64_t in0 = io_bytes_in(s);
 	int r = REAL(sendmmsg)(fd, vec, n, flags);
 	stale_check(fd, r, w0);
 	if (IO_SAME(s) && r > 0) {
@@ -376,8 +380,8 @@ FAST_IO(int, sendmmsg, sendmmsg, (int fd, struct mmsghdr *vec, unsigned n, int f
 		hook_busy++;
 		for (int i = 0; i < r; i++)
 			if (vec[i].msg_len)
-				io_wrote_vec(s, vec[i].msg_len, 0, vec[i].msg_hdr.msg_iov,
-					     vec[i].msg_hdr.msg_iovlen);
+				io_wrote_since(s, vec[i].msg_len, 0, vec[i].msg_hdr.msg_iov,
+					       vec[i].msg_hdr.msg_iovlen, in0);
 		hook_leave();
 		errno = e;
 	}
@@ -452,7 +456,7 @@ static __attribute__((noinline, cold)) ssize_t lean_read_rest_iov(int fd, struct
 static __attribute__((noinline, cold)) ssize_t lean_write_rest_iov(int fd, struct sock *s,
 								   uint32_t s_inc, ssize_t r,
 								   const struct iovec *iov,
-								   size_t cnt)
+								   size_t cnt, uint64_t in0_)
 {
 	stale_check(fd, r, 0);
 	AFTER_WRITE(s, r, iov, cnt);
@@ -462,55 +466,62 @@ static __attribute__((noinline, cold)) ssize_t lean_write_rest_iov(int fd, struc
 
 static __attribute__((noinline, cold)) ssize_t lean_write_rest(int fd, struct sock *s,
 							       uint32_t s_inc, ssize_t r,
-							       const void *buf, size_t n)
+							       const void *buf, size_t n, uint64_t in0_)
 {
 	struct iovec v = {(void *)buf, n};
-	return lean_write_rest_iov(fd, s, s_inc, r, &v, 1);
+	return lean_write_rest_iov(fd, s, s_inc, r, &v, 1, in0_);
 }
 
-/* `call`: the real call; `usual`: io_read_usual or io_wrote_usual; `rest`: the call of
- * NAME_rest with the hook's arguments. */
-#define LEAN(real_name, args, write, usual, rest)                                        \
+/* `usual`: the call of io_read_usual or io_wrote_usual (with `r`, `&now` and, for a write,
+ * `in0_`: io_bytes_in before the call); `eof`: whether a read's r == 0 is dealt with
+ * (io_eof_quiet; 0 for writes); `rest`: the call of NAME_rest with the hook's arguments. */
+#define LEAN(real_name, args, write, usual, eof, rest)                                   \
 	do {                                                                             \
 		struct sock *s = lean_sock(fd, write);                                   \
 		if (__builtin_expect(!s, 0))                                             \
 			TAIL_RETURN real_name##_slow args;                               \
 		uint32_t s_inc = atomic_load_explicit(&s->incarnation, memory_order_relaxed); \
+		uint64_t in0_ = (write) ? io_bytes_in(s) : 0;                            \
+		(void)in0_;                                                              \
 		ssize_t r = real.real_name args;                                         \
 		uint64_t now;                                                            \
 		if (__builtin_expect(r > 0, 1)) {                                        \
 			if (!IO_SAME(s))                                                 \
 				return r;                                                \
-			if (__builtin_expect(usual(s, (size_t)r, &now), 1)) {           \
+			if (__builtin_expect((usual), 1)) {                              \
 				io_after(now);                                           \
 				return r;                                                \
 			}                                                                \
 		}                                                                        \
+		if (r == 0 && (!IO_SAME(s) || (eof)))                                    \
+			return r;                                                        \
 		return rest;                                                             \
 	} while (0)
 
 static __attribute__((noinline)) ssize_t read_lean(int fd, void *buf, size_t n)
 {
-	LEAN(read, (fd, buf, n), 0, io_read_usual, lean_read_rest(fd, s, s_inc, r, n, buf, n));
+	LEAN(read, (fd, buf, n), 0, io_read_usual(s, (size_t)r, &now), io_eof_quiet(s, n),
+	     lean_read_rest(fd, s, s_inc, r, n, buf, n));
 }
 
 static __attribute__((noinline)) ssize_t write_lean(int fd, const void *buf, size_t n)
 {
-	LEAN(write, (fd, buf, n), 1, io_wrote_usual, lean_write_rest(fd, s, s_inc, r, buf, n));
+	LEAN(write, (fd, buf, n), 1, io_wrote_usual(s, (size_t)r, &now, in0_), 0,
+	     lean_write_rest(fd, s, s_inc, r, buf, n, in0_));
 }
 
 static __attribute__((noinline)) ssize_t recv_lean(int fd, void *buf, size_t n, int flags)
 {
 	if (__builtin_expect(flags & MSG_PEEK, 0))
 		return recv_slow(fd, buf, n, flags);
-	LEAN(recv, (fd, buf, n, flags), 0, io_read_usual,
+	LEAN(recv, (fd, buf, n, flags), 0, io_read_usual(s, (size_t)r, &now), io_eof_quiet(s, n),
 	     lean_read_rest(fd, s, s_inc, r, n, buf, n));
 }
 
 static __attribute__((noinline)) ssize_t send_lean(int fd, const void *buf, size_t n, int flags)
 {
-	LEAN(send, (fd, buf, n, flags), 1, io_wrote_usual,
-	     lean_write_rest(fd, s, s_inc, r, buf, n));
+	LEAN(send, (fd, buf, n, flags), 1, io_wrote_usual(s, (size_t)r, &now, in0_), 0,
+	     lean_write_rest(fd, s, s_inc, r, buf, n, in0_));
 }
 
 static __attribute__((noinline)) ssize_t recvfrom_lean(int fd, void *buf, size_t n, int flags,
@@ -518,34 +529,38 @@ static __attribute__((noinline)) ssize_t recvfrom_lean(int fd, void *buf, size_t
 {
 	if (__builtin_expect(flags & MSG_PEEK, 0))
 		return recvfrom_slow(fd, buf, n, flags, addr, alen);
-	LEAN(recvfrom, (fd, buf, n, flags, addr, alen), 0, io_read_usual,
+	LEAN(recvfrom, (fd, buf, n, flags, addr, alen), 0, io_read_usual(s, (size_t)r, &now),
+	     io_eof_quiet(s, n),
 	     lean_read_rest(fd, s, s_inc, r, n, buf, n));
 }
 
 static __attribute__((noinline)) ssize_t sendto_lean(int fd, const void *buf, size_t n, int flags,
 						     const struct sockaddr *addr, socklen_t alen)
 {
-	LEAN(sendto, (fd, buf, n, flags, addr, alen), 1, io_wrote_usual,
-	     lean_write_rest(fd, s, s_inc, r, buf, n));
+	LEAN(sendto, (fd, buf, n, flags, addr, alen), 1, io_wrote_usual(s, (size_t)r, &now, in0_), 0,
+	     lean_write_rest(fd, s, s_inc, r, buf, n, in0_));
 }
 
 /* GnuTLS writes its records with sendmsg. */
 static __attribute__((noinline)) ssize_t sendmsg_lean(int fd, const struct msghdr *msg, int flags)
 {
-	LEAN(sendmsg, (fd, msg, flags), 1, io_wrote_usual,
+	LEAN(sendmsg, (fd, msg, flags), 1, io_wrote_usual(s, (size_t)r, &now, in0_), 0,
 	     lean_write_rest_iov(fd, s, s_inc, r, r > 0 ? msg->msg_iov : NULL,
-				 r > 0 ? msg->msg_iovlen : 0));
+				 r > 0 ? msg->msg_iovlen : 0, in0_));
 }
 
 static __attribute__((noinline)) ssize_t readv_lean(int fd, const struct iovec *iov, int n)
 {
-	LEAN(readv, (fd, iov, n), 0, io_read_usual, lean_read_rest_iov(fd, s, s_inc, r, iov, n));
+	/* A readv of no buffer returns 0: no EOF. */
+	LEAN(readv, (fd, iov, n), 0, io_read_usual(s, (size_t)r, &now),
+	     io_eof_quiet(s, n > 0 ? iov_total(iov, (size_t)n) : 0),
+	     lean_read_rest_iov(fd, s, s_inc, r, iov, n));
 }
 
 static __attribute__((noinline)) ssize_t writev_lean(int fd, const struct iovec *iov, int n)
 {
-	LEAN(writev, (fd, iov, n), 1, io_wrote_usual,
-	     lean_write_rest_iov(fd, s, s_inc, r, iov, n > 0 ? (size_t)n : 0));
+	LEAN(writev, (fd, iov, n), 1, io_wrote_usual(s, (size_t)r, &now, in0_), 0,
+	     lean_write_rest_iov(fd, s, s_inc, r, iov, n > 0 ? (size_t)n : 0, in0_));
 }
 
 /* Before the constructor: the full hooks. */

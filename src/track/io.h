@@ -19,21 +19,46 @@
 #define RELAXED memory_order_relaxed
 
 /* A write that changed the turn (the program writes after it read, or first): the rare
- * part of io_wrote_ok, out of line so the usual call stays a few stores. */
+ * part of io_wrote_ok, out of line so the usual call stays a few stores. `answered`: on a
+ * client connection, bytes came in while the write was in the kernel. */
 static __attribute__((noinline, cold)) void io_wrote_turn(struct sock *s, uint8_t ph,
 							  uint64_t prev, uint64_t now, size_t r,
-							  const struct iovec *iov, size_t niov)
+							  const struct iovec *iov, size_t niov,
+							  int answered)
 {
-	atomic_store_explicit(&s->phase, PHASE_WROTE, RELAXED);
 	/* A request on a connection that already carried a reply: reused. Not when the
 	 * program had read the peer's EOF already, nor a goodbye the peer answers by
 	 * closing (keepalive.h). */
-	if (ph == PHASE_REPLIED && atomic_load_explicit(&s->client, RELAXED) &&
-	    !atomic_load_explicit(&s->t_eof, RELAXED) && keepalive_reuse_turn(s, iov, niov, r)) {
+	int reuse = ph == PHASE_REPLIED && atomic_load_explicit(&s->client, RELAXED) &&
+		    !atomic_load_explicit(&s->t_eof, RELAXED) && keepalive_reuse_turn(s, iov, niov, r);
+	if (answered) {
+		/* The answer came before this hook ran: another thread read it (an HTTP client
+		 * that reads on a selector thread) while the request was still unmarked, and
+		 * found no turn to end. The exchange is complete; nothing is pending. */
+		atomic_store_explicit(&s->phase, PHASE_REPLIED, RELAXED);
+		ATOMIC_COUNT_ADD(&s->replies, 1);
+		return;
+	}
+	atomic_store_explicit(&s->phase, PHASE_WROTE, RELAXED);
+	if (reuse) {
 		atomic_store_explicit(&s->reuse_idle_ms,
 				      prev && now > prev ? (uint32_t)(now - prev) : 0, RELAXED);
 		atomic_store_explicit(&s->reuse_pending, 1, RELAXED);
 	}
+}
+
+/* The bytes read so far, taken before a write: what io_wrote_ok compares to see whether
+ * an answer came in meanwhile. */
+static inline uint64_t io_bytes_in(struct sock *s)
+{
+	return s ? atomic_load_explicit(&s->bytes_in, RELAXED) : 0;
+}
+
+/* Whether bytes came in on a client connection since io_bytes_in said `in0`. */
+static inline int io_answered(struct sock *s, uint64_t in0)
+{
+	return atomic_load_explicit(&s->client, RELAXED) &&
+	       atomic_load_explicit(&s->bytes_in, RELAXED) != in0;
 }
 
 /* Bytes moved in either direction: the counter (none for a peek), the time, the epoch.
@@ -49,17 +74,18 @@ static inline __attribute__((always_inline)) uint64_t io_count(struct sock *s,
 	return now;
 }
 
-/* A write that moved r > 0 bytes: counters and the time, inline on the I/O path. Returns
- * the clock it read. */
+/* A write that moved r > 0 bytes: counters and the time, inline on the I/O path. `in0`:
+ * io_bytes_in before the call. Returns the clock it read. */
 static inline __attribute__((always_inline)) uint64_t
-io_wrote_ok(struct sock *s, size_t r, const struct iovec *iov, size_t niov)
+io_wrote_ok(struct sock *s, size_t r, const struct iovec *iov, size_t niov, uint64_t in0)
 {
 	uint8_t ph = atomic_load_explicit(&s->phase, RELAXED);
 	if (__builtin_expect(ph == PHASE_WROTE, 1))
 		return io_count(s, &s->bytes_out, r);
+	int answered = io_answered(s, in0);
 	uint64_t prev = atomic_load_explicit(&s->t_last_io, RELAXED);
 	uint64_t now = io_count(s, &s->bytes_out, r);
-	io_wrote_turn(s, ph, prev, now, r, iov, niov);
+	io_wrote_turn(s, ph, prev, now, r, iov, niov, answered);
 	return now;
 }
 
@@ -68,11 +94,11 @@ io_wrote_ok(struct sock *s, size_t r, const struct iovec *iov, size_t niov)
  * every connection has one). Counts them and sets *now, or does nothing and returns 0
  * when the write follows a reply (then io_wrote_ok, which needs what was written). */
 static inline __attribute__((always_inline)) int io_wrote_usual(struct sock *s, size_t r,
-								uint64_t *now)
+								uint64_t *now, uint64_t in0)
 {
 	uint8_t ph = atomic_load_explicit(&s->phase, RELAXED);
 	if (__builtin_expect(ph != PHASE_WROTE, 0)) {
-		if (ph != PHASE_IDLE)
+		if (ph != PHASE_IDLE || io_answered(s, in0))
 			return 0;
 		atomic_store_explicit(&s->phase, PHASE_WROTE, RELAXED);
 	}
@@ -81,17 +107,25 @@ static inline __attribute__((always_inline)) int io_wrote_usual(struct sock *s, 
 }
 
 /* `iov`/`niov`: what a successful write wrote (NULL when unknown), looked at only when a
- * request starts on a connection that already carried a reply. */
-static inline uint64_t io_wrote_vec(struct sock *s, ssize_t r, int err, const struct iovec *iov,
-				    size_t niov)
+ * request starts on a connection that already carried a reply; `in0`: io_bytes_in before
+ * the call. */
+static inline uint64_t io_wrote_since(struct sock *s, ssize_t r, int err, const struct iovec *iov,
+				      size_t niov, uint64_t in0)
 {
 	if (r > 0)
-		return io_wrote_ok(s, (size_t)r, iov, niov);
+		return io_wrote_ok(s, (size_t)r, iov, niov, in0);
 	if (r < 0 && (err == EPIPE || err == ECONNRESET) && atomic_load_explicit(&s->client, RELAXED) &&
 	    atomic_load_explicit(&s->phase, RELAXED) == PHASE_REPLIED &&
 	    !atomic_load_explicit(&s->t_eof, RELAXED))
 		model_keepalive_race(s, err == EPIPE ? "EPIPE" : "ECONNRESET", 1);
 	return 0;
+}
+
+/* A write seen after the fact, nothing read while it ran. */
+static inline uint64_t io_wrote_vec(struct sock *s, ssize_t r, int err, const struct iovec *iov,
+				    size_t niov)
+{
+	return io_wrote_since(s, r, err, iov, niov, atomic_load_explicit(&s->bytes_in, RELAXED));
 }
 
 static inline void io_wrote(struct sock *s, ssize_t r, int err)
@@ -134,6 +168,32 @@ static inline __attribute__((always_inline)) int io_read_usual(struct sock *s, s
 	return 1;
 }
 
+/* A read of `asked` > 0 bytes that returned 0 is the peer's EOF (not on a datagram socket,
+ * nor after the program shut its own reading down). */
+static inline int io_is_eof(struct sock *s, size_t asked)
+{
+	return asked > 0 && s->type != SOCK_DGRAM && !atomic_load_explicit(&s->shut_rd, RELAXED);
+}
+
+/* When the peer's EOF was first read. */
+static inline void io_saw_eof(struct sock *s)
+{
+	if (!atomic_load_explicit(&s->t_eof, RELAXED))
+		atomic_store_explicit(&s->t_eof, clock_coarse_ms(), RELAXED);
+}
+
+/* A read that returned 0, in the lean path (hooks/io.c): the time of the peer's EOF, as
+ * io_read_head has it, unless a request is pending on the reused connection (a finding,
+ * made under the busy mark: returns 0 and leaves it to io_read). */
+static inline __attribute__((always_inline)) int io_eof_quiet(struct sock *s, size_t asked)
+{
+	if (atomic_load_explicit(&s->reuse_pending, RELAXED))
+		return 0;
+	if (io_is_eof(s, asked))
+		io_saw_eof(s);
+	return 1;
+}
+
 /* `asked` is the buffer size: a zero-length read returning 0 is not EOF. `head`/`hlen`:
  * the start of what a successful read returned (NULL when unknown), looked at only when
  * it begins a reply. Returns the clock it read (0: none), see io_after in hooks/io.c. */
@@ -142,9 +202,8 @@ static inline uint64_t io_read_head(struct sock *s, ssize_t r, size_t asked, int
 {
 	if (r > 0)
 		return io_read_ok(s, (size_t)r, peek, head, hlen);
-	if (r == 0 && asked > 0 && s->type != SOCK_DGRAM && !atomic_load_explicit(&s->shut_rd, RELAXED)) {
-		if (!atomic_load_explicit(&s->t_eof, RELAXED))
-			atomic_store_explicit(&s->t_eof, clock_coarse_ms(), RELAXED);
+	if (r == 0 && io_is_eof(s, asked)) {
+		io_saw_eof(s);
 		if (atomic_load_explicit(&s->reuse_pending, RELAXED))
 			model_keepalive_race(s, "eof", 0);
 	} else if (r < 0 && err == ECONNRESET &&

@@ -73,6 +73,41 @@ Test(atexit, idle_after_exchange_is_held_and_hidden_by_default)
 	cr_assert_eq(model_state.stats.reusable_at_exit, 1);
 }
 
+/* A client that writes on one thread and reads on another: the reply can be read before
+ * the writing thread's hook has seen its write return. The hooks' order then is: the
+ * bytes read before the write (io_bytes_in), the reader's read, the write. */
+static void exchange_answered_first(int fd, int server)
+{
+	char buf[64];
+	struct sock *s = fdt_sock(fd);
+	uint64_t in0 = io_bytes_in(s);
+	cr_assert_eq(write(fd, "GET\n", 4), 4);
+	cr_assert_eq(read(server, buf, sizeof buf), 4);
+	cr_assert_eq(write(server, "OK\n", 3), 3);
+	ssize_t r = read(fd, buf, sizeof buf);
+	cr_assert_eq(r, 3);
+	io_read(s, r, sizeof buf, 0, 0);
+	struct iovec v = {"GET\n", 4};
+	io_wrote_since(s, 4, 0, &v, 1, in0);
+}
+
+Test(atexit, reply_read_before_the_write_hook_is_a_complete_exchange)
+{
+	init_show(0);
+	struct sockaddr_in a;
+	int l = listener(&a), srv;
+	int fd = open_conn(&a, l, &srv);
+	exchange_answered_first(fd, srv); /* the first request */
+	struct sock *s = fdt_sock(fd);
+	cr_expect_eq(atomic_load(&s->replies), 1);
+	exchange_answered_first(fd, srv); /* a request on the reused connection */
+	cr_expect_eq(atomic_load(&s->replies), 2);
+	cr_expect_eq(atomic_load(&s->reuse_pending), 0, "the reused request has its answer");
+	model_exit_checks();
+	cr_assert_eq(findings_total(), 0, "a pooled connection, not a leak");
+	cr_assert_eq(model_state.stats.reusable_at_exit, 1);
+}
+
 Test(atexit, shown_with_show_open_at_exit)
 {
 	init_show(1);
