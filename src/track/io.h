@@ -28,7 +28,8 @@ static __attribute__((noinline, cold)) void io_wrote_turn(struct sock *s, uint8_
 {
 	/* A request on a connection that already carried a reply: reused. Not when the
 	 * program had read the peer's EOF already, nor a goodbye the peer answers by
-	 * closing (keepalive.h). */
+	 * closing (keepalive.h). Asked even when answered: keepalive_reuse_turn also counts
+	 * a TLS handshake's turns. */
 	int reuse = ph == PHASE_REPLIED && atomic_load_explicit(&s->client, RELAXED) &&
 		    !atomic_load_explicit(&s->t_eof, RELAXED) && keepalive_reuse_turn(s, iov, niov, r);
 	if (answered) {
@@ -92,7 +93,8 @@ io_wrote_ok(struct sock *s, size_t r, const struct iovec *iov, size_t niov, uint
 /* The write hooks' usual case (hooks/io.c's lean path): r > 0 bytes within the program's
  * turn, or the first on the connection (its turn begins, as io_wrote_turn would have it;
  * every connection has one). Counts them and sets *now, or does nothing and returns 0
- * when the write follows a reply (then io_wrote_ok, which needs what was written). */
+ * when the write follows a reply, or an answer came in while the first one ran (then
+ * io_wrote_ok, which needs what was written and `in0`). */
 static inline __attribute__((always_inline)) int io_wrote_usual(struct sock *s, size_t r,
 								uint64_t *now, uint64_t in0)
 {
